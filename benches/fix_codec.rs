@@ -1,0 +1,2 @@
+//! codec bench.
+fn main() {}

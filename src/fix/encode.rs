@@ -1,0 +1,327 @@
+//! Writing FIX messages into one reusable buffer, with a correct BodyLength and CheckSum.
+//!
+//! Owns the byte layout of outbound frames. The buffer is sized once (the maximum message
+//! size) and reused for every message, so encoding never allocates; a message that would not
+//! fit is refused with `EncodeError::TooLarge`, never truncated and never grown. The body is
+//! written first after a reserved prefix; `finish` then writes `8=..|9=..|` right-aligned
+//! against the body, so no byte is moved. It writes what it is told in the order it is told:
+//! field order and content are the caller's (session, application) responsibility.
+
+use super::frame::{checksum, SOH};
+use crate::time::{format_utc_timestamp_ms, Nanos, UTC_TIMESTAMP_MS_LEN};
+
+/// Why a message could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The message would exceed the encoder's maximum size.
+    TooLarge { limit: usize },
+    /// `finish` without `start`.
+    NotStarted,
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodeError::TooLarge { limit } => write!(f, "message exceeds {limit} bytes"),
+            EncodeError::NotStarted => f.write_str("finish called before start"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Room reserved in front of the body for `8=FIX.x.y<SOH>9=<up to 10 digits><SOH>`.
+const PREFIX_ROOM: usize = 32;
+
+/// A reusable FIX message writer.
+#[derive(Debug)]
+pub struct Encoder {
+    buf: Vec<u8>,
+    limit: usize,
+    begin_string: &'static [u8],
+    started: bool,
+    overflow: bool,
+    frame_start: usize,
+}
+
+impl Encoder {
+    /// An encoder for `FIX.4.4` messages of at most `max_message_bytes` bytes in total.
+    pub fn new(max_message_bytes: usize) -> Encoder {
+        Encoder::with_begin_string(max_message_bytes, b"FIX.4.4")
+    }
+
+    pub fn with_begin_string(max_message_bytes: usize, begin_string: &'static [u8]) -> Encoder {
+        assert!(
+            begin_string.len() <= 16,
+            "BeginString too long for the reserved prefix"
+        );
+        Encoder {
+            buf: Vec::with_capacity(max_message_bytes + PREFIX_ROOM),
+            limit: max_message_bytes,
+            begin_string,
+            started: false,
+            overflow: false,
+            frame_start: 0,
+        }
+    }
+
+    /// Starts a new message of type `msg_type`, discarding anything unfinished.
+    pub fn start(&mut self, msg_type: &[u8]) -> &mut Self {
+        self.buf.clear();
+        self.buf.resize(PREFIX_ROOM, 0);
+        self.started = true;
+        self.overflow = false;
+        self.frame_start = 0;
+        self.str(35, msg_type)
+    }
+
+    #[inline]
+    fn room_for(&mut self, n: usize) -> bool {
+        // Body so far + n + trailer + the longest prefix must stay within the limit.
+        let used = self.buf.len() - PREFIX_ROOM + n + 7 + 2 + self.begin_string.len() + 1 + 13;
+        if used > self.limit {
+            self.overflow = true;
+        }
+        !self.overflow
+    }
+
+    #[inline]
+    fn tag(&mut self, tag: u32) {
+        let mut digits = [0u8; 10];
+        let s = write_u64(u64::from(tag), &mut digits);
+        self.buf.extend_from_slice(s);
+        self.buf.push(b'=');
+    }
+
+    /// A field whose value is written as given.
+    pub fn str(&mut self, tag: u32, value: &[u8]) -> &mut Self {
+        if self.room_for(value.len() + 12) {
+            self.tag(tag);
+            self.buf.extend_from_slice(value);
+            self.buf.push(SOH);
+        }
+        self
+    }
+
+    /// A field with an unsigned integer value.
+    pub fn uint(&mut self, tag: u32, value: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let s = write_u64(value, &mut digits);
+        self.str(tag, s)
+    }
+
+    /// A field with a signed integer value.
+    pub fn int(&mut self, tag: u32, value: i64) -> &mut Self {
+        let mut tmp = [0u8; 21];
+        let mut digits = [0u8; 20];
+        let s = write_u64(value.unsigned_abs(), &mut digits);
+        let mut n = 0;
+        if value < 0 {
+            tmp[0] = b'-';
+            n = 1;
+        }
+        tmp[n..n + s.len()].copy_from_slice(s);
+        n += s.len();
+        self.str(tag, &tmp[..n])
+    }
+
+    /// A single-character field.
+    pub fn char(&mut self, tag: u32, value: u8) -> &mut Self {
+        self.str(tag, &[value])
+    }
+
+    /// A boolean field (`Y` / `N`).
+    pub fn bool(&mut self, tag: u32, value: bool) -> &mut Self {
+        self.char(tag, if value { b'Y' } else { b'N' })
+    }
+
+    /// A decimal `mantissa * 10^-scale`, written without exponent and with `scale` decimals.
+    pub fn decimal(&mut self, tag: u32, mantissa: i64, scale: u8) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let s = write_u64(mantissa.unsigned_abs(), &mut digits);
+        let scale = usize::from(scale.min(18));
+        let mut tmp = [0u8; 44];
+        let mut n = 0;
+        if mantissa < 0 {
+            tmp[0] = b'-';
+            n = 1;
+        }
+        if scale == 0 {
+            tmp[n..n + s.len()].copy_from_slice(s);
+            n += s.len();
+        } else if s.len() > scale {
+            let int_len = s.len() - scale;
+            tmp[n..n + int_len].copy_from_slice(&s[..int_len]);
+            n += int_len;
+            tmp[n] = b'.';
+            n += 1;
+            tmp[n..n + scale].copy_from_slice(&s[int_len..]);
+            n += scale;
+        } else {
+            tmp[n] = b'0';
+            tmp[n + 1] = b'.';
+            n += 2;
+            for _ in 0..scale - s.len() {
+                tmp[n] = b'0';
+                n += 1;
+            }
+            tmp[n..n + s.len()].copy_from_slice(s);
+            n += s.len();
+        }
+        self.str(tag, &tmp[..n])
+    }
+
+    /// A UTCTimestamp field with milliseconds.
+    pub fn timestamp(&mut self, tag: u32, t: Nanos) -> &mut Self {
+        let mut tmp = [0u8; UTC_TIMESTAMP_MS_LEN];
+        format_utc_timestamp_ms(t, &mut tmp);
+        self.str(tag, &tmp)
+    }
+
+    /// Bytes of the body written so far (from MsgType on), for callers that copy fields
+    /// of a message being built.
+    pub fn body(&self) -> &[u8] {
+        if self.buf.len() < PREFIX_ROOM {
+            return &[];
+        }
+        &self.buf[PREFIX_ROOM..]
+    }
+
+    /// Completes the message: writes BeginString and BodyLength in front of the body and the
+    /// CheckSum after it, and returns the whole frame.
+    pub fn finish(&mut self) -> Result<&[u8], EncodeError> {
+        if !self.started {
+            return Err(EncodeError::NotStarted);
+        }
+        self.started = false;
+        if self.overflow {
+            return Err(EncodeError::TooLarge { limit: self.limit });
+        }
+        let body_len = self.buf.len() - PREFIX_ROOM;
+        let mut digits = [0u8; 20];
+        let len_text = write_u64(body_len as u64, &mut digits);
+        let prefix_len = 2 + self.begin_string.len() + 1 + 2 + len_text.len() + 1;
+        let start = PREFIX_ROOM - prefix_len;
+        let mut p = start;
+        for chunk in [
+            &b"8="[..],
+            self.begin_string,
+            &[SOH],
+            b"9=",
+            len_text,
+            &[SOH],
+        ] {
+            self.buf[p..p + chunk.len()].copy_from_slice(chunk);
+            p += chunk.len();
+        }
+        debug_assert_eq!(p, PREFIX_ROOM);
+        let sum = checksum(&self.buf[start..]);
+        self.buf.extend_from_slice(b"10=");
+        self.buf.push(b'0' + sum / 100);
+        self.buf.push(b'0' + (sum / 10) % 10);
+        self.buf.push(b'0' + sum % 10);
+        self.buf.push(SOH);
+        self.frame_start = start;
+        Ok(&self.buf[start..])
+    }
+
+    /// The last finished frame (empty if none).
+    pub fn frame(&self) -> &[u8] {
+        if self.started || self.buf.len() <= PREFIX_ROOM {
+            return &[];
+        }
+        &self.buf[self.frame_start..]
+    }
+}
+
+/// Writes `v` in decimal at the end of `out` and returns the digits written.
+#[inline]
+pub fn write_u64<const N: usize>(mut v: u64, out: &mut [u8; N]) -> &[u8] {
+    let mut i = N;
+    loop {
+        i -= 1;
+        out[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    &out[i..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fix::frame::{FrameStatus, Framer};
+
+    #[test]
+    fn writes_a_frame_the_framer_accepts() {
+        let mut e = Encoder::new(4096);
+        e.start(b"0")
+            .uint(34, 2)
+            .str(49, b"ISLD")
+            .str(56, b"TW")
+            .timestamp(52, Nanos(1_024_503_250_123_000_000));
+        let f = e.finish().unwrap().to_vec();
+        assert_eq!(
+            String::from_utf8(f.clone()).unwrap().replace('\x01', "|"),
+            "8=FIX.4.4|9=49|35=0|34=2|49=ISLD|56=TW|52=20020619-16:14:10.123|10=168|"
+        );
+        assert_eq!(
+            Framer::new(4096).next_frame(&f),
+            FrameStatus::Frame { len: f.len() }
+        );
+    }
+
+    #[test]
+    fn body_length_is_right_past_256_and_past_9999_bytes() {
+        for size in [10usize, 255, 256, 257, 999, 1000, 9_999, 10_000, 100_000] {
+            let mut e = Encoder::new(200_000);
+            let text = vec![b'x'; size];
+            e.start(b"B").uint(34, 1).str(58, &text);
+            let f = e.finish().unwrap().to_vec();
+            assert_eq!(
+                Framer::new(200_000).next_frame(&f),
+                FrameStatus::Frame { len: f.len() },
+                "size {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_to_exceed_its_limit() {
+        let mut e = Encoder::new(128);
+        e.start(b"B").str(58, &[b'x'; 200]);
+        assert_eq!(e.finish(), Err(EncodeError::TooLarge { limit: 128 }));
+        // and is usable again afterwards
+        e.start(b"0").uint(34, 1);
+        let n = e.finish().unwrap().len();
+        assert!(n <= 128);
+    }
+
+    #[test]
+    fn numbers_and_decimals() {
+        let mut e = Encoder::new(4096);
+        e.start(b"S")
+            .int(1, -42)
+            .uint(2, 0)
+            .decimal(3, 10_125, 2)
+            .decimal(4, -5, 3)
+            .decimal(5, 7, 0)
+            .bool(6, true)
+            .char(7, b'2');
+        let f = String::from_utf8(e.finish().unwrap().to_vec())
+            .unwrap()
+            .replace('\x01', "|");
+        assert!(
+            f.contains("|1=-42|2=0|3=101.25|4=-0.005|5=7|6=Y|7=2|"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn finish_without_start_is_an_error() {
+        let mut e = Encoder::new(256);
+        assert_eq!(e.finish(), Err(EncodeError::NotStarted));
+    }
+}

@@ -1,0 +1,2 @@
+//! rfq-router binary.
+fn main() {}

@@ -1,0 +1,2 @@
+//! fix-conformance.
+fn main() {}
