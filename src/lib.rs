@@ -5,5 +5,7 @@
 //! (`fix` session state machine, and later `rfq` and `select`) never reads the clock and does
 //! no I/O; only `net` and the binaries do. See ARCHITECTURE.md for the map.
 
+pub mod config;
 pub mod fix;
+pub mod net;
 pub mod time;
