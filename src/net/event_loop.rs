@@ -1033,6 +1033,12 @@ impl Net {
             };
             match listener.socket.accept() {
                 Ok((stream, peer)) => {
+                    if self.open_count >= self.settings.max_connections {
+                        // Over the limit: counted, then closed by dropping it.
+                        self.bump(Counter::rejected_over_limit, 1);
+                        drop(stream);
+                        continue;
+                    }
                     // Small FIX messages must not wait for Nagle; failure only costs latency.
                     let _ = stream.set_nodelay(true);
                     match self.insert_conn(stream, ConnState::Open, Origin::Accepted, limits) {
@@ -1041,8 +1047,8 @@ impl Net {
                             handler.on_accepted(self, conn, tag, peer);
                             self.deliver_closed(handler);
                         }
-                        // Over the limit: the socket was dropped (closed) already.
-                        None => self.bump(Counter::rejected_over_limit, 1),
+                        // Registration failed; the socket was dropped (closed).
+                        None => self.bump(Counter::accept_errors, 1),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
