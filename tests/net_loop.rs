@@ -585,3 +585,32 @@ fn echo_works_with_every_idle_strategy() {
         h.stop();
     }
 }
+
+#[test]
+fn per_event_budgets_carry_work_over_to_the_next_cycle() {
+    // Tiny budgets: every burst exceeds them, and edge-triggered readiness is not repeated,
+    // so the loop must remember the unfinished connection / listener itself.
+    let settings = NetSettings {
+        read_bytes_per_event: 512,
+        accepts_per_event: 1,
+        ..listen_settings(32)
+    };
+    let (h, addr) = Harness::start(settings, Mode::Echo, |net| {
+        net.listen(any_port(), 1, limits(4096, 1 << 20))
+            .expect("listen")
+            .1
+    });
+    let mut clients: Vec<StdStream> = (0..10).map(|_| client(addr)).collect();
+    for c in &mut clients {
+        roundtrip(c, b"hi\n");
+    }
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let mut writer_end = clients[0].try_clone().expect("clone");
+    let to_send = payload.clone();
+    let writer = std::thread::spawn(move || writer_end.write_all(&to_send));
+    let mut back = vec![0u8; payload.len()];
+    clients[0].read_exact(&mut back).expect("everything echoed");
+    writer.join().expect("writer").expect("write");
+    assert!(back == payload);
+    h.stop();
+}

@@ -315,7 +315,9 @@ pub struct Net {
     /// Connections / listeners whose read or accept budget ran out: serve them next cycle
     /// (edge-triggered readiness will not be reported again).
     read_again: Vec<ConnId>,
+    read_again_spare: Vec<ConnId>,
     accept_again: Vec<u32>,
+    accept_again_spare: Vec<u32>,
     /// Earliest deadline of a dialer or connection (connect timeout, linger); `None`: none.
     internal_deadline: Option<Nanos>,
     counters: Arc<SharedCounters>,
@@ -396,7 +398,9 @@ impl<C: Clock> EventLoop<C> {
                 free_dialers: Vec::new(),
                 closed: Vec::new(),
                 read_again: Vec::new(),
+                read_again_spare: Vec::new(),
                 accept_again: Vec::new(),
+                accept_again_spare: Vec::new(),
                 internal_deadline: None,
                 counters: Arc::new(SharedCounters::default()),
                 stop: Arc::new(AtomicBool::new(false)),
@@ -459,21 +463,26 @@ impl<C: Clock> EventLoop<C> {
         let had_work =
             !self.events.is_empty() || !net.read_again.is_empty() || !net.accept_again.is_empty();
 
-        // Budgets that ran out last cycle: continue before new events.
+        // Budgets that ran out last cycle: continue before new events. The lists swap with
+        // their spares, so entries pushed meanwhile land in an allocated, empty list.
         if !net.read_again.is_empty() {
-            let again = std::mem::take(&mut net.read_again);
+            let mut again = std::mem::take(&mut net.read_again_spare);
+            std::mem::swap(&mut again, &mut net.read_again);
             for &id in &again {
                 net.serve_read(handler, id);
                 net.deliver_closed(handler);
             }
-            net.recycle_read_again(again);
+            again.clear();
+            net.read_again_spare = again;
         }
         if !net.accept_again.is_empty() {
-            let again = std::mem::take(&mut net.accept_again);
+            let mut again = std::mem::take(&mut net.accept_again_spare);
+            std::mem::swap(&mut again, &mut net.accept_again);
             for &index in &again {
                 net.serve_accept(handler, index as usize);
             }
-            net.recycle_accept_again(again);
+            again.clear();
+            net.accept_again_spare = again;
         }
 
         for event in self.events.iter() {
@@ -1278,19 +1287,6 @@ impl Net {
             handler.on_closed(self, id, reason);
         }
         self.closed.clear();
-    }
-
-    fn recycle_read_again(&mut self, mut spare: Vec<ConnId>) {
-        // Keep the larger allocation; entries pushed meanwhile stay queued.
-        spare.clear();
-        spare.append(&mut self.read_again);
-        self.read_again = spare;
-    }
-
-    fn recycle_accept_again(&mut self, mut spare: Vec<u32>) {
-        spare.clear();
-        spare.append(&mut self.accept_again);
-        self.accept_again = spare;
     }
 
     /// Shutdown: every connection is dropped; open ones get `on_closed(.., Shutdown)`.
