@@ -253,6 +253,13 @@ mod tests {
     }
 
     #[test]
+    fn parse_refuses_instants_beyond_u64_nanoseconds() {
+        assert_eq!(parse_utc_timestamp(b"99991231-00:00:00"), None);
+        assert!(parse_utc_timestamp(b"25540101-00:00:00").is_some());
+        assert_eq!(parse_utc_timestamp(b"25550101-00:00:00"), None);
+    }
+
+    #[test]
     fn time_and_date_only() {
         assert!(is_utc_time_only(b"16:14:10"));
         assert!(is_utc_time_only(b"16:14:10.123"));
