@@ -225,10 +225,15 @@ impl Builder {
     fn flatten(&mut self, items: &[Item], all_required: bool, out: &mut Draft) {
         for item in items {
             match item {
-                Item::Field { tag, required } => push_member(out, *tag, all_required && *required, NO_SCOPE),
+                Item::Field { tag, required } => {
+                    push_member(out, *tag, all_required && *required, NO_SCOPE)
+                }
                 Item::Component { name, required } => {
                     let inner = self.components.get(name).cloned().unwrap_or_default();
-                    assert!(!inner.is_empty(), "FIX 4.4 component {name} has no definition");
+                    assert!(
+                        !inner.is_empty(),
+                        "FIX 4.4 component {name} has no definition"
+                    );
                     self.flatten(&inner, all_required && *required, out);
                 }
                 Item::Group {
@@ -266,7 +271,10 @@ impl Builder {
 }
 
 fn push_member(out: &mut Draft, tag: u32, required: bool, group: ScopeId) {
-    assert!(tag > 0 && tag < TAG_LIMIT, "FIX 4.4 layout tag {tag} out of range");
+    assert!(
+        tag > 0 && tag < TAG_LIMIT,
+        "FIX 4.4 layout tag {tag} out of range"
+    );
     if out.iter().any(|m| u32::from(m.tag) == tag) {
         return; // the first occurrence in layout order defines the position
     }
@@ -415,8 +423,7 @@ impl Fix44Dict {
         }
         for section in [header, trailer] {
             let s = scopes[section as usize];
-            for m in &members[s.first_member as usize..(s.first_member + s.member_count) as usize]
-            {
+            for m in &members[s.first_member as usize..(s.first_member + s.member_count) as usize] {
                 let f = &mut fields[m.tag as usize];
                 if section == header {
                     f.in_header = true;
@@ -620,7 +627,10 @@ mod tests {
         assert_eq!(d.required(nos), &[11, 40, 54, 55, 60]);
         assert!(d.member(nos, 38).is_some(), "OrderQtyData is flattened");
         assert!(d.member(nos, 55).is_some(), "Instrument is flattened");
-        assert!(d.member(nos, 336).is_none(), "a group member is not a body field");
+        assert!(
+            d.member(nos, 336).is_none(),
+            "a group member is not a body field"
+        );
         let g = d.group_in(nos, 386).expect("NoTradingSessions");
         assert_eq!(d.scope(g).delimiter, 336);
         assert_eq!(d.scope(g).count_tag, 386);
@@ -634,7 +644,9 @@ mod tests {
         let legs = d.group_in(r, 146).expect("NoRelatedSym");
         assert_eq!(d.scope(legs).delimiter, 55);
         assert!(d.required(legs).contains(&55));
-        let parties = d.group_in(legs, 453).expect("NoPartyIDs inside NoRelatedSym");
+        let parties = d
+            .group_in(legs, 453)
+            .expect("NoPartyIDs inside NoRelatedSym");
         assert_eq!(d.scope(parties).delimiter, 448);
         assert!(d.group_in(parties, 802).is_some(), "NoPartySubIDs");
         assert!(d.max_group_depth() >= 3);
@@ -671,7 +683,10 @@ mod tests {
             assert_eq!(d.msg_type_info(id).msg_type, m.msg_type);
         }
         assert!(d.msg_types().len() > 90);
-        assert_eq!(d.msg_type_info(d.msg_type_id(b"AJ").unwrap()).name, "QuoteResponse");
+        assert_eq!(
+            d.msg_type_info(d.msg_type_id(b"AJ").unwrap()).name,
+            "QuoteResponse"
+        );
         assert!(d.msg_type_id(b"*").is_none());
         assert!(d.msg_type_id(b"").is_none());
         assert!(d.msg_type_id(b"ZZZ").is_none());
