@@ -30,7 +30,8 @@
 use std::sync::Arc;
 
 use super::dict::{
-    Fix44Dict, ScopeId, ValueFormat, MAX_GROUP_DEPTH, NO_SCOPE, TAG_LIMIT, USER_DEFINED_MIN,
+    FieldInfo, Fix44Dict, ScopeId, ValueFormat, MAX_GROUP_DEPTH, NO_SCOPE, TAG_LIMIT,
+    USER_DEFINED_MIN,
 };
 use super::message::{parse_u64, FieldRef, Message, NO_GROUP};
 use crate::time::{is_date_only, is_utc_time_only};
@@ -402,7 +403,7 @@ impl Validator {
                         // Defined, but not for this message type (header and trailer fields
                         // are always members of their scope).
                         if !(o.allow_unknown_msg_fields && tag < USER_DEFINED_MIN) {
-                            self.check_value(tag, i, val, &mut found);
+                            self.check_value(tag, info, i, val, &mut found);
                             found.field(Violation::at(
                                 SessionRejectReason::TagNotDefinedForMsgType,
                                 tag,
@@ -415,7 +416,7 @@ impl Validator {
             };
 
             if found.field.is_none() {
-                self.check_value(tag, i, val, &mut found);
+                self.check_value(tag, info, i, val, &mut found);
             }
 
             if nested != NO_SCOPE && depth < MAX_GROUP_DEPTH {
@@ -467,7 +468,14 @@ impl Validator {
     /// The per-field checks of level 4 that depend on the value: presence, format, enum, and
     /// whether the tag number is one the dictionary (or the options) accept.
     #[inline]
-    fn check_value(&self, tag: u32, index: usize, val: &[u8], found: &mut Found) {
+    fn check_value(
+        &self,
+        tag: u32,
+        info: Option<&FieldInfo>,
+        index: usize,
+        val: &[u8],
+        found: &mut Found,
+    ) {
         let o = &self.options;
         if val.is_empty() {
             if o.validate_fields_have_values {
@@ -478,7 +486,7 @@ impl Validator {
                 ));
                 return;
             }
-        } else if let Some(info) = self.dict.field(tag) {
+        } else if let Some(info) = info {
             if !format_ok(info.format, val) {
                 found.field(Violation::at(
                     SessionRejectReason::IncorrectDataFormat,
@@ -496,7 +504,7 @@ impl Validator {
                 return;
             }
         }
-        if self.dict.field(tag).is_none() {
+        if info.is_none() {
             let reject = if tag == 0 {
                 true
             } else if tag >= USER_DEFINED_MIN {
