@@ -740,7 +740,6 @@ impl<S: MessageStore> Session<S> {
                 }
             }
         }
-        self.core.serve_resend(now, out);
         pos
     }
 
