@@ -324,6 +324,8 @@ pub struct SessionCounters {
     pub messages_resent: u64,
     pub gap_fills_sent: u64,
     pub resend_too_large: u64,
+    /// Session-level replies not sent because the peer's values made them too large.
+    pub admin_too_large: u64,
     pub queued_in: u64,
     pub queue_overflows: u64,
     pub duplicates_ignored: u64,
@@ -915,7 +917,7 @@ impl<S: MessageStore> Core<S> {
     }
 
     fn incr_expected(&mut self, out: &mut impl Outbox) {
-        let next = self.store.next_target_seq() + 1;
+        let next = self.store.next_target_seq().saturating_add(1);
         self.set_expected(next, out);
     }
 
@@ -951,7 +953,7 @@ impl<S: MessageStore> Core<S> {
         out.send_frame(frame);
         self.counters.frames_out += 1;
         self.last_sent = now;
-        if let Err(e) = self.store.set_next_sender_seq(seq + 1) {
+        if let Err(e) = self.store.set_next_sender_seq(seq.saturating_add(1)) {
             self.store_failed(out);
             return Err(SendError::Store(e));
         }
@@ -975,10 +977,11 @@ impl<S: MessageStore> Core<S> {
             }
         }
         body(&mut self.enc);
-        // Session messages are small and fixed; a failure here is a store failure, already
-        // handled, or a broken invariant.
-        if let Err(SendError::TooLarge { limit }) = self.finish_and_send(now, out, seq, false) {
-            panic!("a session-level message exceeded {limit} bytes");
+        // A reply can carry the peer's values (TestReqID, RefMsgType, routing): one that no
+        // longer fits is not sent, uses no sequence number, and is counted. Store failures are
+        // handled inside.
+        if let Err(SendError::TooLarge { .. }) = self.finish_and_send(now, out, seq, false) {
+            self.counters.admin_too_large += 1;
         }
     }
 
@@ -1021,18 +1024,14 @@ impl<S: MessageStore> Core<S> {
     ) {
         // QuickFIX/C++ names no field when the session itself finds a SendingTime or
         // MsgType problem, or a NewSeqNo going backwards.
-        let ref_tag = match ref_tag {
-            RefTag::Num(t)
-                if !self.cfg.compat.ref_tag_on_session_rejects
-                    && (matches!(
-                        reason,
-                        SessionRejectReason::SendingTimeAccuracyProblem
-                            | SessionRejectReason::InvalidMsgType
-                    ) || t == tags::NEW_SEQ_NO) =>
-            {
-                RefTag::None
-            }
-            other => other,
+        let session_found = matches!(
+            reason,
+            SessionRejectReason::SendingTimeAccuracyProblem | SessionRejectReason::InvalidMsgType
+        ) || matches!(ref_tag, RefTag::Num(tags::NEW_SEQ_NO));
+        let ref_tag = if session_found && !self.cfg.compat.ref_tag_on_session_rejects {
+            RefTag::None
+        } else {
+            ref_tag
         };
         let msg_type = inc.msg_type;
         let seq = inc.seq;

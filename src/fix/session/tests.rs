@@ -533,7 +533,8 @@ fn case_2e_poss_dup_already_received_is_ignored() {
 #[test]
 fn case_2e_poss_dup_not_yet_received_is_processed() {
     let mut r = Rig::logged_on(30);
-    let out = r.send("35=D|34=2|43=Y|49=TW|52={T}|56=ISLD|122={T}|11=A|");
+    let out =
+        r.send("35=D|34=2|43=Y|49=TW|52={T}|56=ISLD|122={T}|11=A|21=3|40=1|54=1|55=INTC|60={T}|");
     assert!(out.frames.is_empty());
     assert_eq!(r.expected(), 3);
     assert_eq!(r.app.seen, vec![("D".to_owned(), 2)]);
@@ -546,7 +547,7 @@ fn case_2f_poss_dup_with_orig_sending_time_after_sending_time_rejects_and_logs_o
     r.send(&hdr("0", 3));
     let later = ts(Nanos(r.now.0 + 10 * Nanos::PER_SEC));
     let out = r.send(&format!(
-        "35=D|34=2|43=Y|49=TW|52={{T}}|56=ISLD|122={later}|11=A|"
+        "35=D|34=2|43=Y|49=TW|52={{T}}|56=ISLD|122={later}|11=A|21=3|40=1|54=1|55=INTC|60={{T}}|"
     ));
     assert_eq!(out.frames.len(), 2);
     assert_reject(&out.frames[0], 2, 10, None, "D");
@@ -560,7 +561,7 @@ fn case_2g_poss_dup_without_orig_sending_time_is_rejected_and_not_counted() {
     let mut r = Rig::logged_on(30);
     r.send(&hdr("0", 2));
     r.send(&hdr("0", 3));
-    let out = r.send("35=D|34=2|43=Y|49=TW|52={T}|56=ISLD|11=A|");
+    let out = r.send("35=D|34=2|43=Y|49=TW|52={T}|56=ISLD|11=A|21=3|40=1|54=1|55=INTC|60={T}|");
     assert_eq!(out.frames.len(), 1);
     assert_reject(&out.frames[0], 2, 1, Some("122"), "D");
     assert_eq!(r.expected(), 4);
@@ -602,15 +603,21 @@ fn case_2i_unexpected_begin_string_logs_out() {
 #[test]
 fn case_2j_matching_comp_ids_are_accepted() {
     let mut r = Rig::logged_on(30);
-    assert!(r.send(&format!("{}11=A|", hdr("D", 2))).frames.is_empty());
+    assert!(r
+        .send(&format!(
+            "{}11=A|21=3|40=1|54=1|55=INTC|60={{T}}|",
+            hdr("D", 2)
+        ))
+        .frames
+        .is_empty());
     assert_eq!(r.app.seen.len(), 1);
 }
 
 #[test]
 fn case_2k_comp_id_not_matching_profile_rejects_and_logs_out() {
     for body in [
-        "35=D|34=2|49=WT|52={T}|56=ISLD|11=A|",
-        "35=D|34=2|49=TW|52={T}|56=DLSI|11=A|",
+        "35=D|34=2|49=WT|52={T}|56=ISLD|11=A|21=3|40=1|54=1|55=INTC|60={T}|",
+        "35=D|34=2|49=TW|52={T}|56=DLSI|11=A|21=3|40=1|54=1|55=INTC|60={T}|",
     ] {
         let mut r = Rig::logged_on(30);
         let out = r.send(body);
@@ -632,13 +639,20 @@ fn case_2l_correct_body_length_is_accepted() {
 #[test]
 fn case_2m_incorrect_body_length_is_ignored() {
     let mut r = Rig::logged_on(30);
-    let good = String::from_utf8(msg(ms(3), &format!("{}11=A|", hdr("D", 2)))).unwrap();
+    let good = String::from_utf8(msg(
+        ms(3),
+        &format!("{}11=A|21=3|40=1|54=1|55=INTC|60={{T}}|", hdr("D", 2)),
+    ))
+    .unwrap();
     let len_at = good.find("\x019=").unwrap() + 3;
     let len_end = len_at + good[len_at..].find('\x01').unwrap();
     let bad = format!("{}30{}", &good[..len_at], &good[len_end..]);
     assert!(r.feed(bad.as_bytes()).frames.is_empty());
     assert_eq!(r.expected(), 2);
-    let out = r.send(&format!("{}11=A|", hdr("D", 3)));
+    let out = r.send(&format!(
+        "{}11=A|21=3|40=1|54=1|55=INTC|60={{T}}|",
+        hdr("D", 3)
+    ));
     assert_eq!(mtype(&out.frames[0]), "2", "gap at 2 asked again");
 }
 
@@ -684,7 +698,10 @@ fn case_2o_sending_time_out_of_range_rejects_and_logs_out() {
 #[test]
 fn case_2p_valid_msg_type_is_accepted() {
     let mut r = Rig::logged_on(30);
-    r.send(&format!("{}11=A|", hdr("D", 2)));
+    r.send(&format!(
+        "{}11=A|21=3|40=1|54=1|55=INTC|60={{T}}|",
+        hdr("D", 2)
+    ));
     assert_eq!(r.app.seen, vec![("D".to_owned(), 2)]);
 }
 
@@ -708,7 +725,10 @@ fn case_2q_invalid_msg_type_violation_becomes_reject_11() {
 fn case_2r_unsupported_msg_type_gets_business_message_reject() {
     let mut r = Rig::logged_on(30);
     r.app.refuse.push(b"8");
-    let out = r.send(&format!("{}37=id|", hdr("8", 2)));
+    let out = r.send(&format!(
+        "{}37=id|17=id|150=0|39=0|55=WLRI|54=1|151=100|14=0|6=0.0|",
+        hdr("8", 2)
+    ));
     let f = &out.frames[0];
     assert_eq!(mtype(f), "j");
     assert_eq!(
@@ -1276,7 +1296,10 @@ fn case_14_reject_reverses_routing_fields_and_skips_empty_ones() {
     let mut r = Rig::logged_on(30);
     let f = msg(
         r.now,
-        &format!("{}115=JCD|116=CS|144=|11=A|40=w|", hdr("D", 2)),
+        &format!(
+            "{}115=JCD|116=CS|144=|11=A|21=3|40=w|54=1|55=INTC|60={{T}}|",
+            hdr("D", 2)
+        ),
     );
     let out = violate(
         &mut r,
@@ -1360,12 +1383,12 @@ fn case_19a_poss_resend_already_seen_is_not_echoed_twice() {
     };
     let out = go(
         &mut r,
-        format!("{}11=id|21=3|40=1|54=1|55=MSFT|", hdr("D", 2)),
+        format!("{}11=id|21=3|40=1|54=1|55=MSFT|60={{T}}|", hdr("D", 2)),
     );
     assert_eq!(out.frames.len(), 1);
     let out = go(
         &mut r,
-        "35=D|34=3|49=TW|52={T}|56=ISLD|97=Y|11=id|21=3|40=1|54=1|55=MSFT|".to_owned(),
+        "35=D|34=3|49=TW|52={T}|56=ISLD|97=Y|11=id|21=3|40=1|54=1|55=MSFT|60={T}|".to_owned(),
     );
     assert!(out.frames.is_empty());
     assert_eq!(r.expected(), 4, "the PossResend copy is still counted");
@@ -1378,13 +1401,13 @@ fn case_19b_poss_resend_not_seen_is_processed_and_keeps_97() {
     r.now = Nanos(r.now.0 + Nanos::PER_MS);
     let f = msg(
         r.now,
-        "35=D|34=2|49=TW|52={T}|56=ISLD|97=Y|55=MSFT|11=id|54=1|",
+        "35=D|34=2|49=TW|52={T}|56=ISLD|97=Y|55=MSFT|11=id|54=1|40=1|60={T}|",
     );
     let mut out = CollectOutbox::default();
     r.s.on_input(r.now, &f, &mut echo, &mut out);
     assert_eq!(
         tags_of(&out.frames[0]),
-        vec![8, 9, 35, 34, 49, 52, 56, 97, 11, 54, 55, 10]
+        vec![8, 9, 35, 34, 49, 52, 56, 97, 11, 40, 54, 55, 60, 10]
     );
 }
 
@@ -1393,7 +1416,10 @@ fn case_19b_poss_resend_not_seen_is_processed_and_keeps_97() {
 #[test]
 fn case_20_resend_request_is_served_while_our_own_is_outstanding() {
     let mut r = Rig::logged_on(30);
-    r.send(&format!("{}11=A|", hdr("D", 2)));
+    r.send(&format!(
+        "{}11=A|21=3|40=1|54=1|55=INTC|60={{T}}|",
+        hdr("D", 2)
+    ));
     r.app_send("11=A|");
     r.app_send("11=B|");
     let out = r.send(&hdr("0", 7));
@@ -1492,4 +1518,32 @@ fn input_after_a_disconnect_is_ignored() {
     let out = r.send(&format!("{}112=X|", hdr("1", 3)));
     assert!(out.frames.is_empty());
     assert_eq!(r.s.next_deadline(), None);
+}
+
+#[test]
+fn a_reply_too_large_for_the_limit_is_counted_not_sent() {
+    let mut r = Rig::logged_on(30);
+    let id = "x".repeat(16_300);
+    let out = r.send(&format!("{}112={id}|", hdr("1", 2)));
+    assert!(
+        out.frames.is_empty(),
+        "{:?} {}",
+        out.events,
+        show(&out.frames[0])
+    );
+    assert_eq!(r.s.counters().admin_too_large, 1);
+    assert_eq!(r.s.store().next_sender_seq(), 2, "no number used");
+    assert_eq!(r.expected(), 3);
+}
+
+#[test]
+fn large_sequence_numbers_are_followed() {
+    let mut r = Rig::logged_on(30);
+    let out = r.send(&format!("{}36=2147483000|", hdr("4", 0)));
+    assert!(out.frames.is_empty(), "{}", show(&out.frames[0]));
+    assert_eq!(r.expected(), 2_147_483_000);
+    let out = r.send(&format!("{}112=X|", hdr("1", 2_147_483_000)));
+    assert_eq!(get(&out.frames[0], 112).as_deref(), Some("X"));
+    let out = r.send(&hdr("0", 1));
+    assert!(out.disconnected(), "too low");
 }
