@@ -19,7 +19,7 @@ use rfq_router::fix::session::{
     logon_comp_ids, CollectOutbox, Compat, Session, SessionConfig, SessionEvent,
 };
 use rfq_router::fix::store::{MemoryStore, MemoryStoreLimits};
-use rfq_router::fix::validate::Validator;
+use rfq_router::fix::validate::{ValidationOptions, Validator};
 use rfq_router::time::{format_utc_timestamp_ms, Nanos};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -198,9 +198,9 @@ struct Host {
 
 impl Host {
     fn new(suite: Suite) -> Host {
-        let (target, compat) = match suite {
-            Suite::QuickFix => ("TW44", Compat::QUICKFIX),
-            Suite::QuickFixJ => ("TW", Compat::QUICKFIXJ),
+        let (target, compat, options) = match suite {
+            Suite::QuickFix => ("TW44", Compat::QUICKFIX, ValidationOptions::quickfix()),
+            Suite::QuickFixJ => ("TW", Compat::QUICKFIXJ, ValidationOptions::quickfix_j()),
         };
         let mut cfg = SessionConfig::acceptor("ISLD", target);
         cfg.compat = compat;
@@ -211,7 +211,7 @@ impl Host {
         Host {
             suite,
             now,
-            session: Session::new(cfg, store, Arc::new(Validator::fix44())),
+            session: Session::new(cfg, store, Arc::new(Validator::with_options(options))),
             app,
             bound: None,
             conns: Vec::new(),

@@ -8,6 +8,9 @@
 //! BusinessMessageReject). It must not do anything a real application would: no order state,
 //! no routing. Its memory is bounded: a fixed ring of recent ClOrdIDs and one reused index.
 
+use std::sync::Arc;
+
+use super::dict::{Fix44Dict, NO_SCOPE};
 use super::encode::Encoder;
 use super::message::Message;
 use super::session::{AppOutcome, Application, Reply};
@@ -68,6 +71,7 @@ pub struct EchoApp {
     echoed_types: Vec<Vec<u8>>,
     /// Leave out NumInGroup fields whose value is 0 (QuickFIX/J writes no empty group).
     pub drop_empty_groups: bool,
+    dict: Arc<Fix44Dict>,
     seen: Box<[([u8; ID_CAP], u8)]>,
     seen_next: usize,
     order: Vec<u16>,
@@ -91,6 +95,7 @@ impl EchoApp {
         EchoApp {
             echoed_types: types.iter().map(|t| t.to_vec()).collect(),
             drop_empty_groups: false,
+            dict: Fix44Dict::shared(),
             seen: vec![([0u8; ID_CAP], 0u8); SEEN_CAPACITY].into_boxed_slice(),
             seen_next: 0,
             order: Vec::with_capacity(1024),
@@ -173,6 +178,13 @@ impl Application for EchoApp {
         let refs = msg.field_refs();
         let order = &self.order;
         let drop_empty = self.drop_empty_groups;
+        let dict = &self.dict;
+        let body_scope = dict.msg_type_id(msg_type).map(|id| dict.body(id));
+        let is_num_in_group = |tag: u32| {
+            body_scope
+                .and_then(|scope| dict.member(scope, tag))
+                .is_some_and(|(_, m)| m.group != NO_SCOPE)
+        };
         let mut fill = |e: &mut Encoder| {
             for &i in order {
                 let i = i as usize;
@@ -185,7 +197,7 @@ impl Application for EchoApp {
                     members += 1;
                     j += 1;
                 }
-                if drop_empty && members == 0 && value == b"0" && is_count_like(r.tag) {
+                if drop_empty && members == 0 && value == b"0" && is_num_in_group(r.tag) {
                     continue;
                 }
                 e.str(r.tag, value);
@@ -202,38 +214,94 @@ impl Application for EchoApp {
     }
 }
 
-/// NumInGroup fields of FIX 4.4 are named No*; without the dictionary at hand the echo
-/// recognises an empty group as a top-level field whose value is `0` and which the
-/// validator marked as having no members. This lists the NumInGroup tags the acceptance
-/// scripts use with a zero count, plus the common ones.
-fn is_count_like(tag: u32) -> bool {
-    matches!(
-        tag,
-        73 | 78
-            | 146
-            | 199
-            | 215
-            | 232
-            | 267
-            | 268
-            | 295
-            | 382
-            | 386
-            | 453
-            | 454
-            | 455
-            | 473
-            | 539
-            | 555
-            | 576
-            | 604
-            | 627
-            | 711
-            | 768
-            | 802
-            | 864
-            | 870
-            | 957
-            | 1116
-    )
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fix::frame::{checksum, SOH};
+    use crate::fix::session::{CollectOutbox, Session, SessionConfig};
+    use crate::fix::store::{MemoryStore, MemoryStoreLimits};
+    use crate::fix::validate::Validator;
+    use crate::time::{format_utc_timestamp_ms, Nanos};
+
+    const T0: Nanos = Nanos(1_717_243_200 * Nanos::PER_SEC);
+
+    fn frame(body: &str) -> Vec<u8> {
+        let mut b = [0u8; 21];
+        let t = String::from_utf8_lossy(&format_utc_timestamp_ms(T0, &mut b)[..17]).into_owned();
+        let body = body.replace("{T}", &t).replace('|', "\x01");
+        let mut out = format!("8=FIX.4.4\x019={}\x01{}", body.len(), body).into_bytes();
+        let sum = checksum(&out);
+        out.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+        out
+    }
+
+    /// Logs on, feeds `body` as MsgSeqNum 2 and returns the echo's fields after the header.
+    fn echo(app: &mut EchoApp, body: &str) -> Option<Vec<String>> {
+        let store = MemoryStore::new(MemoryStoreLimits::default(), T0);
+        let mut s = Session::new(
+            SessionConfig::acceptor("ISLD", "TW"),
+            store,
+            Arc::new(Validator::fix44()),
+        );
+        let mut out = CollectOutbox::default();
+        s.on_connected(T0, &mut out);
+        let logon = frame("35=A|34=1|49=TW|52={T}|56=ISLD|98=0|108=30|");
+        s.on_input(T0, &logon, app, &mut out);
+        let mut out = CollectOutbox::default();
+        let (msg_type, rest) = body.split_once('|').expect("35=x| first");
+        let m = frame(&format!("{msg_type}|34=2|49=TW|52={{T}}|56=ISLD|{rest}"));
+        s.on_input(T0, &m, app, &mut out);
+        let f = out.frames.first()?;
+        let fields: Vec<String> = f
+            .split(|&b| b == SOH)
+            .filter(|x| !x.is_empty())
+            .map(|x| String::from_utf8_lossy(x).into_owned())
+            .collect();
+        Some(fields[7..fields.len() - 1].to_vec())
+    }
+
+    #[test]
+    fn body_comes_back_in_ascending_tag_order_with_groups_whole() {
+        let mut app = EchoApp::acceptance();
+        let got = echo(
+            &mut app,
+            "35=D|60={T}|55=INTC|386=2|336=B|336=A|54=1|40=1|11=id|",
+        )
+        .expect("an echo");
+        let tags: Vec<&str> = got.iter().map(|f| f.split('=').next().unwrap()).collect();
+        assert_eq!(
+            tags,
+            vec!["11", "40", "54", "55", "60", "386", "336", "336"]
+        );
+        assert_eq!(got[6], "336=B", "group entries keep their order");
+        assert_eq!(app.echoed, 1);
+    }
+
+    #[test]
+    fn empty_groups_are_kept_or_dropped_as_configured() {
+        let body = "35=d|320=R1|322=1|323=6|55=TBS|454=0|";
+        let mut app = EchoApp::acceptance();
+        let kept = echo(&mut app, body).expect("an echo");
+        assert!(kept.contains(&"454=0".to_owned()), "{kept:?}");
+        let mut app = EchoApp::acceptance();
+        app.drop_empty_groups = true;
+        let dropped = echo(&mut app, body).expect("an echo");
+        assert!(
+            !dropped.iter().any(|f| f.starts_with("454=")),
+            "{dropped:?}"
+        );
+        assert!(dropped.contains(&"323=6".to_owned()));
+    }
+
+    #[test]
+    fn other_types_are_refused_as_unsupported() {
+        let mut app = EchoApp::acceptance();
+        let got = echo(
+            &mut app,
+            "35=8|37=id|17=id|150=0|39=0|55=W|54=1|151=100|14=0|6=0.0|",
+        )
+        .expect("a reject");
+        assert!(got.contains(&"380=3".to_owned()), "{got:?}");
+        assert_eq!(app.echoed, 0);
+    }
 }
