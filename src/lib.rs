@@ -7,5 +7,6 @@
 
 pub mod config;
 pub mod fix;
+pub mod host;
 pub mod net;
 pub mod time;
