@@ -7,4 +7,5 @@
 
 pub mod fix;
 pub mod rfq;
+pub mod select;
 pub mod time;

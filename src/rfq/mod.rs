@@ -4,5 +4,8 @@
 //! and answers with commands. It never reads the clock, never does I/O, and does not allocate
 //! in steady state. Building blocks so far: a generation-checked slab and a hashed timer wheel.
 
+pub mod engine;
+pub mod outbox;
 pub mod slab;
 pub mod timer;
+pub mod types;

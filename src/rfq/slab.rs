@@ -95,6 +95,17 @@ impl<T> Slab<T> {
             && matches!(self.slots[h.index as usize], Slot::Used(_))
     }
 
+    /// The live handle of slot `index`, if that slot is in use.
+    pub fn handle_at(&self, index: u32) -> Option<Handle> {
+        match self.slots.get(index as usize) {
+            Some(Slot::Used(_)) => Some(Handle {
+                index,
+                generation: self.generations[index as usize],
+            }),
+            _ => None,
+        }
+    }
+
     pub fn get(&self, h: Handle) -> Option<&T> {
         if !self.live(h) {
             return None;
