@@ -801,7 +801,7 @@ fn last_look_rejection_reopens_the_rfq_for_another_quote() {
 fn unsupported_messages_are_reported_not_swallowed() {
     let mut h = Harness::new(p(ProtocolKind::Broadcast), None);
     assert_eq!(
-        h.fix(0, "6", "23=IOI1|28=N|55=X|54=1|27=1000|"),
+        h.fix(0, "6", "23=IOI1|28=N|55=X|54=1|27=M|"),
         Outcome::Unsupported
     );
     assert_eq!(

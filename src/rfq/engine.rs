@@ -965,8 +965,7 @@ impl<P: Panel> Engine<P> {
             out.begin(d.session, b"AJ")
                 .id(t::QUOTE_RESP_ID, &resp_id)
                 .id(t::QUOTE_ID, &q.dealer_quote_id);
-            out.str(t::QUOTE_RESP_TYPE, resp_type)
-                .id(t::QUOTE_REQ_ID, &rfq.wire_id);
+            out.str(t::QUOTE_RESP_TYPE, resp_type);
             write_instrument(out, &rfq.instrument);
             out.end();
         }
@@ -1128,8 +1127,7 @@ impl<P: Panel> Engine<P> {
                 out.begin(d.session, b"AJ")
                     .id(t::QUOTE_RESP_ID, &exec_ref)
                     .id(t::QUOTE_ID, &q.dealer_quote_id);
-                out.char(t::QUOTE_RESP_TYPE, b'1')
-                    .id(t::QUOTE_REQ_ID, &rfq.wire_id);
+                out.char(t::QUOTE_RESP_TYPE, b'1');
                 write_instrument(out, &rfq.instrument);
                 out.char(t::SIDE, side.fix())
                     .id(t::ORDER_QTY, &rfq.qty.text)
@@ -1335,7 +1333,6 @@ impl<P: Panel> Engine<P> {
             self.timers.cancel(id);
         }
         rfq.panel[i].state = state;
-        rfq.panel[i].quote = None;
         self.move_on(now, h, out);
         self.maybe_finish(now, h, out);
     }
