@@ -823,7 +823,11 @@ impl<P: Panel> Engine<P> {
 
     /// Finds the RFQ and panel slot a router QuoteID (`Q<seq>-<slot>-<idx>-<ver>`) names.
     fn find_quote(&self, quote_id: &[u8]) -> Option<(Handle, usize)> {
-        let (seq, index, rest) = parse_wire_ref(b"Q", quote_id)?;
+        let WireRef {
+            seq,
+            slot: index,
+            extra: rest,
+        } = parse_wire_ref(b"Q", quote_id)?;
         let (i, ver) = rest?;
         let h = self.live_handle(seq, index)?;
         let rfq = self.rfqs.get(h)?;
@@ -1151,7 +1155,9 @@ impl<P: Panel> Engine<P> {
 
     /// Finds the RFQ a router QuoteReqID (`R<seq>-<slot>`) names, and this dealer's slot in it.
     fn find_request(&self, dealer: DealerId, req_id: Option<&[u8]>) -> Option<(Handle, usize)> {
-        let (seq, index, _) = parse_wire_ref(b"R", req_id?)?;
+        let WireRef {
+            seq, slot: index, ..
+        } = parse_wire_ref(b"R", req_id?)?;
         let h = self.live_handle(seq, index)?;
         let i = self
             .rfqs
@@ -1413,7 +1419,10 @@ impl<P: Panel> Engine<P> {
         out: &mut Outbox,
     ) {
         let reference = msg.get(t::CL_ORD_ID).or_else(|| msg.get(t::QUOTE_RESP_ID));
-        let Some((seq, index, _)) = reference.and_then(|r| parse_wire_ref(b"E", r)) else {
+        let Some(WireRef {
+            seq, slot: index, ..
+        }) = reference.and_then(|r| parse_wire_ref(b"E", r))
+        else {
             self.counters.quotes_rejected_unknown += 1;
             return;
         };
@@ -1695,8 +1704,16 @@ fn wire_ref(prefix: &[u8], seq: u64, slot: u32, extra: Option<(usize, u32)>) -> 
     FixId::new(&buf[..n]).expect("router ids fit in a FixId")
 }
 
-/// Parses `wire_ref`'s format: (seq, slot, Some((a, b)) if present).
-fn parse_wire_ref(prefix: &[u8], v: &[u8]) -> Option<(u64, u32, Option<(usize, u32)>)> {
+/// A parsed router identifier.
+struct WireRef {
+    seq: u64,
+    slot: u32,
+    /// (panel index, quote version) or (panel index, report count), when present.
+    extra: Option<(usize, u32)>,
+}
+
+/// Parses `wire_ref`'s format.
+fn parse_wire_ref(prefix: &[u8], v: &[u8]) -> Option<WireRef> {
     let rest = v.strip_prefix(prefix)?;
     let mut parts = rest.split(|&b| b == b'-');
     let seq = parse_u64(parts.next()?)?;
@@ -1712,5 +1729,5 @@ fn parse_wire_ref(prefix: &[u8], v: &[u8]) -> Option<(u64, u32, Option<(usize, u
     if parts.next().is_some() {
         return None;
     }
-    Some((seq, slot, extra))
+    Some(WireRef { seq, slot, extra })
 }
