@@ -24,12 +24,9 @@ use crate::time::Nanos;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Where an application's messages for other sessions go: (session index, MsgType, body
-/// fields already encoded).
-pub type OutgoingSink<'a> = dyn FnMut(usize, &[u8], &[u8]) + 'a;
-
 /// The application behind all sessions of a host. `session` is the index of the session in
-/// the host's configuration.
+/// the host's configuration. Messages for the session being served go through `reply`; for
+/// any other session, through `peers`.
 pub trait HostApp {
     /// An in-order, validated application message from `session`.
     fn on_message(
@@ -38,20 +35,18 @@ pub trait HostApp {
         session: usize,
         msg: &Message<'_>,
         reply: &mut Reply<'_>,
+        peers: &mut Peers<'_>,
     ) -> AppOutcome;
     /// `session` logged on.
-    fn on_session_up(&mut self, _now: Nanos, _session: usize) {}
+    fn on_session_up(&mut self, _now: Nanos, _session: usize, _peers: &mut Peers<'_>) {}
     /// `session` lost its connection or logged out.
-    fn on_session_down(&mut self, _now: Nanos, _session: usize) {}
+    fn on_session_down(&mut self, _now: Nanos, _session: usize, _peers: &mut Peers<'_>) {}
     /// Called every loop cycle.
-    fn on_tick(&mut self, _now: Nanos) {}
+    fn on_tick(&mut self, _now: Nanos, _peers: &mut Peers<'_>) {}
     /// When `on_tick` next has something to do.
     fn next_deadline(&self) -> Option<Nanos> {
         None
     }
-    /// Application messages for any session produced since the last call, handed to `send`
-    /// as (session, MsgType, body fields). The host calls it after every callback above.
-    fn drain_outgoing(&mut self, _send: &mut OutgoingSink<'_>) {}
 }
 
 /// One `Application` per session, each seeing only its own session's messages (the echo
@@ -65,6 +60,7 @@ impl<A: Application> HostApp for PerSession<A> {
         session: usize,
         msg: &Message<'_>,
         reply: &mut Reply<'_>,
+        _peers: &mut Peers<'_>,
     ) -> AppOutcome {
         self.0[session].on_message(msg, reply)
     }
@@ -139,20 +135,43 @@ enum ConnState {
     Bound(ConnId, usize),
 }
 
-/// Routes a session's output to its connection.
-struct NetOutbox<'a> {
-    net: &'a mut Net,
-    conn: ConnId,
+/// What one session produced during one call: its frames (written to its connection in one
+/// go afterwards) and the events to act on. Bounded: past `limit` bytes the connection is
+/// treated like a peer that stopped reading.
+struct Staged {
+    frames: Vec<u8>,
+    limit: usize,
+    overflow: bool,
     disconnect: bool,
     logged_on: bool,
-    send_failures: u64,
 }
 
-impl Outbox for NetOutbox<'_> {
-    fn send_frame(&mut self, frame: &[u8]) {
-        if self.net.send(self.conn, frame).is_err() {
-            self.send_failures += 1;
+impl Staged {
+    fn new(limit: usize) -> Staged {
+        Staged {
+            frames: Vec::with_capacity(limit.min(1 << 20)),
+            limit,
+            overflow: false,
+            disconnect: false,
+            logged_on: false,
         }
+    }
+
+    fn reset(&mut self) {
+        self.frames.clear();
+        self.overflow = false;
+        self.disconnect = false;
+        self.logged_on = false;
+    }
+}
+
+impl Outbox for Staged {
+    fn send_frame(&mut self, frame: &[u8]) {
+        if self.frames.len() + frame.len() > self.limit {
+            self.overflow = true;
+            return;
+        }
+        self.frames.extend_from_slice(frame);
     }
     fn event(&mut self, event: SessionEvent) {
         match event {
@@ -162,16 +181,116 @@ impl Outbox for NetOutbox<'_> {
     }
 }
 
+/// A session's output written straight to the network (sends to peers).
+struct Direct<'a> {
+    net: &'a mut Net,
+    conn: ConnId,
+    failed: bool,
+    disconnect: bool,
+}
+
+impl Outbox for Direct<'_> {
+    fn send_frame(&mut self, frame: &[u8]) {
+        if self.net.send(self.conn, frame).is_err() {
+            self.failed = true;
+        }
+    }
+    fn event(&mut self, event: SessionEvent) {
+        if let SessionEvent::Disconnect { .. } = event {
+            self.disconnect = true;
+        }
+    }
+}
+
+/// Why an application message for another session was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSendError {
+    /// No such session, or it is the session being served (use `Reply`).
+    NotAPeer,
+    /// The session has no logged-on connection.
+    NotLoggedOn,
+    /// The session refused it (too large, store failure).
+    Refused(session::SendError),
+}
+
+/// The sessions other than the one being served, for an application to send on.
+pub struct Peers<'a> {
+    before: &'a mut [HostSession],
+    after: &'a mut [HostSession],
+    /// Index of the session being served (`before.len()`), or `usize::MAX` when none is.
+    current: usize,
+    net: &'a mut Net,
+    now: Nanos,
+    counters: &'a mut HostCounters,
+    /// Connections to close once the callback returns (a peer's session asked for it).
+    to_close: &'a mut Vec<(ConnId, usize)>,
+}
+
+impl Peers<'_> {
+    /// Sends an application message whose body fields are already encoded on `session`.
+    pub fn send(
+        &mut self,
+        session: usize,
+        msg_type: &[u8],
+        body: &[u8],
+    ) -> Result<u64, PeerSendError> {
+        let s = if session < self.before.len() {
+            &mut self.before[session]
+        } else if session > self.current && session != usize::MAX {
+            let k = session - self.current - 1;
+            self.after.get_mut(k).ok_or(PeerSendError::NotAPeer)?
+        } else if self.current == usize::MAX {
+            let k = session - self.before.len();
+            self.after.get_mut(k).ok_or(PeerSendError::NotAPeer)?
+        } else {
+            return Err(PeerSendError::NotAPeer);
+        };
+        let Some(conn) = s.conn else {
+            self.counters.app_send_failures += 1;
+            return Err(PeerSendError::NotLoggedOn);
+        };
+        let mut out = Direct {
+            net: self.net,
+            conn,
+            failed: false,
+            disconnect: false,
+        };
+        let sent = s.session.send_app(
+            self.now,
+            msg_type,
+            |e: &mut Encoder| {
+                e.raw(body);
+            },
+            &mut out,
+        );
+        if out.failed {
+            self.counters.send_failures += 1;
+        }
+        if out.disconnect && self.to_close.len() < self.to_close.capacity() {
+            self.to_close.push((conn, session));
+        }
+        sent.map_err(|e| {
+            self.counters.app_send_failures += 1;
+            match e {
+                session::SendError::NotLoggedOn => PeerSendError::NotLoggedOn,
+                other => PeerSendError::Refused(other),
+            }
+        })
+    }
+}
+
 /// Adapts the host's application to one session's `Application` callback.
-struct SessionApp<'a, A: HostApp> {
+struct SessionApp<'a, 'p, A: HostApp> {
     app: &'a mut A,
     session: usize,
     now: Nanos,
+    peers: &'a mut Peers<'p>,
 }
 
-impl<A: HostApp> Application for SessionApp<'_, A> {
+impl<A: HostApp> Application for SessionApp<'_, '_, A> {
     fn on_message(&mut self, msg: &Message<'_>, reply: &mut Reply<'_>) -> AppOutcome {
-        self.app.on_message(self.now, self.session, msg, reply)
+        self.app
+            .on_message(self.now, self.session, msg, reply, self.peers)
     }
 }
 
@@ -185,6 +304,8 @@ pub struct Host<A: HostApp> {
     framer: Framer,
     app: A,
     counters: HostCounters,
+    staged: Staged,
+    to_close: Vec<(ConnId, usize)>,
 }
 
 impl<A: HostApp> Host<A> {
@@ -200,6 +321,12 @@ impl<A: HostApp> Host<A> {
             .map(|s| s.fix.max_message_bytes)
             .max()
             .unwrap_or(65_536);
+        let max_queue = sessions
+            .iter()
+            .map(|s| s.net.limits.write_queue_bytes as usize)
+            .max()
+            .unwrap_or(1 << 20);
+        let n = sessions.len();
         let sessions = sessions
             .into_iter()
             .map(|cfg| {
@@ -227,6 +354,8 @@ impl<A: HostApp> Host<A> {
             framer: Framer::new(max_message),
             app,
             counters: HostCounters::default(),
+            staged: Staged::new(max_queue),
+            to_close: Vec::with_capacity(n.max(1)),
         }
     }
 
@@ -263,7 +392,7 @@ impl<A: HostApp> Host<A> {
                     let local = match bound.iter().find(|(cfg, _)| *cfg == c.addr) {
                         Some((_, local)) => *local,
                         None => {
-                            let (_, local) = net.listen(c.addr, 0, c.limits)?;
+                            let (_, local) = net.listen(c.addr, i as u64, c.limits)?;
                             bound.push((c.addr, local));
                             local
                         }
@@ -298,109 +427,100 @@ impl<A: HostApp> Host<A> {
         self.conns[conn.index()] = state;
     }
 
+    /// Runs `f` with session `i` and the others as `Peers` (`i == usize::MAX`: all are peers),
+    /// then writes what session `i` staged and closes what must be closed.
+    fn with_session<R>(
+        &mut self,
+        net: &mut Net,
+        i: usize,
+        f: impl FnOnce(Option<&mut HostSession>, &mut A, &mut Staged, &mut Peers<'_>) -> R,
+    ) -> R {
+        let now = net.now();
+        self.staged.reset();
+        let split = if i == usize::MAX { 0 } else { i };
+        let (before, rest) = self.sessions.split_at_mut(split);
+        let (cur, after) = if i == usize::MAX {
+            (None, rest)
+        } else {
+            let (c, a) = rest.split_first_mut().expect("session index in range");
+            (Some(c), a)
+        };
+        let cur_conn = cur.as_ref().and_then(|c| c.conn);
+        let mut peers = Peers {
+            before,
+            after,
+            current: i,
+            net,
+            now,
+            counters: &mut self.counters,
+            to_close: &mut self.to_close,
+        };
+        let r = f(cur, &mut self.app, &mut self.staged, &mut peers);
+        // Write what the served session produced, then act on its events.
+        if let (Some(conn), false) = (cur_conn, self.staged.frames.is_empty()) {
+            if net.send(conn, &self.staged.frames).is_err() {
+                self.counters.send_failures += 1;
+            }
+        }
+        if i != usize::MAX {
+            if let Some(conn) = cur_conn {
+                if self.staged.overflow {
+                    self.counters.send_failures += 1;
+                    net.abort(conn);
+                    self.unbind(net, conn, i);
+                } else {
+                    let (logged_on, disconnect) = (self.staged.logged_on, self.staged.disconnect);
+                    if logged_on && !self.sessions[i].up {
+                        self.sessions[i].up = true;
+                        if let Some(d) = self.sessions[i].dialer {
+                            net.reset_backoff(d);
+                        }
+                        self.session_up(net, i);
+                    }
+                    if disconnect {
+                        net.close(conn);
+                        self.unbind(net, conn, i);
+                    }
+                }
+            }
+        }
+        // Nested calls (session up/down) may add to or drain this list: pop until empty.
+        while let Some((conn, j)) = self.to_close.pop() {
+            net.close(conn);
+            self.unbind(net, conn, j);
+        }
+        r
+    }
+
+    fn session_up(&mut self, net: &mut Net, i: usize) {
+        self.with_session(net, usize::MAX, |_, app, _, peers| {
+            let now = peers.now;
+            app.on_session_up(now, i, peers)
+        });
+    }
+
     fn bind(&mut self, net: &mut Net, conn: ConnId, i: usize) {
         self.set_conn(conn, ConnState::Bound(conn, i));
-        let now = net.now();
-        let s = &mut self.sessions[i];
-        s.conn = Some(conn);
-        let mut out = NetOutbox {
-            net,
-            conn,
-            disconnect: false,
-            logged_on: false,
-            send_failures: 0,
-        };
-        s.session.on_connected(now, &mut out);
-        self.after_session_output(
-            i,
-            out.disconnect,
-            out.logged_on,
-            out.send_failures,
-            conn,
-            net,
-        );
+        self.sessions[i].conn = Some(conn);
+        self.with_session(net, i, |cur, _, staged, peers| {
+            let s = cur.expect("bound session");
+            s.session.on_connected(peers.now, staged);
+        });
     }
 
-    /// Acts on what a session reported while writing its output.
-    fn after_session_output(
-        &mut self,
-        i: usize,
-        disconnect: bool,
-        logged_on: bool,
-        send_failures: u64,
-        conn: ConnId,
-        net: &mut Net,
-    ) {
-        self.counters.send_failures += send_failures;
-        let now = net.now();
-        if logged_on && !self.sessions[i].up {
-            self.sessions[i].up = true;
-            if let Some(d) = self.sessions[i].dialer {
-                net.reset_backoff(d);
-            }
-            self.app.on_session_up(now, i);
-        }
-        if disconnect {
-            net.close(conn);
-            self.unbind(now, conn, i);
-        }
-        self.flush_app(net);
-    }
-
-    fn unbind(&mut self, now: Nanos, conn: ConnId, i: usize) {
+    fn unbind(&mut self, net: &mut Net, conn: ConnId, i: usize) {
         self.set_conn(conn, ConnState::Free);
+        let now = net.now();
         let s = &mut self.sessions[i];
         if s.conn == Some(conn) {
             s.conn = None;
             s.session.on_disconnected(now);
             if s.up {
                 s.up = false;
-                self.app.on_session_down(now, i);
+                self.with_session(net, usize::MAX, |_, app, _, peers| {
+                    app.on_session_down(now, i, peers)
+                });
             }
-        }
-    }
-
-    /// Sends what the application produced for other sessions.
-    fn flush_app(&mut self, net: &mut Net) {
-        let now = net.now();
-        let sessions = &mut self.sessions;
-        let counters = &mut self.counters;
-        let mut to_close: Option<(ConnId, usize)> = None;
-        self.app.drain_outgoing(&mut |i, msg_type, body| {
-            let Some(s) = sessions.get_mut(i) else {
-                counters.app_send_failures += 1;
-                return;
-            };
-            let Some(conn) = s.conn else {
-                counters.app_send_failures += 1;
-                return;
-            };
-            let mut out = NetOutbox {
-                net,
-                conn,
-                disconnect: false,
-                logged_on: false,
-                send_failures: 0,
-            };
-            let sent = s.session.send_app(
-                now,
-                msg_type,
-                |e: &mut Encoder| {
-                    e.raw(body);
-                },
-                &mut out,
-            );
-            if sent.is_err() {
-                counters.app_send_failures += 1;
-            }
-            counters.send_failures += out.send_failures;
-            if out.disconnect {
-                to_close = Some((conn, i));
-            }
-        });
-        if let Some((conn, i)) = to_close {
-            net.close(conn);
-            self.unbind(now, conn, i);
         }
     }
 
@@ -467,23 +587,17 @@ impl<A: HostApp> Handler for Host<A> {
                 self.on_data(net, conn, data)
             }
             ConnState::Bound(_, i) => {
-                let now = net.now();
-                let s = &mut self.sessions[i];
-                let mut out = NetOutbox {
-                    net,
-                    conn,
-                    disconnect: false,
-                    logged_on: false,
-                    send_failures: 0,
-                };
-                let mut app = SessionApp {
-                    app: &mut self.app,
-                    session: i,
-                    now,
-                };
-                let consumed = s.session.on_input(now, data, &mut app, &mut out);
-                let (d, l, f) = (out.disconnect, out.logged_on, out.send_failures);
-                self.after_session_output(i, d, l, f, conn, net);
+                let consumed = self.with_session(net, i, |cur, app, staged, peers| {
+                    let s = cur.expect("bound session");
+                    let now = peers.now;
+                    let mut session_app = SessionApp {
+                        app,
+                        session: i,
+                        now,
+                        peers,
+                    };
+                    s.session.on_input(now, data, &mut session_app, staged)
+                });
                 if self.conn_state(conn) == ConnState::Free {
                     data.len()
                 } else {
@@ -500,34 +614,23 @@ impl<A: HostApp> Handler for Host<A> {
                 self.pending -= 1;
                 self.set_conn(conn, ConnState::Free);
             }
-            ConnState::Bound(_, i) => {
-                let now = net.now();
-                self.unbind(now, conn, i);
-                self.flush_app(net);
-            }
+            ConnState::Bound(_, i) => self.unbind(net, conn, i),
         }
     }
 
     fn on_tick(&mut self, net: &mut Net, now: Nanos) {
-        self.app.on_tick(now);
+        if self.app.next_deadline().is_some_and(|d| d <= now) {
+            self.with_session(net, usize::MAX, |_, app, _, peers| app.on_tick(now, peers));
+        }
         for i in 0..self.sessions.len() {
-            let s = &mut self.sessions[i];
-            let Some(conn) = s.conn else { continue };
-            if !s.session.next_deadline().is_some_and(|d| d <= now) {
+            let s = &self.sessions[i];
+            if s.conn.is_none() || !s.session.next_deadline().is_some_and(|d| d <= now) {
                 continue;
             }
-            let mut out = NetOutbox {
-                net,
-                conn,
-                disconnect: false,
-                logged_on: false,
-                send_failures: 0,
-            };
-            s.session.on_timer(now, &mut out);
-            let (d, l, f) = (out.disconnect, out.logged_on, out.send_failures);
-            self.after_session_output(i, d, l, f, conn, net);
+            self.with_session(net, i, |cur, _, staged, _| {
+                cur.expect("session").session.on_timer(now, staged)
+            });
         }
-        self.flush_app(net);
     }
 
     fn next_deadline(&self) -> Option<Nanos> {
