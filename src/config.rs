@@ -38,11 +38,24 @@ pub const MAX_COMP_ID_LEN: usize = 64;
 pub const MAX_SESSION_NAME_LEN: usize = 64;
 
 /// A whole, validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub router: RouterSettings,
     pub limits: Limits,
     pub sessions: Vec<SessionConfig>,
+    pub rfq: RfqSettings,
+}
+
+/// The `[rfq]` table: which sessions are desks, the RFQ engine's limits, and the protocol
+/// used when no rule prescribes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RfqSettings {
+    /// Indices (into `Config::sessions`) of the sessions whose peers are trading desks.
+    pub desk_sessions: Vec<usize>,
+    pub limits: crate::rfq::engine::EngineLimits,
+    /// Resolution of the engine's timer wheel.
+    pub timer_tick_ms: u64,
+    pub protocol: crate::select::Protocol,
 }
 
 /// The `[router]` table.
@@ -281,17 +294,12 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Read { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
+/// The message already carries the I/O error's text, so no `source` is reported (a chain
+/// printer would otherwise say it twice).
+impl std::error::Error for ConfigError {}
 
 /// A semantic problem in well-formed TOML.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Problem {
     /// Two `[[session]]` entries share a name.
     DuplicateSessionName { name: String, first_line: usize },
@@ -336,6 +344,23 @@ pub enum Problem {
     },
     /// More `[[session]]` entries than `max_sessions`.
     TooManySessions { count: usize, max: u64 },
+    /// A reference to a `[[session]]` name that is not defined.
+    UnknownSession { name: String },
+    /// A dealer name or PartyID used twice in `config/dealers.toml`.
+    DuplicateDealer {
+        key: &'static str,
+        value: String,
+        first_line: usize,
+    },
+    /// A dealer bound to a session that is a desk session, or to another dealer's session.
+    SessionTaken { name: String, by: String },
+    /// A decimal value outside its accepted range.
+    DecimalOutOfRange {
+        key: &'static str,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -396,6 +421,23 @@ impl fmt::Display for Problem {
             Problem::TooManySessions { count, max } => {
                 write!(f, "{count} sessions configured, max_sessions is {max}")
             }
+            Problem::DuplicateDealer {
+                key,
+                value,
+                first_line,
+            } => write!(f, "{key} {value:?} already used on line {first_line}"),
+            Problem::SessionTaken { name, by } => {
+                write!(f, "session {name:?} is already used by {by}")
+            }
+            Problem::UnknownSession { name } => {
+                write!(f, "no [[session]] is named {name:?}")
+            }
+            Problem::DecimalOutOfRange {
+                key,
+                value,
+                min,
+                max,
+            } => write!(f, "`{key}` = {value} is outside {min}..={max}"),
         }
     }
 }
@@ -412,6 +454,44 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     session: Vec<RawSession>,
+    #[serde(default)]
+    rfq: RawRfq,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRfq {
+    #[serde(default)]
+    desk_sessions: Vec<Spanned<String>>,
+    max_open_rfqs: Num,
+    max_legs: Num,
+    max_timers: Num,
+    timer_tick_ms: Num,
+    max_price: Option<Spanned<f64>>,
+    #[serde(default)]
+    protocol: RawProtocol,
+}
+
+/// Protocol names as written in the file.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawProtocolKind {
+    Broadcast,
+    Staggered,
+    Whisper,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProtocol {
+    kind: Option<RawProtocolKind>,
+    max_dealers: Num,
+    response_timeout_ms: Num,
+    stagger_gap_ms: Num,
+    rfq_expiry_ms: Num,
+    escalate_after: Num,
+    whisper_tolerance_bps: Option<Spanned<f64>>,
+    auto_execute_bps: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -421,7 +501,7 @@ struct RawRouter {
     idle: IdleStrategy,
 }
 
-type Num = Option<Spanned<u64>>;
+pub(crate) type Num = Option<Spanned<u64>>;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -467,7 +547,7 @@ struct RawSession {
 }
 
 /// Byte offsets -> 1-based (line, column), columns counted in characters.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
@@ -476,13 +556,13 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-struct Checker<'a> {
-    text: &'a str,
-    origin: &'a str,
+pub(crate) struct Checker<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) origin: &'a str,
 }
 
 impl Checker<'_> {
-    fn invalid(&self, span: Range<usize>, problem: Problem) -> ConfigError {
+    pub(crate) fn invalid(&self, span: Range<usize>, problem: Problem) -> ConfigError {
         let (line, column) = line_col(self.text, span.start);
         ConfigError::Invalid {
             path: self.origin.to_string(),
@@ -493,7 +573,7 @@ impl Checker<'_> {
     }
 
     /// A number in `min..=max` (zero reported as `Zero` when `min` is 1), or `default`.
-    fn num(
+    pub(crate) fn num(
         &self,
         value: &Num,
         key: &'static str,
@@ -518,6 +598,130 @@ impl Checker<'_> {
             ));
         }
         Ok(n)
+    }
+
+    /// A decimal in `min..=max`, or `default`.
+    fn decimal(
+        &self,
+        value: &Option<Spanned<f64>>,
+        key: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<f64, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        let x = *v.get_ref();
+        if !(x >= min && x <= max) {
+            return Err(self.invalid(
+                v.span(),
+                Problem::DecimalOutOfRange {
+                    key,
+                    value: x,
+                    min,
+                    max,
+                },
+            ));
+        }
+        Ok(x)
+    }
+
+    fn rfq(&self, raw: &RawRfq, sessions: &[SessionConfig]) -> Result<RfqSettings, ConfigError> {
+        use crate::rfq::engine::EngineLimits;
+        use crate::select::{Protocol, ProtocolKind};
+        let mut desk_sessions = Vec::with_capacity(raw.desk_sessions.len());
+        for name in &raw.desk_sessions {
+            match sessions.iter().position(|s| s.name == *name.get_ref()) {
+                Some(i) => desk_sessions.push(i),
+                None => {
+                    return Err(self.invalid(
+                        name.span(),
+                        Problem::UnknownSession {
+                            name: name.get_ref().clone(),
+                        },
+                    ))
+                }
+            }
+        }
+        let d = EngineLimits::default();
+        let limits = EngineLimits {
+            max_open_rfqs: self.num(
+                &raw.max_open_rfqs,
+                "max_open_rfqs",
+                d.max_open_rfqs as u64,
+                1,
+                1_000_000,
+            )? as usize,
+            max_legs: self.num(&raw.max_legs, "max_legs", d.max_legs as u64, 1, 8)? as usize,
+            max_timers: self.num(
+                &raw.max_timers,
+                "max_timers",
+                d.max_timers as u64,
+                1,
+                10_000_000,
+            )? as usize,
+            max_price: self.decimal(&raw.max_price, "max_price", d.max_price, 0.0, 1e12)?,
+        };
+        let timer_tick_ms = self.num(&raw.timer_tick_ms, "timer_tick_ms", 1, 1, 1000)?;
+        let p = &raw.protocol;
+        let dp = Protocol::default();
+        let auto = self.decimal(&p.auto_execute_bps, "auto_execute_bps", 0.0, 0.0, 10_000.0)?;
+        let protocol = Protocol {
+            kind: match p.kind {
+                None => dp.kind,
+                Some(RawProtocolKind::Broadcast) => ProtocolKind::Broadcast,
+                Some(RawProtocolKind::Staggered) => ProtocolKind::Staggered,
+                Some(RawProtocolKind::Whisper) => ProtocolKind::Whisper,
+            },
+            max_dealers: self.num(
+                &p.max_dealers,
+                "max_dealers",
+                u64::from(dp.max_dealers),
+                1,
+                crate::rfq::outbox::MAX_PANEL as u64,
+            )? as u8,
+            response_timeout_ms: self.num(
+                &p.response_timeout_ms,
+                "response_timeout_ms",
+                dp.response_timeout_ms,
+                1,
+                3_600_000,
+            )?,
+            stagger_gap_ms: self.num(
+                &p.stagger_gap_ms,
+                "stagger_gap_ms",
+                dp.stagger_gap_ms,
+                1,
+                3_600_000,
+            )?,
+            rfq_expiry_ms: self.num(
+                &p.rfq_expiry_ms,
+                "rfq_expiry_ms",
+                dp.rfq_expiry_ms,
+                1,
+                86_400_000,
+            )?,
+            escalate_after: self.num(
+                &p.escalate_after,
+                "escalate_after",
+                u64::from(dp.escalate_after),
+                0,
+                crate::rfq::outbox::MAX_PANEL as u64,
+            )? as u8,
+            whisper_tolerance_bps: self.decimal(
+                &p.whisper_tolerance_bps,
+                "whisper_tolerance_bps",
+                dp.whisper_tolerance_bps,
+                0.0,
+                10_000.0,
+            )?,
+            auto_execute_bps: (auto > 0.0).then_some(auto),
+        };
+        Ok(RfqSettings {
+            desk_sessions,
+            limits,
+            timer_tick_ms,
+            protocol,
+        })
     }
 
     fn bytes(&self, value: &Num, key: &'static str, default: u32) -> Result<u32, ConfigError> {
@@ -568,7 +772,7 @@ impl Checker<'_> {
         Ok(limits)
     }
 
-    fn identifier(
+    pub(crate) fn identifier(
         &self,
         value: &Spanned<String>,
         key: &'static str,
@@ -876,10 +1080,12 @@ impl Config {
             comp_ids.insert(identity, session.name.clone());
             sessions.push(session);
         }
+        let rfq = checker.rfq(&raw.rfq, &sessions)?;
         Ok(Config {
             router,
             limits,
             sessions,
+            rfq,
         })
     }
 

@@ -8,9 +8,11 @@
 //! ARCHITECTURE.md for the map.
 
 pub mod config;
+pub mod dealers;
 pub mod fix;
 pub mod host;
 pub mod net;
 pub mod rfq;
+pub mod router;
 pub mod select;
 pub mod time;

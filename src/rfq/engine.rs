@@ -45,7 +45,7 @@ pub struct DealerConfig {
 }
 
 /// Bounds on everything the engine holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EngineLimits {
     pub max_open_rfqs: usize,
     /// Legs (NoRelatedSym entries) in one desk QuoteRequest.
