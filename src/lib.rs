@@ -12,6 +12,7 @@ pub mod dealers;
 pub mod fix;
 pub mod host;
 pub mod net;
+pub mod pipeline;
 pub mod rfq;
 pub mod router;
 pub mod select;

@@ -154,6 +154,17 @@ impl MessageStore for MemoryStore {
         let slot = &mut self.slots[i];
         slot.seq = seq;
         slot.bytes.clear();
+        if slot.bytes.capacity() < frame.len() {
+            // Grow in power-of-two steps from 512 bytes (capped at the largest frame kept), so
+            // a reused slot stops reallocating once it has held a typical message: the store
+            // allocates nothing in steady state.
+            let want = frame
+                .len()
+                .max(512)
+                .next_power_of_two()
+                .min(self.limits.max_message_bytes.max(frame.len()));
+            slot.bytes.reserve_exact(want);
+        }
         slot.bytes.extend_from_slice(frame);
         Ok(())
     }
