@@ -215,7 +215,14 @@ impl JournalReader {
     /// Scans every segment: record CRCs, sequence continuity within and across segments,
     /// headers against file names and neighbours, time order. Never stops early.
     pub fn scan(&self) -> JournalScan {
+        self.scan_with_progress(|_| {})
+    }
+
+    /// [`JournalReader::scan`], calling `progress` with the bytes scanned so far after each
+    /// segment.
+    pub fn scan_with_progress(&self, mut progress: impl FnMut(u64)) -> JournalScan {
         let mut out = JournalScan::default();
+        let mut bytes_done = 0u64;
         let mut prev: Option<(u64, u64, bool)> = None; // (number, next_seq, damaged)
         let mut last_timestamp: Option<Nanos> = None;
         let last_index = self.segments.len().saturating_sub(1);
@@ -296,6 +303,8 @@ impl JournalReader {
                 file_len: seg.file_len,
                 scan,
             });
+            bytes_done += seg.bytes().len() as u64;
+            progress(bytes_done);
         }
         out
     }

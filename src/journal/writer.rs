@@ -206,6 +206,8 @@ struct Shared {
     producer_thread: Mutex<Option<Thread>>,
     shutdown: AtomicBool,
     paused: AtomicBool,
+    /// Set by the journal thread while it honours `paused` (it writes nothing meanwhile).
+    pause_acknowledged: AtomicBool,
     sync_requested: AtomicBool,
     failed: AtomicBool,
     failure: Mutex<Option<JournalError>>,
@@ -358,6 +360,7 @@ impl Journal {
             producer_thread: Mutex::new(None),
             shutdown: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            pause_acknowledged: AtomicBool::new(false),
             sync_requested: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -594,9 +597,18 @@ impl Journal {
         MetricsHandle(Arc::clone(&self.shared))
     }
 
-    /// Holds the journal thread still until the returned guard is dropped.
+    /// Holds the journal thread still until the returned guard is dropped. Returns once the
+    /// thread has stopped writing (or has failed), so nothing appended after this call is
+    /// written while the guard lives.
     pub fn pause_drain(&self) -> DrainPause {
         self.shared.paused.store(true, Ordering::Release);
+        self.writer_thread.unpark();
+        while !self.shared.pause_acknowledged.load(Ordering::Acquire)
+            && !self.shared.failed.load(Ordering::Acquire)
+            && self.writer.as_ref().is_some_and(|h| !h.is_finished())
+        {
+            thread::sleep(Duration::from_micros(100));
+        }
         DrainPause {
             shared: Arc::clone(&self.shared),
             writer: self.writer_thread.clone(),
@@ -670,8 +682,16 @@ impl Writer {
         loop {
             let shutdown = self.shared.shutdown.load(Ordering::Acquire);
             if !shutdown && self.shared.paused.load(Ordering::Acquire) {
+                self.shared
+                    .pause_acknowledged
+                    .store(true, Ordering::Release);
                 thread::park_timeout(FULL_PARK);
                 continue;
+            }
+            if self.shared.pause_acknowledged.load(Ordering::Relaxed) {
+                self.shared
+                    .pause_acknowledged
+                    .store(false, Ordering::Release);
             }
             let drained = self.drain()?;
             if let Durability::Fsync {
@@ -769,10 +789,11 @@ impl Writer {
         }
         self.unsynced_records = 0;
         self.first_unsynced_at = None;
-        self.shared
-            .writer
-            .durable_seq
-            .store(self.last_written, Ordering::Release);
+        // A sync in the middle of a batch (at a roll) covers records not yet published as
+        // written: publish them first so durable_seq never passes written_seq.
+        let w = &self.shared.writer;
+        w.written_seq.store(self.last_written, Ordering::Release);
+        w.durable_seq.store(self.last_written, Ordering::Release);
         Ok(())
     }
 
