@@ -235,7 +235,7 @@ fn cat(a: &CatArgs) -> Result<ExitCode> {
     let mut n = 0u64;
     while let Some(item) = records.next() {
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             bar.set_position(records.bytes_done());
         }
         let rec = match item {
@@ -343,16 +343,16 @@ fn write_json(
                 out.write_all(b",\"msg_type\":")?;
                 json_string(out, t)?;
             }
-            fix.raw
+            std::str::from_utf8(fix.raw).map_err(|_| fix.raw)
         }
-        _ => r.payload,
+        _ => printable(r.payload).ok_or(r.payload),
     };
-    match std::str::from_utf8(body) {
+    match body {
         Ok(s) => {
             out.write_all(b",\"text\":")?;
             json_string(out, s)?;
         }
-        Err(_) => write!(out, ",\"hex\":\"{}\"", hex(body))?,
+        Err(bytes) => write!(out, ",\"hex\":\"{}\"", hex(bytes))?,
     }
     writeln!(out, "}}")
 }
@@ -371,13 +371,14 @@ fn stats(a: &StatsArgs) -> Result<ExitCode> {
     let mut by_kind: BTreeMap<String, (u64, u64)> = BTreeMap::new(); // (records, payload bytes)
     let mut by_session: BTreeMap<u16, SessionCounts> = BTreeMap::new();
     let mut used_by_segment: BTreeMap<u64, u64> = BTreeMap::new();
-    let (mut first, mut last): (Option<(u64, Nanos)>, Option<(u64, Nanos)>) = (None, None);
+    let mut first: Option<(u64, Nanos)> = None;
+    let mut last: Option<(u64, Nanos)> = None;
     let (mut total, mut payload_bytes, mut problems) = (0u64, 0u64, 0u64);
     let mut records = reader.records();
     let mut n = 0u64;
     while let Some(item) = records.next() {
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             bar.set_position(records.bytes_done());
         }
         let rec = match item {

@@ -96,8 +96,8 @@ const _: () = assert!(offset_of!(RecordHeader, timestamp_ns) == 16);
 const _: () = assert!(offset_of!(RecordHeader, kind) == 24);
 const _: () = assert!(offset_of!(RecordHeader, flags) == 26);
 const _: () = assert!(offset_of!(RecordHeader, reserved) == 28);
-const _: () = assert!(RECORD_HEADER_LEN % RECORD_ALIGN == 0);
-const _: () = assert!(SEGMENT_HEADER_LEN % RECORD_ALIGN == 0);
+const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(RECORD_ALIGN));
+const _: () = assert!(SEGMENT_HEADER_LEN.is_multiple_of(RECORD_ALIGN));
 
 /// The prefix of a FIX record's payload; the raw frame follows it.
 #[repr(C)]
@@ -269,7 +269,7 @@ impl std::fmt::Display for HeaderProblem {
 /// Whether `size` is an acceptable segment size.
 pub fn valid_segment_size(size: u64) -> bool {
     (MIN_SEGMENT_SIZE_BYTES..=MAX_SEGMENT_SIZE_BYTES).contains(&size)
-        && size % SEGMENT_SIZE_GRANULE == 0
+        && size.is_multiple_of(SEGMENT_SIZE_GRANULE)
 }
 
 fn le_u16(b: &[u8], at: usize) -> u16 {
