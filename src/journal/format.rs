@@ -573,7 +573,9 @@ pub fn first_nonzero(segment: &[u8], from: usize) -> Option<usize> {
     let mut chunks = rest.chunks_exact(8);
     let mut at = from;
     for chunk in &mut chunks {
-        if chunk.iter().any(|&b| b != 0) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if u64::from_ne_bytes(word) != 0 {
             return chunk.iter().position(|&b| b != 0).map(|p| at + p);
         }
         at += 8;
