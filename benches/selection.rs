@@ -9,7 +9,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rfq_router::select::model::{
-    back_off, composite, metrics, normalise, ModelConfig, Observation, RowStats,
+    back_off, composite, metrics_with, normalise, ModelConfig, Observation, RowStats, SegmentPrior,
 };
 use rfq_router::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys};
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
@@ -144,10 +144,11 @@ fn score_benches(c: &mut Criterion) {
             .map(|&d| r.find(d, f.keys.asset_class).unwrap().unwrap())
             .collect();
         let seg = r.find(agg, f.keys.asset_class).unwrap().unwrap();
+        let prior = SegmentPrior::of(&seg, NOW, cfg);
         g.bench_with_input(BenchmarkId::new("rows_in_memory", n), &n, |b, _| {
             b.iter(|| {
                 for (o, row) in out.iter_mut().zip(&rows) {
-                    let m = metrics(row, &seg, NOW, cfg);
+                    let m = metrics_with(row, &prior, NOW, cfg);
                     *o = composite(&normalise(&m, cfg.speed_scale_s), &cfg.weights);
                 }
                 black_box(&out);
@@ -158,9 +159,10 @@ fn score_benches(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("from_table", n), &n, |b, _| {
             b.iter(|| {
                 let seg = r.find(agg, f.keys.asset_class).unwrap().unwrap_or_default();
+                let prior = SegmentPrior::of(&seg, NOW, cfg);
                 for (o, &d) in out.iter_mut().zip(&dealers) {
                     let row = r.find(d, f.keys.asset_class).unwrap().unwrap_or_default();
-                    let m = metrics(&row, &seg, NOW, cfg);
+                    let m = metrics_with(&row, &prior, NOW, cfg);
                     *o = composite(&normalise(&m, cfg.speed_scale_s), &cfg.weights);
                 }
                 black_box(&out);
@@ -170,20 +172,23 @@ fn score_benches(c: &mut Criterion) {
         // With back-off along issuer -> sector x rating -> asset class -> all (the issuer
         // rows are thin, so every dealer settles one level up), and the matching prior.
         let path = f.keys.primary_path();
-        let priors: Vec<RowStats> = path
-            .iter()
-            .map(|k| r.find(agg, *k).unwrap().unwrap_or_default())
-            .collect();
         g.bench_with_input(
             BenchmarkId::new("from_table_with_backoff", n),
             &n,
             |b, _| {
                 b.iter(|| {
+                    // One prior per level of the path, read and computed once per RFQ.
+                    let empty = SegmentPrior::of(&RowStats::default(), NOW, cfg);
+                    let mut priors = [empty; 4];
+                    for (p, k) in priors.iter_mut().zip(&path) {
+                        let seg = r.find(agg, *k).unwrap().unwrap_or_default();
+                        *p = SegmentPrior::of(&seg, NOW, cfg);
+                    }
                     for (o, &d) in out.iter_mut().zip(&dealers) {
                         let chosen = back_off(&path, NOW, cfg, |k| r.find(d, k).ok().flatten());
                         *o = match chosen {
                             Some(bo) => {
-                                let m = metrics(&bo.own, &priors[bo.depth], NOW, cfg);
+                                let m = metrics_with(&bo.own, &priors[bo.depth], NOW, cfg);
                                 composite(&normalise(&m, cfg.speed_scale_s), &cfg.weights)
                             }
                             None => 0.0,

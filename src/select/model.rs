@@ -568,52 +568,87 @@ fn ratio_or(sum: f32, n: f32, default: f64) -> f64 {
     }
 }
 
+/// A segment's pooled means: the prior every dealer in the segment is shrunk toward.
+/// Compute it once per segment and reuse it for every dealer (`metrics_with`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentPrior {
+    pub fill_rate: f64,
+    pub price_improvement_bps: f64,
+    pub leakage_markout_bps: f64,
+    pub response_s: f64,
+    pub drift_bps: f64,
+    pub vs_cover_bps: f64,
+}
+
+impl SegmentPrior {
+    /// From the segment's pooled row (the table's aggregate dealer). A row outside the window
+    /// counts as empty, and an empty segment gives the configured defaults. Means are ratios
+    /// of decayed sums to decayed counts, so the decay cancels: no need to bring the row
+    /// forward to `now`.
+    pub fn of(segment: &RowStats, now: Nanos, cfg: &ModelConfig) -> SegmentPrior {
+        let empty = RowStats::default();
+        let seg = if segment.in_window(now, cfg) {
+            segment
+        } else {
+            &empty
+        };
+        let lh = cfg.leakage_horizon().unwrap_or(MARKOUT_HORIZONS - 1);
+        SegmentPrior {
+            fill_rate: ratio_or(seg.wins, seg.rfqs_sent, cfg.default_fill_rate).clamp(0.0, 1.0),
+            price_improvement_bps: ratio_or(seg.price_improvement_bps_sum, seg.wins, 0.0),
+            leakage_markout_bps: ratio_or(seg.markout_bps_sum[lh], seg.markout_n[lh], 0.0),
+            response_s: ratio_or(seg.response_s_sum, seg.quotes, cfg.default_response_s),
+            drift_bps: ratio_or(seg.drift_bps_sum, seg.drift_n, 0.0),
+            vs_cover_bps: ratio_or(seg.vs_cover_bps_sum, seg.cover_n, 0.0),
+        }
+    }
+}
+
 /// The dealer's metrics at `now` from its row and its segment's pooled row (the table's
 /// aggregate dealer), with window and shrinkage applied. Either row outside the window
 /// counts as empty; a segment without data falls back to the configured defaults.
 pub fn metrics(own: &RowStats, segment: &RowStats, now: Nanos, cfg: &ModelConfig) -> Metrics {
+    metrics_with(own, &SegmentPrior::of(segment, now, cfg), now, cfg)
+}
+
+/// `metrics` with the segment prior computed beforehand (the per-dealer part: one decay
+/// factor and six shrunk means).
+pub fn metrics_with(
+    own: &RowStats,
+    prior: &SegmentPrior,
+    now: Nanos,
+    cfg: &ModelConfig,
+) -> Metrics {
     let empty = RowStats::default();
-    let own = if own.in_window(now, cfg) {
-        own.decayed_to(now, cfg)
+    let own = if own.in_window(now, cfg) { own } else { &empty };
+    // Bring the row's decayed counts forward to `now`: sums and counts alike, so the
+    // dealer's own means are unchanged and only its weight against the prior shrinks.
+    let d = if now.0 > own.last_update_ns && own.last_update_ns != 0 {
+        decay_factor(now.0 - own.last_update_ns, cfg.half_life_ns())
     } else {
-        empty
-    };
-    let seg = if segment.in_window(now, cfg) {
-        *segment
-    } else {
-        empty
+        1.0
     };
     let k = cfg.prior_strength;
     let lh = cfg.leakage_horizon().unwrap_or(MARKOUT_HORIZONS - 1);
-
-    // Segment means (ratios: decay cancels, no need to bring the pooled row forward).
-    let seg_fill = ratio_or(seg.wins, seg.rfqs_sent, cfg.default_fill_rate).clamp(0.0, 1.0);
-    let seg_pi = ratio_or(seg.price_improvement_bps_sum, seg.wins, 0.0);
-    let seg_mo = ratio_or(seg.markout_bps_sum[lh], seg.markout_n[lh], 0.0);
-    let seg_rt = ratio_or(seg.response_s_sum, seg.quotes, cfg.default_response_s);
-    let seg_drift = ratio_or(seg.drift_bps_sum, seg.drift_n, 0.0);
-    let seg_cover = ratio_or(seg.vs_cover_bps_sum, seg.cover_n, 0.0);
-
-    let f = f64::from;
+    let shrink =
+        |sum: f32, n: f32, prior: f64| shrunk_mean(d * f64::from(sum), d * f64::from(n), prior, k);
     Metrics {
         // wins can exceed rfqs only through rounding or a partial row; clamp the rate.
-        fill_rate: shrunk_mean(f(own.wins), f(own.rfqs_sent), seg_fill, k).clamp(0.0, 1.0),
-        price_improvement_bps: shrunk_mean(
-            f(own.price_improvement_bps_sum),
-            f(own.wins),
-            seg_pi,
-            k,
+        fill_rate: shrink(own.wins, own.rfqs_sent, prior.fill_rate).clamp(0.0, 1.0),
+        price_improvement_bps: shrink(
+            own.price_improvement_bps_sum,
+            own.wins,
+            prior.price_improvement_bps,
         ),
-        leakage_markout_bps: shrunk_mean(
-            f(own.markout_bps_sum[lh]),
-            f(own.markout_n[lh]),
-            seg_mo,
-            k,
+        leakage_markout_bps: shrink(
+            own.markout_bps_sum[lh],
+            own.markout_n[lh],
+            prior.leakage_markout_bps,
         ),
-        response_s: shrunk_mean(f(own.response_s_sum), f(own.quotes), seg_rt, k),
-        drift_bps: shrunk_mean(f(own.drift_bps_sum), f(own.drift_n), seg_drift, k),
-        vs_cover_bps: shrunk_mean(f(own.vs_cover_bps_sum), f(own.cover_n), seg_cover, k),
-        observations: f(own.rfqs_sent),
+        response_s: shrink(own.response_s_sum, own.quotes, prior.response_s),
+        drift_bps: shrink(own.drift_bps_sum, own.drift_n, prior.drift_bps),
+        vs_cover_bps: shrink(own.vs_cover_bps_sum, own.cover_n, prior.vs_cover_bps),
+        observations: d * f64::from(own.rfqs_sent),
     }
 }
 

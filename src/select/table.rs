@@ -256,87 +256,93 @@ pub struct RowRecord {
 /// The row's payload (bytes 8..128) as the 15 words the seqlock copies.
 pub type RowPayload = [u64; ROW_WORDS - 1];
 
-fn put4(b: &mut [u8; ROW_SIZE], off: usize, v: [u8; 4]) {
-    b[off..off + 4].copy_from_slice(&v);
+// Fields are read and written straight in the payload words: on a little-endian host
+// (the only kind this module builds for) the 4 bytes at row offset `off` are bits
+// `8 * (off % 8)..` of payload word `off / 8 - 1`, and an 8-byte field is a whole word.
+
+const fn payload_word(off: usize) -> usize {
+    off / 8 - 1
 }
-fn get4(b: &[u8; ROW_SIZE], off: usize) -> [u8; 4] {
-    [b[off], b[off + 1], b[off + 2], b[off + 3]]
+const fn payload_shift(off: usize) -> u32 {
+    ((off % 8) * 8) as u32
 }
-fn get8(b: &[u8; ROW_SIZE], off: usize) -> [u8; 8] {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[off..off + 8]);
-    v
+#[inline(always)]
+fn get32(w: &RowPayload, off: usize) -> u32 {
+    (w[payload_word(off)] >> payload_shift(off)) as u32
+}
+#[inline(always)]
+fn getf(w: &RowPayload, off: usize) -> f32 {
+    f32::from_bits(get32(w, off))
+}
+/// Into a zeroed payload.
+#[inline(always)]
+fn put32(w: &mut RowPayload, off: usize, v: u32) {
+    w[payload_word(off)] |= u64::from(v) << payload_shift(off);
+}
+#[inline(always)]
+fn putf(w: &mut RowPayload, off: usize, v: f32) {
+    put32(w, off, v.to_bits());
 }
 
 impl RowRecord {
     /// The record in the file's byte layout, as payload words.
+    #[inline]
     pub fn encode(&self) -> RowPayload {
         let s = &self.stats;
-        let mut b = [0u8; ROW_SIZE];
-        b[OFF_KEY..OFF_KEY + 8].copy_from_slice(&self.key.0.to_le_bytes());
-        b[OFF_LAST_UPDATE_NS..OFF_LAST_UPDATE_NS + 8]
-            .copy_from_slice(&s.last_update_ns.to_le_bytes());
-        let f = |b: &mut [u8; ROW_SIZE], off, v: f32| put4(b, off, v.to_le_bytes());
-        f(&mut b, OFF_RFQS_SENT, s.rfqs_sent);
-        f(&mut b, OFF_RESPONSES, s.responses);
-        f(&mut b, OFF_DECLINES, s.declines);
-        f(&mut b, OFF_QUOTES, s.quotes);
-        f(&mut b, OFF_WINS, s.wins);
-        f(&mut b, OFF_LATE_OR_INVALID, s.late_or_invalid);
-        f(&mut b, OFF_RESPONSE_S_SUM, s.response_s_sum);
-        f(
-            &mut b,
+        let mut w = [0u64; ROW_WORDS - 1];
+        w[payload_word(OFF_KEY)] = self.key.0;
+        w[payload_word(OFF_LAST_UPDATE_NS)] = s.last_update_ns;
+        putf(&mut w, OFF_RFQS_SENT, s.rfqs_sent);
+        putf(&mut w, OFF_RESPONSES, s.responses);
+        putf(&mut w, OFF_DECLINES, s.declines);
+        putf(&mut w, OFF_QUOTES, s.quotes);
+        putf(&mut w, OFF_WINS, s.wins);
+        putf(&mut w, OFF_LATE_OR_INVALID, s.late_or_invalid);
+        putf(&mut w, OFF_RESPONSE_S_SUM, s.response_s_sum);
+        putf(
+            &mut w,
             OFF_PRICE_IMPROVEMENT_BPS_SUM,
             s.price_improvement_bps_sum,
         );
-        f(&mut b, OFF_VS_COVER_BPS_SUM, s.vs_cover_bps_sum);
-        f(&mut b, OFF_COVER_N, s.cover_n);
+        putf(&mut w, OFF_VS_COVER_BPS_SUM, s.vs_cover_bps_sum);
+        putf(&mut w, OFF_COVER_N, s.cover_n);
         for i in 0..MARKOUT_HORIZONS {
-            f(&mut b, OFF_MARKOUT_BPS_SUM + 4 * i, s.markout_bps_sum[i]);
-            f(&mut b, OFF_MARKOUT_N + 4 * i, s.markout_n[i]);
+            putf(&mut w, OFF_MARKOUT_BPS_SUM + 4 * i, s.markout_bps_sum[i]);
+            putf(&mut w, OFF_MARKOUT_N + 4 * i, s.markout_n[i]);
         }
-        f(&mut b, OFF_DRIFT_BPS_SUM, s.drift_bps_sum);
-        f(&mut b, OFF_DRIFT_N, s.drift_n);
-        put4(&mut b, OFF_RFQS_TOTAL, s.rfqs_total.to_le_bytes());
-        put4(&mut b, OFF_WINS_TOTAL, s.wins_total.to_le_bytes());
-        let mut w = [0u64; ROW_WORDS - 1];
-        for (i, word) in w.iter_mut().enumerate() {
-            // Native order: storing the word writes exactly these bytes to the file.
-            *word = u64::from_ne_bytes(get8(&b, 8 * (i + 1)));
-        }
+        putf(&mut w, OFF_DRIFT_BPS_SUM, s.drift_bps_sum);
+        putf(&mut w, OFF_DRIFT_N, s.drift_n);
+        put32(&mut w, OFF_RFQS_TOTAL, s.rfqs_total);
+        put32(&mut w, OFF_WINS_TOTAL, s.wins_total);
         w
     }
 
+    #[inline]
     pub fn decode(w: &RowPayload) -> RowRecord {
-        let mut b = [0u8; ROW_SIZE];
-        for (i, word) in w.iter().enumerate() {
-            b[8 * (i + 1)..8 * (i + 2)].copy_from_slice(&word.to_ne_bytes());
-        }
-        let f = |off| f32::from_le_bytes(get4(&b, off));
         let mut s = RowStats {
-            last_update_ns: u64::from_le_bytes(get8(&b, OFF_LAST_UPDATE_NS)),
-            rfqs_sent: f(OFF_RFQS_SENT),
-            responses: f(OFF_RESPONSES),
-            declines: f(OFF_DECLINES),
-            quotes: f(OFF_QUOTES),
-            wins: f(OFF_WINS),
-            late_or_invalid: f(OFF_LATE_OR_INVALID),
-            response_s_sum: f(OFF_RESPONSE_S_SUM),
-            price_improvement_bps_sum: f(OFF_PRICE_IMPROVEMENT_BPS_SUM),
-            vs_cover_bps_sum: f(OFF_VS_COVER_BPS_SUM),
-            cover_n: f(OFF_COVER_N),
-            drift_bps_sum: f(OFF_DRIFT_BPS_SUM),
-            drift_n: f(OFF_DRIFT_N),
-            rfqs_total: u32::from_le_bytes(get4(&b, OFF_RFQS_TOTAL)),
-            wins_total: u32::from_le_bytes(get4(&b, OFF_WINS_TOTAL)),
+            last_update_ns: w[payload_word(OFF_LAST_UPDATE_NS)],
+            rfqs_sent: getf(w, OFF_RFQS_SENT),
+            responses: getf(w, OFF_RESPONSES),
+            declines: getf(w, OFF_DECLINES),
+            quotes: getf(w, OFF_QUOTES),
+            wins: getf(w, OFF_WINS),
+            late_or_invalid: getf(w, OFF_LATE_OR_INVALID),
+            response_s_sum: getf(w, OFF_RESPONSE_S_SUM),
+            price_improvement_bps_sum: getf(w, OFF_PRICE_IMPROVEMENT_BPS_SUM),
+            vs_cover_bps_sum: getf(w, OFF_VS_COVER_BPS_SUM),
+            cover_n: getf(w, OFF_COVER_N),
+            drift_bps_sum: getf(w, OFF_DRIFT_BPS_SUM),
+            drift_n: getf(w, OFF_DRIFT_N),
+            rfqs_total: get32(w, OFF_RFQS_TOTAL),
+            wins_total: get32(w, OFF_WINS_TOTAL),
             ..RowStats::default()
         };
         for i in 0..MARKOUT_HORIZONS {
-            s.markout_bps_sum[i] = f(OFF_MARKOUT_BPS_SUM + 4 * i);
-            s.markout_n[i] = f(OFF_MARKOUT_N + 4 * i);
+            s.markout_bps_sum[i] = getf(w, OFF_MARKOUT_BPS_SUM + 4 * i);
+            s.markout_n[i] = getf(w, OFF_MARKOUT_N + 4 * i);
         }
         RowRecord {
-            key: SegmentKey(u64::from_le_bytes(get8(&b, OFF_KEY))),
+            key: SegmentKey(w[payload_word(OFF_KEY)]),
             stats: s,
         }
     }
