@@ -155,6 +155,40 @@ fn score_benches(c: &mut Criterion) {
             })
         });
 
+        // The floor if the scoring thread published normalised components per dealer in a
+        // dense array: a 5-term dot product with the rule's weights per dealer.
+        let components: Vec<[f32; 5]> = rows
+            .iter()
+            .map(|row| {
+                let s = normalise(&metrics_with(row, &prior, NOW, cfg), cfg.speed_scale_s);
+                [
+                    s.fill,
+                    s.price_improvement,
+                    s.leakage,
+                    s.speed,
+                    s.loser_leakage,
+                ]
+                .map(|x| x as f32)
+            })
+            .collect();
+        let w = &cfg.weights;
+        let wv = [
+            w.fill,
+            w.price_improvement,
+            w.leakage,
+            w.speed,
+            w.loser_leakage,
+        ]
+        .map(|x| x as f32);
+        g.bench_with_input(BenchmarkId::new("precomputed_components", n), &n, |b, _| {
+            b.iter(|| {
+                for (o, c) in out.iter_mut().zip(&components) {
+                    *o = f64::from(c.iter().zip(&wv).map(|(c, w)| c * w).sum::<f32>());
+                }
+                black_box(&out);
+            })
+        });
+
         // Each dealer's row read through the seqlock, one segment.
         g.bench_with_input(BenchmarkId::new("from_table", n), &n, |b, _| {
             b.iter(|| {
