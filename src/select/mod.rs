@@ -3,8 +3,14 @@
 //! Owns the `Panel` trait, the `Protocol` a selection prescribes, and the first selector,
 //! `StaticTiers`, which ranks dealers by their configured tier (issue 3). The dealer
 //! intelligence issue (4) fills the same interface with measured scores, rules and pre-trade
-//! analytics. Selection is part of the deterministic core: it never reads the clock, does no
-//! I/O and does not allocate while selecting.
+//! analytics: `table` (memory-mapped score tables, seqlock rows), `model` (decayed
+//! statistics, shrinkage, the composite score) and `segment` (segment keys and back-off).
+//! Selection is part of the deterministic core: it never reads the clock, does no I/O on the
+//! selection path and does not allocate while selecting.
+
+pub mod model;
+pub mod segment;
+pub mod table;
 
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::{DealerId, FixId, Side};
