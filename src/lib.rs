@@ -5,5 +5,6 @@
 //! (`fix` session state machine, and later `rfq` and `select`) never reads the clock and does
 //! no I/O; only `net` and the binaries do. See ARCHITECTURE.md for the map.
 
+pub mod conformance;
 pub mod fix;
 pub mod time;
