@@ -133,9 +133,9 @@ class DealerApplication(AcceptanceApplication):
             side = related.getField(fix.Side().getField()) if related.isSetField(54) else "1"
             # A desk buying (Side=1) lifts our offer; selling hits our bid.
             if side == "1":
-                quote.setField(fix.OfferPx(self.price))
+                quote.setField(fix.OfferPx(float(self.price)))
             else:
-                quote.setField(fix.BidPx(self.price))
+                quote.setField(fix.BidPx(float(self.price)))
             fix.Session.sendToTarget(quote, session_id)
 
 
@@ -189,14 +189,14 @@ def main():
         app, fix.MemoryStoreFactory(), settings, fix.FileLogFactory(settings)
     )
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Block the stop signals before QuickFIX starts its threads (they inherit the mask), so
+    # that they are delivered to sigwait below and not to some engine thread.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     acceptor.start()
     print("LISTENING %d" % port, flush=True)
     print("logs in %s" % log_dir, file=sys.stderr, flush=True)
-    while not stop.wait(3600):
-        pass
+    signal.sigwait(stop_signals)
     acceptor.stop()
     return 0
 
