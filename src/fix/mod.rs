@@ -5,9 +5,13 @@
 //! touches a socket, a thread or the clock (the `net` module does), and nothing on the
 //! per-message path allocates once buffers are sized at start-up.
 
+pub mod dict;
+pub mod echo;
 pub mod encode;
 pub mod frame;
 pub mod message;
+pub mod session;
+pub mod store;
 pub mod tags;
 pub mod validate;
 
