@@ -5,16 +5,19 @@ Two roles, chosen with --mode:
 
 * ``acceptance`` (default): the engine under test of QuickFIX's session acceptance scripts,
   configured as those scripts expect (SenderCompID ISLD; TargetCompID TW44 and TW, one
-  session each; ResetOnLogon=Y; data dictionary validation on) with an application that
+  session each; ResetOnLogon=Y and, like QuickFIX's own acceptance servers,
+  ResetOnDisconnect=Y; data dictionary validation on) with an application that
   behaves like QuickFIX's own acceptance-test application: it echoes NewOrderSingle (except
   a PossResend copy of a ClOrdID already seen on the session), echoes SecurityDefinition,
   and rejects every other application message as unsupported (BusinessMessageReject).
   ``fix-conformance --connect 127.0.0.1:PORT DIR`` runs the scripts against it.
-* ``dealer``: answers each QuoteRequest (35=R) with one Quote (35=S) per NoRelatedSym entry,
-  for the interop tests (our initiator, or QuickFIX's own, plays the desk).
+* ``dealer``: answers each QuoteRequest (35=R) with one Quote (35=S) per NoRelatedSym entry
+  (an offer when the desk buys, a bid when it sells, both when the request names no side),
+  takes QuoteStatusReport, QuoteResponse and QuoteCancel in silence and refuses any other
+  application message, for the interop tests (a router, or QuickFIX's own desk, asks).
 
-It prints ``LISTENING <port>`` on stdout once the acceptor is up, then runs until SIGTERM or
-SIGINT. Event and message logs go to --log-dir (a temporary directory by default).
+It prints ``LISTENING <port>`` on stdout once the acceptor is up and ``LOGON <session>`` for
+each Logon, then runs until SIGTERM or SIGINT. Event and message logs go to --log-dir (a temporary directory by default).
 """
 
 import argparse
@@ -64,7 +67,8 @@ class AcceptanceApplication(fix.Application):
         pass
 
     def onLogon(self, session_id):
-        pass
+        # Lets a test wait for the session instead of guessing how long a Logon takes.
+        print("LOGON %s" % session_id.toString(), flush=True)
 
     def onLogout(self, session_id):
         key = session_id.toString()
@@ -113,6 +117,12 @@ class DealerApplication(AcceptanceApplication):
 
     def fromApp(self, message, session_id):
         msg_type = header_value(message, fix.MsgType().getField())
+        if msg_type in (
+            fix.MsgType_QuoteStatusReport,
+            fix.MsgType_QuoteResponse,
+            fix.MsgType_QuoteCancel,
+        ):
+            return
         if msg_type != fix.MsgType_QuoteRequest:
             raise fix.UnsupportedMessageType()
         quote_req_id = message.getField(fix.QuoteReqID().getField())
@@ -130,12 +140,12 @@ class DealerApplication(AcceptanceApplication):
             for field in (fix.SecurityID(), fix.SecurityIDSource(), fix.OrderQty(), fix.Side()):
                 if related.isSetField(field.getField()):
                     quote.setField(field.getField(), related.getField(field.getField()))
-            side = related.getField(fix.Side().getField()) if related.isSetField(54) else "1"
-            # A desk buying (Side=1) lifts our offer; selling hits our bid.
-            if side == "1":
+            side = related.getField(fix.Side().getField()) if related.isSetField(54) else None
+            # A desk buying (Side=1) lifts our offer; selling hits our bid; no side: both.
+            if side != fix.Side_SELL:
                 quote.setField(fix.OfferPx(float(self.price)))
-            else:
-                quote.setField(fix.BidPx(float(self.price)))
+            if side != fix.Side_BUY:
+                quote.setField(fix.BidPx(float(self.price) - 0.25))
             fix.Session.sendToTarget(quote, session_id)
 
 
@@ -151,6 +161,8 @@ def write_settings(path, args, port, log_dir):
         "BeginString=FIX.4.4",
         "SenderCompID=%s" % args.sender_comp_id,
         "ResetOnLogon=Y",
+        # As QuickFIX's own acceptance servers run: every script meets a fresh session.
+        "ResetOnDisconnect=Y",
         "UseDataDictionary=Y",
         "DataDictionary=%s" % args.data_dictionary,
         "FileLogPath=%s" % log_dir,
