@@ -624,7 +624,7 @@ impl<A: HostApp> Handler for Host<A> {
         }
         for i in 0..self.sessions.len() {
             let s = &self.sessions[i];
-            if s.conn.is_none() || !s.session.next_deadline().is_some_and(|d| d <= now) {
+            if s.conn.is_none() || s.session.next_deadline().is_none_or(|d| d > now) {
                 continue;
             }
             self.with_session(net, i, |cur, _, staged, _| {
