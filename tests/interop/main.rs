@@ -1,0 +1,353 @@
+//! Interop with a FIX engine nobody here wrote: QuickFIX/C++ through its Python binding.
+//!
+//! Owns the Rust side of the interop runs: starting the Python QuickFIX peers in
+//! `tests/interop/` (`qf_acceptor.py` as a dealer, `qf_desk.py` as a desk), waiting for them
+//! through pipes and channels with generous deadlines (never sleeps), and checking their
+//! verdicts. Both peers validate every message against QuickFIX's FIX 4.4 data dictionary.
+//!
+//! The main test puts our router between the two: a QuickFIX desk (initiator) logs on to our
+//! acceptor and sends a QuoteRequest; our initiator logs on to a QuickFIX dealer (acceptor)
+//! and relays it; the dealer's Quotes come back to the desk through us. Every FIX message on
+//! both connections is checked by QuickFIX's own data dictionary on the QuickFIX side and by
+//! our validator on ours.
+//!
+//! These tests need a Python with `quickfix` 1.16.0: `tests/interop/run.sh` sets one up and
+//! runs them with `INTEROP_PYTHON` pointing at it. Without `INTEROP_PYTHON` each test says
+//! so on stderr and checks nothing else; `run.sh` is the way to run them (and `.ci/run` runs
+//! it).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rfq_router::config::{Config, Role};
+use rfq_router::dealers::Dealers;
+use rfq_router::fix::validate::Validator;
+use rfq_router::host::{sessions_from_config, spawn};
+use rfq_router::net::NetSettings;
+use rfq_router::router::RouterApp;
+use rfq_router::select::StaticTiers;
+use rfq_router::time::Nanos;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a peer may take to start listening, and a desk run to finish.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("INTEROP_PYTHON").map(PathBuf::from);
+    if p.is_none() {
+        eprintln!("interop: INTEROP_PYTHON is not set; run tests/interop/run.sh to run these");
+    }
+    p
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(name)
+}
+
+/// A child process killed when dropped.
+struct Peer {
+    child: Child,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `qf_acceptor.py`: the process, its port, and the rest of its stdout by line.
+struct Acceptor {
+    _peer: Peer,
+    port: u16,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Acceptor {
+    /// Waits for the `LOGON <session>` line of a session whose id contains `session`.
+    fn wait_logon(&self, session: &str) {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(START_TIMEOUT)
+                .unwrap_or_else(|_| panic!("no Logon from {session} within {START_TIMEOUT:?}"));
+            if line.starts_with("LOGON ") && line.contains(session) {
+                return;
+            }
+        }
+    }
+}
+
+/// Starts `qf_acceptor.py` with `args` and waits until it listens.
+fn start_acceptor(python: &PathBuf, args: &[&str]) -> Acceptor {
+    let mut child = Command::new(python)
+        .arg(script("qf_acceptor.py"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the interop python starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let peer = Peer { child };
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(START_TIMEOUT)
+        .expect("qf_acceptor.py prints LISTENING <port> once up");
+    let port = line
+        .strip_prefix("LISTENING ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("qf_acceptor.py said {line:?}, not LISTENING <port>"));
+    Acceptor {
+        _peer: peer,
+        port,
+        lines: rx,
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs `qf_desk.py` with `args` to completion: (exit status, its stdout).
+fn run_desk(python: &PathBuf, args: &[String]) -> (ExitStatus, String) {
+    let child = Command::new(python)
+        .arg(script("qf_desk.py"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the interop python starts");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(RUN_TIMEOUT) {
+        Ok(Ok(out)) => (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ),
+        Ok(Err(e)) => panic!("waiting for qf_desk.py: {e}"),
+        Err(_) => {
+            // Kill the stuck desk by its id; the waiting thread then returns.
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("qf_desk.py did not finish within {RUN_TIMEOUT:?}");
+        }
+    }
+}
+
+/// The Python side itself: QuickFIX desk against QuickFIX dealer, two legs, both sides.
+/// If this fails, the interop peers are broken, not our stack.
+#[test]
+fn quickfix_desk_and_quickfix_dealer_agree() {
+    let Some(py) = python() else { return };
+    let dealer = start_acceptor(
+        &py,
+        &[
+            "--mode",
+            "dealer",
+            "--sender-comp-id",
+            "DEALER",
+            "--target-comp-id",
+            "DESK",
+        ],
+    );
+    for (side, req) in [("1", "RFQ-BUY"), ("2", "RFQ-SELL")] {
+        let args = strings(&[
+            "--port",
+            &dealer.port.to_string(),
+            "--sender-comp-id",
+            "DESK",
+            "--target-comp-id",
+            "DEALER",
+            "--isin",
+            "XS1234567890",
+            "--isin",
+            "US912828XG55",
+            "--side",
+            side,
+            "--quote-req-id",
+            req,
+        ]);
+        let (status, out) = run_desk(&py, &args);
+        assert!(status.success(), "desk failed:\n{out}");
+        assert!(
+            out.lines()
+                .last()
+                .is_some_and(|l| l.starts_with("PASS") && l.contains("2 quote(s)")),
+            "{out}"
+        );
+    }
+}
+
+/// The desk's checks can fail: an acceptor that answers QuoteRequest with a
+/// BusinessMessageReject (the acceptance-test application) makes it exit non-zero.
+#[test]
+fn quickfix_desk_fails_without_quotes() {
+    let Some(py) = python() else { return };
+    let acceptor = start_acceptor(
+        &py,
+        &["--sender-comp-id", "ISLD", "--target-comp-id", "TW44"],
+    );
+    let args = strings(&[
+        "--port",
+        &acceptor.port.to_string(),
+        "--sender-comp-id",
+        "TW44",
+        "--target-comp-id",
+        "ISLD",
+        "--timeout",
+        "10",
+    ]);
+    let (status, out) = run_desk(&py, &args);
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("FAIL") && l.contains("35=j")),
+        "{out}"
+    );
+}
+
+const ROUTER_TOML: &str = r#"
+[rfq]
+desk_sessions = ["desk"]
+[rfq.protocol]
+kind = "broadcast"
+max_dealers = 4
+response_timeout_ms = 20000
+rfq_expiry_ms = 60000
+
+[[session]]
+name = "desk"
+role = "acceptor"
+listen = "127.0.0.1:1"
+sender_comp_id = "ROUTER"
+target_comp_id = "DESK"
+reset_on_logon = true
+
+[[session]]
+name = "quickfix-dealer"
+role = "initiator"
+connect = "127.0.0.1:1"
+sender_comp_id = "ROUTER"
+target_comp_id = "DEALERQ"
+reset_on_logon = true
+reconnect_interval_ms = 100
+reconnect_max_ms = 1000
+"#;
+
+const DEALERS_TOML: &str = r#"
+[[dealer]]
+name = "QuickFIX Dealer"
+party_id = "DLRQ"
+session = "quickfix-dealer"
+tier = 1
+"#;
+
+fn utc_now() -> Nanos {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    Nanos(since.as_nanos() as u64)
+}
+
+/// (a) QuickFIX/C++ as the desk logs on to our acceptor and (b) our initiator logs on to
+/// QuickFIX/C++ as a dealer; a two-leg QuoteRequest goes desk -> router -> dealer and each
+/// leg's Quote comes back dealer -> router -> desk, on both sides of the desk's trade.
+#[test]
+fn quickfix_desk_to_our_router_to_quickfix_dealer() {
+    let Some(py) = python() else { return };
+    let dealer = start_acceptor(
+        &py,
+        &[
+            "--mode",
+            "dealer",
+            "--sender-comp-id",
+            "DEALERQ",
+            "--target-comp-id",
+            "ROUTER",
+        ],
+    );
+    let dealer_addr: SocketAddr = format!("127.0.0.1:{}", dealer.port)
+        .parse()
+        .expect("loopback address");
+    let mut config =
+        Config::parse(ROUTER_TOML, "interop router.toml").unwrap_or_else(|e| panic!("{e}"));
+    for s in &mut config.sessions {
+        s.addr = match s.role {
+            Role::Acceptor => "127.0.0.1:0".parse().expect("loopback address"),
+            Role::Initiator => dealer_addr,
+        };
+    }
+    let dealers = Dealers::parse(DEALERS_TOML, "interop dealers.toml", &config)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let app = RouterApp::from_config(
+        &config,
+        &dealers,
+        StaticTiers {
+            protocol: config.rfq.protocol,
+        },
+        utc_now(),
+    );
+    let router = spawn(
+        "interop-router",
+        NetSettings::from_config(&config),
+        sessions_from_config(&config),
+        16,
+        Arc::new(Validator::fix44()),
+        app,
+    )
+    .expect("the router starts");
+    let desk_port = router.listen_addrs[0]
+        .expect("the desk session listens")
+        .port();
+    // (b): our initiator has logged on to QuickFIX before any RFQ is sent.
+    dealer.wait_logon("DEALERQ->ROUTER");
+
+    for (side, req) in [("1", "DESK-BUY-1"), ("2", "DESK-SELL-1")] {
+        let args = strings(&[
+            "--port",
+            &desk_port.to_string(),
+            "--sender-comp-id",
+            "DESK",
+            "--target-comp-id",
+            "ROUTER",
+            "--isin",
+            "XS1234567890",
+            "--isin",
+            "US912828XG55",
+            "--side",
+            side,
+            "--qty",
+            "2000000",
+            "--quote-req-id",
+            req,
+        ]);
+        let (status, out) = run_desk(&py, &args);
+        assert!(status.success(), "desk failed:\n{out}");
+        let quotes: Vec<&str> = out.lines().filter(|l| l.contains("|35=S|")).collect();
+        assert_eq!(quotes.len(), 2, "{out}");
+        for q in quotes {
+            assert!(q.contains("|448=DLRQ|"), "the quote names its dealer: {q}");
+            assert!(q.contains(&format!("|131={req}|")), "{q}");
+        }
+    }
+    router.stop().expect("the router stops cleanly");
+}
