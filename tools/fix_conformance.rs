@@ -45,13 +45,18 @@ match the running acceptor's configuration; the tool itself only sends what scri
   --timeout-ms MS       how long each expectation waits (default 5000); expectations of
                         heartbeat-timer messages wait 2.5 x HeartBtInt longer
   --behaviour B         in-process stack only: where QuickFIX/C++ and QuickFIX/J differ,
-                        answer like `both` (default: the richer QuickFIX/J answers, empty
-                        groups kept; passes both suites), `quickfix` or `quickfixj`
-  --strict              literal matching only: turn off the few tolerances that reconcile
-                        the QuickFIX/C++ and QuickFIX/J suites (see the header line printed,
-                        and rfq_router::conformance::compare)
+                        answer like `quickfix` (default; run the QuickFIX/C++ suite with it)
+                        or `quickfixj` (run the QuickFIX/J suite with it); `both` gives the
+                        QuickFIX/J answers with empty groups kept
+  --rules R             how received messages are matched: `strict` (default with
+                        --behaviour quickfix), `quickfixj` (strict, plus the QuickFIX/J
+                        runner's rule: a 52/60 the expected line omits is accepted; default
+                        with --behaviour quickfixj) or `reconciled` (default with `both`:
+                        also accepts an extra 58, 371 in a Reject, NumInGroup=0 and a Logout
+                        before an expected close); the header line printed says which
+  --strict              same as --rules strict
 
-Text (58) is always compared by presence, not wording.
+Text (58) is always compared by presence, not wording (the suites word it differently).
 ";
 
 struct Args {
@@ -59,7 +64,7 @@ struct Args {
     target_comp_id: String,
     connect: Option<String>,
     expect_timeout_ms: u64,
-    strict: bool,
+    rules: Option<MatchRules>,
     behaviour: Behaviour,
     paths: Vec<PathBuf>,
 }
@@ -70,8 +75,8 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
         target_comp_id: "TW44".to_string(),
         connect: None,
         expect_timeout_ms: RunOptions::default().expect_timeout_ms,
-        strict: false,
-        behaviour: Behaviour::Both,
+        rules: None,
+        behaviour: Behaviour::QuickFix,
         paths: Vec::new(),
     };
     while let Some(arg) = argv.next() {
@@ -86,7 +91,15 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
                     .parse()
                     .with_context(|| format!("--timeout-ms {v:?} is not a number"))?;
             }
-            "--strict" => args.strict = true,
+            "--strict" => args.rules = Some(MatchRules::STRICT),
+            "--rules" => {
+                args.rules = Some(match value("--rules")?.as_str() {
+                    "strict" => MatchRules::STRICT,
+                    "quickfixj" => MatchRules::QUICKFIX_J,
+                    "reconciled" => MatchRules::RECONCILED,
+                    other => bail!("--rules {other:?}: expected strict, quickfixj or reconciled"),
+                })
+            }
             "--behaviour" => args.behaviour = Behaviour::parse(&value("--behaviour")?)?,
             "-h" | "--help" => return Ok(None),
             s if s.starts_with('-') => bail!("unknown option {s}"),
@@ -261,11 +274,11 @@ fn run(args: &Args) -> Result<bool> {
     let connect_to = args.connect.as_deref().map(resolve).transpose()?;
     let opts = RunOptions {
         expect_timeout_ms: args.expect_timeout_ms,
-        rules: if args.strict {
-            MatchRules::STRICT
-        } else {
-            MatchRules::RECONCILED
-        },
+        rules: args.rules.unwrap_or(match args.behaviour {
+            Behaviour::QuickFix => MatchRules::STRICT,
+            Behaviour::QuickFixJ => MatchRules::QUICKFIX_J,
+            Behaviour::Both => MatchRules::RECONCILED,
+        }),
         ..RunOptions::default()
     };
     let against = match connect_to {

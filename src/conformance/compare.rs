@@ -16,28 +16,22 @@
 //! - Text (58): compared by presence only, not wording (the two suites word the same
 //!   rejections differently; Text is free-form in FIX). Runner output says so.
 //!
+//! The two suites record two engines, and they differ: QuickFIX/J names RefTagID (371) on
+//! the session's own Rejects, explains Logouts in Text, sends a Logout before closing on a
+//! bad Logon, drops empty groups from echoes; QuickFIX/C++ does none of that. Our session
+//! layer can behave either way (`fix::session::Compat`), so each suite is run against our
+//! stack configured like its reference engine, under [`MatchRules::STRICT`] (QuickFIX/C++
+//! suite) or [`MatchRules::QUICKFIX_J`] (QuickFIX/J suite). The latter adds one rule, the
+//! QuickFIX/J runner's own: a SendingTime (52) or TransactTime (60) the expected line does
+//! not name is accepted (that runner ignores timestamp fields, and 1d, QFJ648, QFJ650 and
+//! MinQty44 expect messages without them).
 //!
-//! The two suites contradict each other in a few places that no single engine can satisfy
-//! under literal rules (QuickFIX/C++ and QuickFIX/J behave differently there, and each
-//! suite records its own engine). [`MatchRules::RECONCILED`] (the default of the tool)
-//! resolves them with the smallest tolerances that let one engine pass both, each of which
-//! only ever accepts *extra* information the expected line does not mention:
-//! - an extra Text (58) anywhere (2k, 2f, 2o: the QuickFIX/J Logouts carry a Text, the
-//!   QuickFIX/C++ ones do not);
-//! - an extra RefTagID (371) in a Reject (11c, 2f, 2o, 2q: QuickFIX/J names the field,
-//!   QuickFIX/C++ does not);
-//! - an extra SendingTime (52) or TransactTime (60): QuickFIX/J's runner ignores timestamp
-//!   fields, and some of its lines omit them (1d, QFJ648 and QFJ650 expect Logouts without
-//!   the SendingTime every FIX message carries; MinQty44 omits the TransactTime the echo
-//!   carries);
-//! - an extra empty repeating group, a NumInGroup field `=0` (21: QuickFIX/C++ echoes
-//!   `454=0`, QuickFIX/J drops it; an empty group says nothing);
-//! - and in the driver, a Logout before the close at `eDISCONNECT` (1d: QuickFIX/J sends one,
-//!   QuickFIX/C++ closes at once).
-//!
-//! An extra field is only skipped when the expected line does not carry that tag at all, so
-//! order and values of everything expected are still checked. [`MatchRules::STRICT`] turns
-//! all of this off.
+//! [`MatchRules::RECONCILED`] is a looser mode for running one engine configuration against
+//! both suites, and says so in every report: it also accepts an extra Text (58), an extra
+//! RefTagID (371) in a Reject, an extra empty repeating group (NumInGroup `=0`) and, in the
+//! driver, a Logout before the close at `eDISCONNECT`. An extra field is only skipped when
+//! the expected line does not carry that tag at all, so the order and values of everything
+//! expected are still checked.
 //!
 //! Pure functions over byte slices: no I/O, no clock, never panics on any input.
 
@@ -52,18 +46,28 @@ use crate::time::parse_utc_timestamp;
 /// Which comparison rules apply (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchRules {
-    /// Accept the extra fields listed in the module docs, and a Logout before an expected
-    /// disconnect.
+    /// Accept a SendingTime (52) or TransactTime (60) the expected line does not name (the
+    /// QuickFIX/J runner's rule).
+    pub unnamed_timestamps: bool,
+    /// Also accept the extra fields listed in the module docs, and a Logout before an
+    /// expected disconnect.
     pub reconcile_suites: bool,
 }
 
 impl MatchRules {
     /// Same fields in the same order; only the form-compared tags and Text differ.
     pub const STRICT: MatchRules = MatchRules {
+        unnamed_timestamps: false,
         reconcile_suites: false,
     };
-    /// `STRICT` plus the tolerances that reconcile the QuickFIX/C++ and QuickFIX/J suites.
+    /// `STRICT` plus the QuickFIX/J runner's rule for timestamp fields.
+    pub const QUICKFIX_J: MatchRules = MatchRules {
+        unnamed_timestamps: true,
+        reconcile_suites: false,
+    };
+    /// `QUICKFIX_J` plus the tolerances that let one engine configuration pass both suites.
     pub const RECONCILED: MatchRules = MatchRules {
+        unnamed_timestamps: true,
         reconcile_suites: true,
     };
 
@@ -71,6 +75,8 @@ impl MatchRules {
     pub fn summary(self) -> &'static str {
         if self.reconcile_suites {
             RECONCILED_SUMMARY
+        } else if self.unnamed_timestamps {
+            QUICKFIX_J_SUMMARY
         } else {
             RULES_SUMMARY
         }
@@ -116,7 +122,13 @@ pub const TEXT_TAG: u32 = 58;
 pub const RULES_SUMMARY: &str = "fields compared in order and by value, except: \
      10 and 9 by form (the framer checks they are true), 52/60/122/42 as any UTCTimestamp, \
      58 (Text) by presence only, not wording";
-/// `RULES_SUMMARY` plus the reconciling tolerances.
+/// `RULES_SUMMARY` plus the QuickFIX/J runner's timestamp rule.
+pub const QUICKFIX_J_SUMMARY: &str = "fields compared in order and by value, except: \
+     10 and 9 by form (the framer checks they are true), 52/60/122/42 as any UTCTimestamp, \
+     58 (Text) by presence only, not wording; as QuickFIX/J's runner, a 52 or 60 the expected \
+     line does not name is accepted";
+
+/// `QUICKFIX_J_SUMMARY` plus the reconciling tolerances.
 pub const RECONCILED_SUMMARY: &str = "fields compared in order and by value, except: \
      10 and 9 by form (the framer checks they are true), 52/60/122/42 as any UTCTimestamp, \
      58 (Text) by presence only, not wording; reconciling the two suites, an extra 58, \
@@ -221,7 +233,10 @@ pub fn compare(
         .find(|g| g.tag == 35)
         .map_or(&b""[..], |g| g.value);
     let skippable = |have: &Got<'_>| {
-        rules.reconcile_suites && !expects(have.tag) && tolerated_extra(have, msg_type)
+        let unnamed = !expects(have.tag);
+        let timestamp = matches!(have.tag, 52 | 60) && parse_utc_timestamp(have.value).is_some();
+        (rules.unnamed_timestamps && unnamed && timestamp)
+            || (rules.reconcile_suites && unnamed && tolerated_extra(have, msg_type))
     };
 
     let (mut i, mut j) = (0usize, 0usize);

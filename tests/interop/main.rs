@@ -12,9 +12,9 @@
 //! our validator on ours.
 //!
 //! These tests need a Python with `quickfix` 1.16.0: `tests/interop/run.sh` sets one up and
-//! runs them with `INTEROP_PYTHON` pointing at it. Without `INTEROP_PYTHON` each test says
-//! so on stderr and checks nothing else; `run.sh` is the way to run them (and `.ci/run` runs
-//! it).
+//! runs them with `INTEROP_PYTHON` pointing at it (`.ci/run` runs it). The target is not part
+//! of a plain `cargo test` (`test = false` in Cargo.toml); run explicitly without
+//! `INTEROP_PYTHON`, every test fails and says how to run it.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -40,9 +40,11 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn python() -> Option<PathBuf> {
     let p = std::env::var_os("INTEROP_PYTHON").map(PathBuf::from);
-    if p.is_none() {
-        eprintln!("interop: INTEROP_PYTHON is not set; run tests/interop/run.sh to run these");
-    }
+    assert!(
+        p.is_some(),
+        "interop: INTEROP_PYTHON is not set; run `bash tests/interop/run.sh`, which installs \
+         QuickFIX/C++ (Python quickfix 1.16.0) and runs these tests"
+    );
     p
 }
 
