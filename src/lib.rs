@@ -6,4 +6,5 @@
 //! no I/O; only `net` and the binaries do. See ARCHITECTURE.md for the map.
 
 pub mod fix;
+pub mod select;
 pub mod time;
