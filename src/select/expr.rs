@@ -32,7 +32,7 @@ use std::ops::Range;
 use winnow::ascii::{digit1, multispace0};
 use winnow::combinator::{alt, cut_err, fail, opt, peek};
 use winnow::error::{ContextError, ErrMode, ModalResult, StrContext, StrContextValue};
-use winnow::stream::{LocatingSlice, Location};
+use winnow::stream::{LocatingSlice, Location, Stream};
 use winnow::token::{literal, one_of, take_while};
 use winnow::Parser;
 
@@ -513,6 +513,7 @@ fn number_text<'s>(i: &mut Input<'s>) -> ModalResult<&'s str> {
 
 fn atom<'s>(i: &mut Input<'s>) -> ModalResult<Atom<'s>> {
     let start = i.current_token_start();
+    let before = i.checkpoint();
     if let Some(text) = opt(number_text).parse_next(i)? {
         let cleaned: String = text.chars().filter(|&c| c != '_').collect();
         let span = start..i.current_token_start();
@@ -521,7 +522,10 @@ fn atom<'s>(i: &mut Input<'s>) -> ModalResult<Atom<'s>> {
                 kind: AtomKind::Number(x),
                 span,
             }),
-            _ => cut_err(fail.context(expected("a finite number"))).parse_next(i),
+            _ => {
+                i.reset(&before);
+                cut_err(fail.context(expected("a finite number"))).parse_next(i)
+            }
         };
     }
     if opt('"').parse_next(i)?.is_some() {
@@ -570,14 +574,14 @@ fn in_list<'s>(i: &mut Input<'s>) -> ModalResult<Vec<Atom<'s>>> {
     let mut items = Vec::new();
     loop {
         ws(i)?;
-        if !items.is_empty() || opt(peek(']')).parse_next(i)?.is_none() {
-            if items.len() == MAX_IN_ITEMS {
-                return cut_err(fail.context(expected("at most 64 items in a list"))).parse_next(i);
-            }
-            let a = cut_err(atom).parse_next(i)?;
-            items.push(a);
-            ws(i)?;
+        if items.is_empty() && opt(peek(']')).parse_next(i)?.is_some() {
+            return cut_err(fail.context(expected("at least one item in the list"))).parse_next(i);
         }
+        if items.len() == MAX_IN_ITEMS {
+            return cut_err(fail.context(expected("at most 64 items in a list"))).parse_next(i);
+        }
+        items.push(cut_err(atom).parse_next(i)?);
+        ws(i)?;
         if opt(',').parse_next(i)?.is_some() {
             ws(i)?;
             if opt(']').parse_next(i)?.is_some() {
@@ -587,9 +591,6 @@ fn in_list<'s>(i: &mut Input<'s>) -> ModalResult<Vec<Atom<'s>>> {
         }
         cut_err(']').context(expected("`,` or `]`")).parse_next(i)?;
         break;
-    }
-    if items.is_empty() {
-        return cut_err(fail.context(expected("at least one item in the list"))).parse_next(i);
     }
     Ok(items)
 }

@@ -131,7 +131,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn matches(&self, facts: &Facts<'_>) -> bool {
-        self.when.as_ref().is_none_or(|c| c.eval(facts))
+        self.when.as_ref().map_or(true, |c| c.eval(facts))
     }
 }
 
@@ -315,9 +315,9 @@ impl RuleSet {
     }
 
     fn pick_accepts(pick: &Pick, c: &PanelCandidate<'_>, tier: u8, score: f64) -> bool {
-        pick.tier.is_none_or(|t| t == tier)
-            && pick.specialism.is_none_or(|a| c.specialisms.contains(a))
-            && pick.min_score.is_none_or(|m| score >= m)
+        pick.tier.map_or(true, |t| t == tier)
+            && pick.specialism.map_or(true, |a| c.specialisms.contains(a))
+            && pick.min_score.map_or(true, |m| score >= m)
     }
 
     /// Applies `rule` to the candidates: the `always` dealers first, then each pick in turn
