@@ -636,8 +636,11 @@ struct RawExecution {
 
 /// Byte offset -> 1-based (line, column), columns counted in characters.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
@@ -1259,6 +1262,9 @@ mod tests {
         assert_eq!(line_col(t, 0), (1, 1));
         assert_eq!(line_col(t, 3), (2, 1));
         assert_eq!(line_col(t, 7), (2, 4));
+        // inside a multi-byte character: its start
+        assert_eq!(line_col(t, 5), (2, 2));
+        assert_eq!(line_col(t, 99), (3, 1));
     }
 
     #[test]
