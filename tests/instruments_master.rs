@@ -181,3 +181,29 @@ fn bad_rows_name_line_and_column() {
         "instruments.csv:3:",
     );
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// Any bytes after a valid header load or are refused; never a panic.
+        #[test]
+        fn arbitrary_rows(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut text = format!("{HEADER}\n").into_bytes();
+            text.extend_from_slice(&body);
+            let _ = SecurityMaster::parse(&text, Path::new("fuzz.csv"));
+        }
+
+        /// A valid row with one field replaced by arbitrary text loads or is refused.
+        #[test]
+        fn arbitrary_field(col in 0usize..14, value in "[ -~]{0,20}") {
+            let mut fields: Vec<String> = ROW.split(',').map(str::to_string).collect();
+            fields[col] = value;
+            let text = format!("{HEADER}\n{}\n", fields.join(","));
+            let _ = SecurityMaster::parse(text.as_bytes(), Path::new("fuzz.csv"));
+        }
+    }
+}

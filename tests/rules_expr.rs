@@ -357,3 +357,72 @@ fn limits_are_errors_not_crashes() {
     let ok = format!("{}illiquid{}", "(".repeat(30), ")".repeat(30));
     assert!(eval(&ok));
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOKENS: [&str; 28] = [
+        "size",
+        "rating",
+        "asset_class",
+        "side",
+        "sector",
+        "illiquid",
+        "pct_adv",
+        "BBB-",
+        "NR",
+        "Baa3",
+        "muni",
+        "buy",
+        "\"x\"",
+        "5_000",
+        "-1.5e3",
+        "and",
+        "or",
+        "not",
+        "in",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "==",
+        "<",
+        ">=",
+        "!",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Token soup either compiles (and then evaluates) or is refused at an offset
+        /// inside the text; it never panics.
+        #[test]
+        fn token_soup(picks in proptest::collection::vec((0..TOKENS.len(), any::<bool>()), 0..24)) {
+            let src: String = picks
+                .iter()
+                .map(|&(t, space)| format!("{}{}", TOKENS[t], if space { " " } else { "" }))
+                .collect();
+            match Condition::compile(&src) {
+                Ok(c) => {
+                    let _ = c.eval(&Facts {
+                        instrument: &instrument(AssetClass::Muni, "NR"),
+                        side: None,
+                        size: 1.0,
+                        pretrade: &pretrade(),
+                    });
+                }
+                Err(e) => prop_assert!(e.offset <= src.len(), "{src:?}: {e}"),
+            }
+        }
+
+        /// Arbitrary text (any characters) never panics either.
+        #[test]
+        fn arbitrary_text(src in "\\PC{0,80}") {
+            if let Err(e) = Condition::compile(&src) {
+                prop_assert!(e.offset <= src.len());
+            }
+        }
+    }
+}
