@@ -154,6 +154,8 @@ fn flags_and_boolean_literals() {
 fn membership() {
     assert!(eval("asset_class in [ig_corp, hy_corp]"));
     assert!(!eval("asset_class in [muni]"));
+    assert!(eval("asset_class != muni") && !eval("asset_class != hy_corp"));
+    assert!(eval("asset_class == hy_corp") && !eval("muni == asset_class"));
     assert!(eval("asset_class not in [muni, structured,]"));
     assert!(eval("rating in [BB+, BB, BB-]"));
     assert!(eval("rating in [Ba2]"), "Moody's Ba2 is BB");

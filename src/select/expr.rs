@@ -25,7 +25,7 @@
 //! The compiled form is a flat vector of ops with forward jumps for `and`/`or`
 //! short-circuiting and one boolean accumulator: no stack, no recursion at run time.
 
-use crate::select::instruments::{AssetClass, Instrument, Rating};
+use crate::select::instruments::{AssetClass, AssetClassSet, Instrument, Rating};
 use crate::select::pretrade::{PreTrade, Side};
 use std::fmt;
 use std::ops::Range;
@@ -219,6 +219,16 @@ impl CmpOp {
             CmpOp::Ge => ">=",
         }
     }
+    /// The operator with its operands swapped: `k < x` is `x > k`.
+    fn mirrored(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            same => same,
+        }
+    }
     fn ordering(self) -> bool {
         !matches!(self, CmpOp::Eq | CmpOp::Ne)
     }
@@ -271,6 +281,12 @@ enum Op {
         op: CmpOp,
         rhs: Operand,
     },
+    /// acc = number field op constant (the common case, without the generic value path)
+    NumberK { field: Field, op: CmpOp, k: f64 },
+    /// acc = rating field op constant rating
+    RatingK { field: Field, op: CmpOp, k: Rating },
+    /// acc = (asset class is in the set) != negate
+    AssetClassIn { set: AssetClassSet, negate: bool },
     /// acc = lhs equals one of consts[start..start + len]
     In { lhs: Operand, start: u16, len: u16 },
     /// acc = a boolean field or constant
@@ -369,6 +385,21 @@ impl Condition {
         while let Some(&op) = self.ops.get(pc) {
             pc += 1;
             match op {
+                Op::NumberK { field, op, k } => {
+                    acc = match field.read(facts) {
+                        Value::Number(x) => op.holds(x, k),
+                        _ => false,
+                    };
+                }
+                Op::RatingK { field, op, k } => {
+                    acc = match field.read(facts) {
+                        Value::Rating(r) => compare(op, Value::Rating(r), Value::Rating(k)),
+                        _ => false,
+                    };
+                }
+                Op::AssetClassIn { set, negate } => {
+                    acc = set.contains(facts.instrument.asset_class) != negate;
+                }
                 Op::Cmp { lhs, op, rhs } => {
                     acc = compare(op, self.operand(lhs, facts), self.operand(rhs, facts));
                 }
@@ -835,14 +866,8 @@ impl Gen {
                         ),
                     ));
                 }
-                self.emit(
-                    Op::Cmp {
-                        lhs: l,
-                        op: *op,
-                        rhs: r,
-                    },
-                    lhs.span.start,
-                )?;
+                let compiled = self.specialise(l, *op, r, ty);
+                self.emit(compiled, lhs.span.start)?;
                 Ok(())
             }
             Ast::In {
@@ -859,6 +884,22 @@ impl Gen {
                         lhs.span.start,
                         "the left of `in` must be a field",
                     ));
+                }
+                if operand == Operand::Field(Field::AssetClass) {
+                    let mut set = AssetClassSet::EMPTY;
+                    for item in items {
+                        if let Const::AssetClass(a) = self.constant_of(item, ty)? {
+                            set = set.with(a);
+                        }
+                    }
+                    self.emit(
+                        Op::AssetClassIn {
+                            set,
+                            negate: *negated,
+                        },
+                        lhs.span.start,
+                    )?;
+                    return Ok(());
                 }
                 // Items go into consecutive constant slots (no de-duplication across lists).
                 let start = self.consts.len();
@@ -883,6 +924,28 @@ impl Gen {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// A field-versus-constant comparison of numbers, ratings or asset classes becomes a
+    /// dedicated op (constant on the left: the operator is mirrored); anything else stays
+    /// generic.
+    fn specialise(&self, l: Operand, op: CmpOp, r: Operand, ty: Type) -> Op {
+        let (field, op, k) = match (l, r) {
+            (Operand::Field(f), Operand::Const(k)) => (f, op, k),
+            (Operand::Const(k), Operand::Field(f)) => (f, op.mirrored(), k),
+            _ => return Op::Cmp { lhs: l, op, rhs: r },
+        };
+        match (ty, self.consts.get(usize::from(k))) {
+            (Type::Number, Some(Const::Number(k))) => Op::NumberK { field, op, k: *k },
+            (Type::Rating, Some(Const::Rating(k))) => Op::RatingK { field, op, k: *k },
+            (Type::AssetClass, Some(Const::AssetClass(a))) if field == Field::AssetClass => {
+                Op::AssetClassIn {
+                    set: AssetClassSet::EMPTY.with(*a),
+                    negate: op == CmpOp::Ne,
+                }
+            }
+            _ => Op::Cmp { lhs: l, op, rhs: r },
         }
     }
 

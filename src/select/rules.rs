@@ -364,19 +364,26 @@ impl RuleSet {
             // The best `want` so far, best first.
             let mut best: SmallVec<[Chosen; MAX_PANEL]> = SmallVec::new();
             for (i, c) in candidates.iter().enumerate() {
-                let tier = self.tier_of(asset_class, c);
-                if !Self::eligible(rule, c, tier) {
-                    continue;
-                }
-                let score = weights.score(&c.scores);
-                if !Self::pick_accepts(pick, c, tier, score)
-                    || out.chosen.iter().any(|x| x.candidate as usize == i)
+                // Cheap filters first; the tier (a composite) only when the pick asks for it
+                // or the candidate makes the cut.
+                if !c.online
+                    || c.manual_tier == Some(0)
+                    || pick.specialism.is_some_and(|a| !c.specialisms.contains(a))
                 {
                     continue;
                 }
+                let score = weights.score(&c.scores);
                 let key = total_order_key(score);
-                if best.len() == want
-                    && best.last().is_some_and(|w| total_order_key(w.score) >= key)
+                if pick.min_score.is_some_and(|m| score < m)
+                    || (best.len() == want
+                        && best.last().is_some_and(|w| total_order_key(w.score) >= key))
+                {
+                    continue;
+                }
+                let tier = self.tier_of(asset_class, c);
+                if pick.tier.is_some_and(|t| t != tier)
+                    || !Self::eligible(rule, c, tier)
+                    || out.chosen.iter().any(|x| x.candidate as usize == i)
                 {
                     continue;
                 }
