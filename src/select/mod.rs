@@ -4,11 +4,18 @@
 //! `StaticTiers`, which ranks dealers by their configured tier (issue 3). The dealer
 //! intelligence issue (4) fills the same interface with measured scores, rules and pre-trade
 //! analytics: `table` (memory-mapped score tables, seqlock rows), `model` (decayed
-//! statistics, shrinkage, the composite score) and `segment` (segment keys and back-off).
+//! statistics, shrinkage, the composite score), `segment` (segment keys and back-off),
+//! `instruments` (the security master), `pretrade` (illiquidity, % of ADV, square-root
+//! impact, fair value) and `rules` with its condition language `expr`. Loading files is
+//! start-up or reload work and may allocate; the per-RFQ path does not.
 //! Selection is part of the deterministic core: it never reads the clock, does no I/O on the
 //! selection path and does not allocate while selecting.
 
+pub mod expr;
+pub mod instruments;
 pub mod model;
+pub mod pretrade;
+pub mod rules;
 pub mod segment;
 pub mod table;
 
