@@ -353,3 +353,193 @@ fn quickfix_desk_to_our_router_to_quickfix_dealer() {
     }
     router.stop().expect("the router stops cleanly");
 }
+
+const TWO_DEALERS_ROUTER_TOML: &str = r#"
+[rfq]
+desk_sessions = ["desk"]
+[rfq.protocol]
+kind = "broadcast"
+max_dealers = 4
+response_timeout_ms = 20000
+rfq_expiry_ms = 60000
+
+[[session]]
+name = "desk"
+role = "acceptor"
+listen = "127.0.0.1:1"
+sender_comp_id = "ROUTER"
+target_comp_id = "DESK"
+reset_on_logon = true
+
+[[session]]
+name = "dealer-q"
+role = "initiator"
+connect = "127.0.0.1:1"
+sender_comp_id = "ROUTER"
+target_comp_id = "DEALERQ"
+reset_on_logon = true
+reconnect_interval_ms = 100
+reconnect_max_ms = 1000
+
+[[session]]
+name = "dealer-r"
+role = "initiator"
+connect = "127.0.0.1:2"
+sender_comp_id = "ROUTER"
+target_comp_id = "DEALERR"
+reset_on_logon = true
+reconnect_interval_ms = 100
+reconnect_max_ms = 1000
+"#;
+
+const TWO_DEALERS_TOML: &str = r#"
+[[dealer]]
+name = "QuickFIX Dealer Q"
+party_id = "DLRQ"
+session = "dealer-q"
+tier = 1
+
+[[dealer]]
+name = "QuickFIX Dealer R"
+party_id = "DLRR"
+session = "dealer-r"
+tier = 1
+hit_with = "new_order_single"
+"#;
+
+/// QuickFIX/C++ is the desk and both dealers (data-dictionary validation on everywhere): the
+/// desk's QuoteRequest reaches both dealers through the router, both quotes come back, the
+/// desk lifts the better offer (dealer R's, which wants NewOrderSingle) and the fill comes
+/// back through the router; dealer Q, whose quote was live, is told the trade was done away.
+#[test]
+fn quickfix_desk_lifts_the_best_of_two_quickfix_dealers() {
+    let Some(py) = python() else { return };
+    let logs = std::env::temp_dir().join(format!("rfq-interop-{}", std::process::id()));
+    let (q_logs, r_logs) = (logs.join("q"), logs.join("r"));
+    let (q_dir, r_dir) = (
+        q_logs.to_str().expect("utf-8 temp dir"),
+        r_logs.to_str().expect("utf-8 temp dir"),
+    );
+    let dealer_q = start_acceptor(
+        &py,
+        &[
+            "--mode",
+            "dealer",
+            "--sender-comp-id",
+            "DEALERQ",
+            "--target-comp-id",
+            "ROUTER",
+            "--price",
+            "101.25",
+            "--log-dir",
+            q_dir,
+        ],
+    );
+    let dealer_r = start_acceptor(
+        &py,
+        &[
+            "--mode",
+            "dealer",
+            "--sender-comp-id",
+            "DEALERR",
+            "--target-comp-id",
+            "ROUTER",
+            "--price",
+            "101.10",
+            "--log-dir",
+            r_dir,
+        ],
+    );
+    let mut config = Config::parse(TWO_DEALERS_ROUTER_TOML, "interop router.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for s in &mut config.sessions {
+        let port = match s.name.as_str() {
+            "dealer-q" => dealer_q.port,
+            "dealer-r" => dealer_r.port,
+            _ => 0,
+        };
+        s.addr = format!("127.0.0.1:{port}")
+            .parse()
+            .expect("loopback address");
+    }
+    let dealers = Dealers::parse(TWO_DEALERS_TOML, "interop dealers.toml", &config)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let app = RouterApp::from_config(
+        &config,
+        &dealers,
+        StaticTiers {
+            protocol: config.rfq.protocol,
+        },
+        utc_now(),
+    );
+    let router = spawn(
+        "interop-router-2",
+        NetSettings::from_config(&config),
+        sessions_from_config(&config),
+        16,
+        Arc::new(Validator::fix44()),
+        app,
+    )
+    .expect("the router starts");
+    let desk_port = router.listen_addrs[0]
+        .expect("the desk session listens")
+        .port();
+    dealer_q.wait_logon("DEALERQ->ROUTER");
+    dealer_r.wait_logon("DEALERR->ROUTER");
+
+    let args = strings(&[
+        "--port",
+        &desk_port.to_string(),
+        "--isin",
+        "XS1234567890",
+        "--side",
+        "1",
+        "--qty",
+        "2000000",
+        "--quote-req-id",
+        "DESK-TRADE-1",
+        "--quotes-per-leg",
+        "2",
+        "--hit",
+    ]);
+    let (status, out) = run_desk(&py, &args);
+    assert!(status.success(), "desk failed:\n{out}");
+    let quotes: Vec<&str> = out.lines().filter(|l| l.contains("|35=S|")).collect();
+    assert_eq!(quotes.len(), 2, "{out}");
+    assert!(quotes.iter().any(|q| q.contains("|448=DLRQ|")), "{out}");
+    assert!(quotes.iter().any(|q| q.contains("|448=DLRR|")), "{out}");
+    let fill = out
+        .lines()
+        .find(|l| l.contains("|35=8|"))
+        .unwrap_or_else(|| panic!("no ExecutionReport:\n{out}"));
+    assert!(
+        fill.contains("|39=2|") && fill.contains("|31=101.1|"),
+        "{fill}"
+    );
+    router.stop().expect("the router stops cleanly");
+    drop((dealer_q, dealer_r));
+    // What each QuickFIX dealer saw and sent, from its own message log: no Reject or
+    // BusinessMessageReject either way, the winner got the order, the loser "done away".
+    let log_of = |dir: &std::path::Path, session: &str| {
+        let path = dir.join(format!("FIX.4.4-{session}-ROUTER.messages.current.log"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .replace('\x01', "|")
+    };
+    let (q_log, r_log) = (log_of(&q_logs, "DEALERQ"), log_of(&r_logs, "DEALERR"));
+    for log in [&q_log, &r_log] {
+        assert!(
+            !log.contains("|35=3|") && !log.contains("|35=j|"),
+            "a reject crossed the wire:\n{log}"
+        );
+    }
+    assert!(
+        r_log.contains("|35=D|") && r_log.contains("|35=8|"),
+        "{r_log}"
+    );
+    assert!(
+        q_log.contains("|35=AJ|") && q_log.contains("|694=5|"),
+        "{q_log}"
+    );
+    let _ = std::fs::remove_dir_all(&logs);
+}

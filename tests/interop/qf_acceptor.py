@@ -108,7 +108,9 @@ class AcceptanceApplication(fix.Application):
 
 
 class DealerApplication(AcceptanceApplication):
-    """Answers each QuoteRequest with one Quote per instrument requested."""
+    """Answers each QuoteRequest with one Quote per instrument requested, and fills each hit
+    (a NewOrderSingle, or a QuoteResponse with QuoteRespType 1) with an ExecutionReport at the
+    price it names."""
 
     def __init__(self, price):
         super().__init__()
@@ -117,11 +119,14 @@ class DealerApplication(AcceptanceApplication):
 
     def fromApp(self, message, session_id):
         msg_type = header_value(message, fix.MsgType().getField())
-        if msg_type in (
-            fix.MsgType_QuoteStatusReport,
-            fix.MsgType_QuoteResponse,
-            fix.MsgType_QuoteCancel,
-        ):
+        if msg_type == fix.MsgType_NewOrderSingle:
+            self.fill(message, session_id, ref_tag=fix.ClOrdID().getField())
+            return
+        if msg_type == fix.MsgType_QuoteResponse:
+            if message.getField(fix.QuoteRespType().getField()) == "1":
+                self.fill(message, session_id, ref_tag=fix.QuoteRespID().getField())
+            return
+        if msg_type in (fix.MsgType_QuoteStatusReport, fix.MsgType_QuoteCancel):
             return
         if msg_type != fix.MsgType_QuoteRequest:
             raise fix.UnsupportedMessageType()
@@ -147,6 +152,31 @@ class DealerApplication(AcceptanceApplication):
             if side != fix.Side_BUY:
                 quote.setField(fix.BidPx(float(self.price) - 0.25))
             fix.Session.sendToTarget(quote, session_id)
+
+
+    def fill(self, message, session_id, ref_tag):
+        with self.lock:
+            self.quote_seq += 1
+            n = self.quote_seq
+        get = lambda tag: message.getField(tag) if message.isSetField(tag) else None
+        report = fix44.ExecutionReport()
+        report.setField(fix.OrderID("O%d" % n))
+        report.setField(fix.ExecID("E%d" % n))
+        report.setField(fix.ExecType(fix.ExecType_TRADE))
+        report.setField(fix.OrdStatus(fix.OrdStatus_FILLED))
+        report.setField(ref_tag, get(ref_tag))
+        for tag in (55, 48, 22):
+            if get(tag) is not None:
+                report.setField(tag, get(tag))
+        report.setField(fix.Side(get(54)))
+        qty = float(get(38))
+        px = float(get(44))
+        report.setField(fix.LastQty(qty))
+        report.setField(fix.LastPx(px))
+        report.setField(fix.LeavesQty(0))
+        report.setField(fix.CumQty(qty))
+        report.setField(fix.AvgPx(px))
+        fix.Session.sendToTarget(report, session_id)
 
 
 def write_settings(path, args, port, log_dir):

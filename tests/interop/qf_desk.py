@@ -10,6 +10,11 @@ a BusinessMessageReject, a QuoteRequestReject, a Logout, a timeout, a quote that
 match) prints the reason and exits 1. Data dictionary validation is on: QuickFIX itself
 rejects a malformed Quote before this script sees it (and that Reject fails the run).
 
+With --quotes-per-leg N it waits for N quotes per instrument (several dealers). With --hit it
+then lifts (or hits) the best quote of the first instrument with a NewOrderSingle (35=D,
+OrdType D "previously quoted", the router's QuoteID) and waits for the ExecutionReport
+(35=8) that fills it, checking ClOrdID, OrdStatus 2 and LastPx = the quoted price.
+
 The last line on stdout is ``PASS ...`` or ``FAIL ...``.
 """
 
@@ -89,7 +94,8 @@ def build_quote_request(args):
 
 
 def check_quote(quote, args, wanted_isins):
-    """Returns the ISIN quoted, or raises ValueError saying what is wrong."""
+    """Returns the ISIN quoted, or raises ValueError saying what is wrong. `wanted_isins` lists
+    each ISIN once per quote still expected."""
     get = lambda tag: quote.getField(tag) if quote.isSetField(tag) else None
     if get(131) != args.quote_req_id:
         raise ValueError("QuoteReqID %r, expected %r" % (get(131), args.quote_req_id))
@@ -140,13 +146,58 @@ def write_settings(path, args, log_dir):
         f.write("\n".join(lines) + "\n")
 
 
+def quoted_price(quote, args):
+    tag = 133 if args.side == fix.Side_BUY else 132
+    return float(quote.getField(tag))
+
+
+def hit(args, app, quotes):
+    """Lifts/hits the best quote on the first instrument; returns None or what went wrong."""
+    first = args.isin[0]
+    mine = [q for q in quotes if q.getField(48) == first]
+    best = (min if args.side == fix.Side_BUY else max)(mine, key=lambda q: quoted_price(q, args))
+    price = quoted_price(best, args)
+    order = fix44.NewOrderSingle()
+    order.setField(fix.ClOrdID("ORD-" + args.quote_req_id))
+    order.setField(fix.QuoteID(best.getField(117)))
+    order.setField(fix.Symbol("[N/A]"))
+    order.setField(fix.SecurityID(first))
+    order.setField(fix.SecurityIDSource(fix.SecurityIDSource_ISIN_NUMBER))
+    order.setField(fix.Side(args.side))
+    order.setField(fix.TransactTime())
+    order.setField(fix.OrderQty(float(args.qty)))
+    order.setField(fix.OrdType(fix.OrdType_PREVIOUSLY_QUOTED))
+    order.setField(fix.Price(price))
+    fix.Session.sendToTarget(order, app.session_id)
+    print("sent %s" % show(order), flush=True)
+    while True:
+        try:
+            kind, msg_type, text, message = app.inbox.get(timeout=args.timeout)
+        except queue.Empty:
+            return "no ExecutionReport within %ds" % args.timeout
+        if kind == "app" and msg_type == fix.MsgType_ExecutionReport:
+            get = lambda tag: message.getField(tag) if message.isSetField(tag) else None
+            print("got %s" % text, flush=True)
+            if get(11) != "ORD-" + args.quote_req_id:
+                return "ExecutionReport for ClOrdID %r: %s" % (get(11), text)
+            if get(39) != fix.OrdStatus_FILLED:
+                return "ExecutionReport OrdStatus %r, expected 2 (filled): %s" % (get(39), text)
+            if get(31) is None or float(get(31)) != price:
+                return "LastPx %r, expected the quoted %s: %s" % (get(31), price, text)
+            return None
+        if kind == "app" and msg_type in (fix.MsgType_Quote, fix.MsgType_QuoteStatusReport):
+            continue  # late quotes on other legs, or status reports
+        return "unexpected %s message instead of an ExecutionReport: %s" % (msg_type, text)
+
+
 def run(args, app):
     if not app.logged_on.wait(args.timeout):
         return "no Logon answered within %ds" % args.timeout
     request = build_quote_request(args)
     fix.Session.sendToTarget(request, app.session_id)
     print("sent %s" % show(request), flush=True)
-    wanted = list(args.isin)
+    wanted = [isin for isin in args.isin for _ in range(args.quotes_per_leg)]
+    quotes = []
     while wanted:
         try:
             kind, msg_type, text, message = app.inbox.get(timeout=args.timeout)
@@ -157,12 +208,15 @@ def run(args, app):
                 wanted.remove(check_quote(message, args, wanted))
             except ValueError as e:
                 return "bad Quote (%s): %s" % (e, text)
+            quotes.append(message)
             print("got %s" % text, flush=True)
         elif kind == "app" and msg_type == fix.MsgType_QuoteStatusReport and accepted(message, args):
             # A router acknowledges the request (QuoteStatus 297=0) before quotes arrive.
             print("got %s" % text, flush=True)
         else:
             return "unexpected %s message instead of a Quote: %s" % (msg_type, text)
+    if args.hit:
+        return hit(args, app, quotes)
     return None
 
 
@@ -176,6 +230,8 @@ def main():
     parser.add_argument("--qty", default="1000000")
     parser.add_argument("--side", default=fix.Side_BUY, choices=(fix.Side_BUY, fix.Side_SELL))
     parser.add_argument("--quote-req-id", default="RFQ-1")
+    parser.add_argument("--quotes-per-leg", type=int, default=1)
+    parser.add_argument("--hit", action="store_true", help="trade the best quote of the first leg")
     parser.add_argument("--heart-bt-int", type=int, default=30)
     parser.add_argument("--timeout", type=int, default=10, help="seconds per wait")
     parser.add_argument("--data-dictionary", default=None)
