@@ -68,6 +68,15 @@ impl Peer {
         }
     }
 
+    /// With `RFQ_TRANSCRIPT=1`, prints every message this peer sends (`->`) or receives
+    /// (`<-`), SOH shown as `|`.
+    fn log(&self, dir: &str, frame: &[u8]) {
+        if std::env::var_os("RFQ_TRANSCRIPT").is_some() {
+            let text = String::from_utf8_lossy(frame).replace('\x01', "|");
+            println!("{:<8} {dir} {text}", self.sender);
+        }
+    }
+
     /// Sends a message with a correct header; `fields` is `tag=value|...` (body only).
     pub fn send(&mut self, msg_type: &str, fields: &str) {
         let mut e = Encoder::new(1 << 16);
@@ -81,9 +90,9 @@ impl Peer {
             e.str(t.parse().expect("numeric tag"), v.as_bytes());
         }
         self.next_seq += 1;
-        self.stream
-            .write_all(e.finish().expect("encodes"))
-            .expect("write");
+        let frame = e.finish().expect("encodes");
+        self.log("->", frame);
+        self.stream.write_all(frame).expect("write");
     }
 
     pub fn logon(&mut self, heart_bt_int_s: u32) -> Msg {
@@ -96,6 +105,7 @@ impl Peer {
         loop {
             if let FrameStatus::Frame { len } = self.framer.next_frame(&self.buf) {
                 let f: Vec<u8> = self.buf.drain(..len).collect();
+                self.log("<-", &f);
                 return Some(Msg(String::from_utf8_lossy(&f).replace('\x01', "|")));
             }
             let mut chunk = [0u8; 8192];
