@@ -365,7 +365,7 @@ fn a_full_queue_is_back_pressure_counted_and_nothing_is_lost() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while metrics.snapshot().queue_full_events < 3 {
         assert!(Instant::now() < deadline, "producer never met a full queue");
-        thread::sleep(Duration::from_millis(1));
+        thread::yield_now();
     }
     assert_eq!(metrics.snapshot().written_records, 0, "drain is paused");
     drop(pause);
