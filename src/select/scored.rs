@@ -155,6 +155,29 @@ impl ScoreSource for TableScores {
     }
 }
 
+/// The source chosen at start-up: the score tables when there is a file, else neutral.
+#[derive(Debug, Clone)]
+pub enum AnyScores {
+    Neutral(NeutralScores),
+    Table(TableScores),
+}
+
+impl ScoreSource for AnyScores {
+    fn components(&self, dealer: DealerId, keys: &SegmentKeys, now: Nanos) -> Option<DealerScores> {
+        match self {
+            AnyScores::Neutral(s) => s.components(dealer, keys, now),
+            AnyScores::Table(s) => s.components(dealer, keys, now),
+        }
+    }
+
+    fn prior(&self) -> ComponentScores {
+        match self {
+            AnyScores::Neutral(s) => s.prior(),
+            AnyScores::Table(s) => s.prior(),
+        }
+    }
+}
+
 /// The segments an order in `instrument` belongs to. The asset class part is the
 /// `AssetClass::name()` (`ig_corp`, ...): whoever writes the tables must key them the same way.
 pub fn segment_keys(
@@ -618,7 +641,7 @@ impl fmt::Display for Exclusion {
             Exclusion::PanelFull { max_dealers } => {
                 write!(f, "panel full ({max_dealers} dealers at most)")
             }
-            Exclusion::RankedOut => f.write_str("ranked out by better scores"),
+            Exclusion::RankedOut => f.write_str("ranked out: better-ranked dealers filled the pick"),
             Exclusion::NoPick => f.write_str("not on the rule's always list"),
         }
     }
