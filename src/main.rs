@@ -14,8 +14,8 @@ use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
 use rfq_router::host::{sessions_from_config, spawn};
 use rfq_router::net::NetSettings;
-use rfq_router::router::RouterApp;
 use rfq_router::rfq::types::{DealerId, FixId, Side};
+use rfq_router::router::RouterApp;
 use rfq_router::select::instruments::Date;
 use rfq_router::select::model::ModelConfig;
 use rfq_router::select::scored::{
@@ -210,8 +210,8 @@ fn recommend(
     let panel = scored_panel(selection, &dealers)?;
     let at = match as_of {
         Some(d) => {
-            let day = Date::parse(d)
-                .with_context(|| format!("--as-of {d:?}: expected YYYY-MM-DD"))?;
+            let day =
+                Date::parse(d).with_context(|| format!("--as-of {d:?}: expected YYYY-MM-DD"))?;
             Nanos(u64::try_from(day.0).unwrap_or(0) * 86_400_000_000_000 + 43_200_000_000_000)
         }
         None => now(),

@@ -837,7 +837,10 @@ fn unknown_instrument_is_refused_with_658_1_naming_it() {
     );
     let sent = h.take();
     assert_eq!(types(&sent), vec![ty(0, "AG"), ty(0, "AG")]);
-    for ((_, m), (req, named)) in sent.iter().zip([("U1", UNKNOWN_ISIN), ("U2", UNKNOWN_SYMBOL)]) {
+    for ((_, m), (req, named)) in sent
+        .iter()
+        .zip([("U1", UNKNOWN_ISIN), ("U2", UNKNOWN_SYMBOL)])
+    {
         assert_eq!(field(m, "131"), Some(req));
         assert_eq!(field(m, "658"), Some("1"));
         let text = field(m, "58").unwrap();

@@ -8,8 +8,7 @@ use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::select::instruments::Date;
 use rfq_router::select::rules::ComponentScores;
 use rfq_router::select::scored::{
-    load_instruments, load_rules, DealerScores, Exclusion, NeutralScores, ScoreSource,
-    ScoredPanel,
+    load_instruments, load_rules, DealerScores, Exclusion, NeutralScores, ScoreSource, ScoredPanel,
 };
 use rfq_router::select::segment::{SegmentKeys, SegmentLevel};
 use rfq_router::select::{Candidate, Panel, ProtocolKind, Refusal, RfqSpec, Selection};
@@ -124,7 +123,10 @@ fn seed_b_unrated_muni_over_2mm_takes_all_tier_1_and_top_two_tier_2_muni_special
     assert_eq!(s.protocol.max_dealers, 32);
     // A rated muni does not take this rule: the panel is the default's top four.
     let s = select(&mut p, &c, "99W3WM107", "1", Side::Sell, 3e6);
-    assert_eq!(s.protocol.max_dealers, 3, "a rated muni > 10% ADV is rule (c)");
+    assert_eq!(
+        s.protocol.max_dealers, 3,
+        "a rated muni > 10% ADV is rule (c)"
+    );
 }
 
 #[test]
@@ -199,7 +201,9 @@ fn recommendation_explains_the_choice_and_every_left_out_dealer() {
     let r = p.recommend(&spec, &c).unwrap();
     assert_eq!(
         r.excluded[0].reason,
-        Exclusion::NotSpecialist { asset_class: "muni" }
+        Exclusion::NotSpecialist {
+            asset_class: "muni"
+        }
     );
     let text = r.to_string();
     assert!(text.contains("seed-b-unrated-muni-over-2mm"), "{text}");

@@ -609,7 +609,14 @@ impl<P: Panel> Engine<P> {
             .select(&spec, &self.candidates, &mut self.recommended);
         if let Some(refusal) = self.recommended.refusal {
             self.counters.rfqs_rejected_invalid += 1;
-            self.refuse_naming(desk, &req_id, &leg.instrument, refusal, &instrument_key, out);
+            self.refuse_naming(
+                desk,
+                &req_id,
+                &leg.instrument,
+                refusal,
+                &instrument_key,
+                out,
+            );
             return;
         }
         let overridden = !leg.named.is_empty();

@@ -186,8 +186,8 @@ pub fn segment_keys(
     maturity: &Buckets,
     size: &Buckets,
 ) -> SegmentKeys {
-    let rating =
-        RatingBucket::from_agency(instrument.rating.symbol().as_bytes()).unwrap_or(RatingBucket::NotRated);
+    let rating = RatingBucket::from_agency(instrument.rating.symbol().as_bytes())
+        .unwrap_or(RatingBucket::NotRated);
     SegmentKeys::of(
         &SegmentInput {
             asset_class: instrument.asset_class.name().as_bytes(),
@@ -365,7 +365,8 @@ impl<S: ScoreSource> ScoredPanel<S> {
             details.push((c.dealer, found));
         }
         let mut outcome = PanelOutcome::default();
-        self.rules.build_panel(d.rule, asset_class, &pcs, &mut outcome);
+        self.rules
+            .build_panel(d.rule, asset_class, &pcs, &mut outcome);
 
         let view = |i: usize| {
             let pc = &pcs[i];
@@ -549,7 +550,11 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
             &mut self.outcome,
         );
         out.protocol = self.outcome.protocol;
-        out.fair_value = d.pretrade.fair_value.is_finite().then_some(d.pretrade.fair_value);
+        out.fair_value = d
+            .pretrade
+            .fair_value
+            .is_finite()
+            .then_some(d.pretrade.fair_value);
         out.dealers.clear();
         for ch in &self.outcome.chosen {
             if let Some(&id) = self.panel_ids.get(ch.candidate as usize) {
@@ -641,7 +646,9 @@ impl fmt::Display for Exclusion {
             Exclusion::PanelFull { max_dealers } => {
                 write!(f, "panel full ({max_dealers} dealers at most)")
             }
-            Exclusion::RankedOut => f.write_str("ranked out: better-ranked dealers filled the pick"),
+            Exclusion::RankedOut => {
+                f.write_str("ranked out: better-ranked dealers filled the pick")
+            }
             Exclusion::NoPick => f.write_str("not on the rule's always list"),
         }
     }
@@ -766,7 +773,17 @@ impl fmt::Display for Recommendation {
         writeln!(
             f,
             "{:<3} {:<20} {:>4} {:>7} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:<14} by",
-            "#", "chosen", "tier", "score", "composite", "fill", "pi", "leak", "speed", "obs", "segment"
+            "#",
+            "chosen",
+            "tier",
+            "score",
+            "composite",
+            "fill",
+            "pi",
+            "leak",
+            "speed",
+            "obs",
+            "segment"
         )?;
         for (k, c) in self.chosen.iter().enumerate() {
             let s = &c.components;
