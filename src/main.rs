@@ -1,7 +1,8 @@
 //! `rfq-router`: the router binary.
 //!
 //! Owns the command line: loading and checking the configuration (`config/router.toml` and
-//! `config/dealers.toml`, or the copies compiled in), starting the engine thread (network
+//! `config/dealers.toml`, `config/rules.toml`, `config/instruments.csv`, or the copies
+//! compiled in), recommending a panel for one order (`recommend`), starting the engine thread (network
 //! loop, FIX sessions, RFQ engine) and reporting. Errors are reported with `anyhow` and a
 //! non-zero exit; a bad configuration is refused before anything starts. It holds no router
 //! logic of its own.
@@ -13,9 +14,17 @@ use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
 use rfq_router::host::{sessions_from_config, spawn};
 use rfq_router::net::NetSettings;
+use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::router::RouterApp;
-use rfq_router::select::StaticTiers;
+use rfq_router::select::instruments::Date;
+use rfq_router::select::model::ModelConfig;
+use rfq_router::select::scored::{
+    load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
+};
+use rfq_router::select::table::ScoreReader;
+use rfq_router::select::{Candidate, RfqSpec};
 use rfq_router::time::Nanos;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,12 +51,40 @@ struct ConfigArgs {
     dealers: Option<PathBuf>,
 }
 
+/// The selection files: rules, security master, score tables.
+#[derive(clap::Args, Clone, Default)]
+struct SelectionArgs {
+    /// Dealer-selection rules. Default: the copy of config/rules.toml compiled into the binary.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Security master. Default: the copy of config/instruments.csv compiled into the binary.
+    #[arg(long, value_name = "FILE")]
+    instruments: Option<PathBuf>,
+    /// Score tables (read-only). Default: none, every dealer gets the neutral prior scores.
+    #[arg(long, value_name = "FILE")]
+    scores: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum IdSourceArg {
+    Isin,
+    Cusip,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum SideArg {
+    Buy,
+    Sell,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the router (the default when no command is given).
     Run {
         #[command(flatten)]
         files: ConfigArgs,
+        #[command(flatten)]
+        selection: SelectionArgs,
         /// Print a status line every this many seconds (0: never).
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         status_every_s: u64,
@@ -56,6 +93,33 @@ enum Command {
     CheckConfig {
         #[command(flatten)]
         files: ConfigArgs,
+        #[command(flatten)]
+        selection: SelectionArgs,
+    },
+    /// Recommend a dealer panel for an order, with the rationale, before anything is sent.
+    /// Every dealer counts as online.
+    Recommend {
+        /// ISIN or CUSIP.
+        #[arg(long, value_name = "ID")]
+        instrument: String,
+        /// Which kind of identifier (default: either).
+        #[arg(long, value_enum)]
+        id_source: Option<IdSourceArg>,
+        #[arg(long, value_enum)]
+        side: SideArg,
+        /// Face amount.
+        #[arg(long, value_name = "N")]
+        qty: f64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Evaluate as of this date (YYYY-MM-DD, noon UTC). Default: now.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        #[command(flatten)]
+        files: ConfigArgs,
+        #[command(flatten)]
+        selection: SelectionArgs,
     },
 }
 
@@ -105,12 +169,99 @@ fn now() -> Nanos {
     )
 }
 
-fn run(files: &ConfigArgs, status_every_s: u64) -> Result<()> {
+/// Loads rules, security master and score tables into the selector; any bad file refuses.
+fn scored_panel(selection: &SelectionArgs, dealers: &Dealers) -> Result<ScoredPanel<AnyScores>> {
+    let rules = load_rules(selection.rules.as_deref())?;
+    let master = load_instruments(selection.instruments.as_deref())?;
+    let source = match &selection.scores {
+        Some(p) => AnyScores::Table(TableScores::new(
+            ScoreReader::open_read_only(p)?,
+            ModelConfig::default(),
+        )),
+        None => AnyScores::Neutral(NeutralScores),
+    };
+    Ok(ScoredPanel::new(rules, master, dealers, source))
+}
+
+fn describe_selection(panel: &ScoredPanel<AnyScores>) {
+    let rules = panel.rules();
+    println!(
+        "selection: {} rules from {} (version {}), {} instruments",
+        rules.rules().len(),
+        rules.path().display(),
+        rules.version(),
+        panel.master().len()
+    );
+}
+
+/// `rfq-router recommend`: the panel and its rationale for one order.
+#[allow(clippy::too_many_arguments)]
+fn recommend(
+    instrument: &str,
+    id_source: Option<IdSourceArg>,
+    side: SideArg,
+    qty: f64,
+    json: bool,
+    as_of: Option<&str>,
+    files: &ConfigArgs,
+    selection: &SelectionArgs,
+) -> Result<()> {
+    let (_config, dealers) = load(files)?;
+    let panel = scored_panel(selection, &dealers)?;
+    let at = match as_of {
+        Some(d) => {
+            let day =
+                Date::parse(d).with_context(|| format!("--as-of {d:?}: expected YYYY-MM-DD"))?;
+            Nanos(u64::try_from(day.0).unwrap_or(0) * 86_400_000_000_000 + 43_200_000_000_000)
+        }
+        None => now(),
+    };
+    let id = FixId::new(instrument.as_bytes())
+        .with_context(|| format!("--instrument {instrument:?}: longer than 40 bytes"))?;
+    let source = FixId::new(match id_source {
+        Some(IdSourceArg::Cusip) => b"1",
+        Some(IdSourceArg::Isin) => b"4",
+        None => b"",
+    })
+    .unwrap_or(FixId::EMPTY);
+    anyhow::ensure!(qty.is_finite() && qty > 0.0, "--qty must be positive");
+    let spec = RfqSpec {
+        instrument: &id,
+        id_source: &source,
+        side: Some(match side {
+            SideArg::Buy => Side::Buy,
+            SideArg::Sell => Side::Sell,
+        }),
+        qty,
+        now: at,
+    };
+    let candidates: Vec<Candidate> = dealers
+        .dealers
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Candidate {
+            dealer: DealerId(i as u16),
+            tier: d.tier,
+            online: true,
+        })
+        .collect();
+    let rec = panel
+        .recommend(&spec, &candidates)
+        .map_err(|r| anyhow::anyhow!("{}: {instrument}", r.text))?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&rec)?)?;
+    } else {
+        write!(stdout, "{rec}")?;
+    }
+    Ok(())
+}
+
+fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Result<()> {
     let (config, dealers) = load(files)?;
     describe(&config, &dealers);
-    let panel = StaticTiers {
-        protocol: config.rfq.protocol,
-    };
+    let panel = scored_panel(selection, &dealers)?;
+    describe_selection(&panel);
     let app = RouterApp::from_config(&config, &dealers, panel, now());
     let router = spawn(
         "engine",
@@ -153,17 +304,39 @@ fn real_main() -> Result<()> {
             config: None,
             dealers: None,
         },
+        selection: SelectionArgs::default(),
         status_every_s: 10,
     }) {
         Command::Run {
             files,
+            selection,
             status_every_s,
-        } => run(&files, status_every_s),
-        Command::CheckConfig { files } => {
+        } => run(&files, &selection, status_every_s),
+        Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
+            describe_selection(&scored_panel(&selection, &dealers)?);
             println!("configuration OK");
             Ok(())
         }
+        Command::Recommend {
+            instrument,
+            id_source,
+            side,
+            qty,
+            json,
+            as_of,
+            files,
+            selection,
+        } => recommend(
+            &instrument,
+            id_source,
+            side,
+            qty,
+            json,
+            as_of.as_deref(),
+            &files,
+            &selection,
+        ),
     }
 }

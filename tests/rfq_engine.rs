@@ -11,23 +11,34 @@ use rfq_router::rfq::engine::{
 use rfq_router::rfq::outbox::{Command, Outbox, Record};
 use rfq_router::rfq::types::{FixId, SessionId};
 use rfq_router::select::{
-    Candidate, Panel, Protocol, ProtocolKind, RfqSpec, Selection, StaticTiers,
+    Candidate, Panel, Protocol, ProtocolKind, Refusal, RfqSpec, Selection, StaticTiers,
 };
 use rfq_router::time::Nanos;
 
 const DESK: SessionId = SessionId(0);
 const T0: u64 = 1_700_000_000_000; // ms
 
-/// A selector with a fixed fair value on top of static tiers.
+/// A selector with a fixed fair value on top of static tiers, whose security master knows
+/// every instrument but `UNKNOWN_ISIN` (by ISIN) and `UNKNOWN_SYMBOL` (by Symbol).
 struct WithFairValue {
     inner: StaticTiers,
     fair: Option<f64>,
 }
 
+const UNKNOWN_ISIN: &str = "XS0000000404";
+const UNKNOWN_SYMBOL: &str = "NOSUCHBOND";
+
 impl Panel for WithFairValue {
     fn select(&mut self, spec: &RfqSpec<'_>, c: &[Candidate], out: &mut Selection) {
         self.inner.select(spec, c, out);
         out.fair_value = self.fair;
+        let by_isin = spec.id_source.as_bytes() == b"4";
+        let id = spec.instrument.as_bytes();
+        if (by_isin && id == UNKNOWN_ISIN.as_bytes())
+            || (spec.id_source.is_empty() && id == UNKNOWN_SYMBOL.as_bytes())
+        {
+            out.refusal = Some(Refusal::UNKNOWN_INSTRUMENT);
+        }
     }
 }
 
@@ -809,4 +820,38 @@ fn unsupported_messages_are_reported_not_swallowed() {
         Outcome::Unsupported,
         "unknown session"
     );
+}
+
+#[test]
+fn unknown_instrument_is_refused_with_658_1_naming_it() {
+    let mut h = Harness::new(p(ProtocolKind::Broadcast), None);
+    h.fix(
+        0,
+        "R",
+        &format!("131=U1|146=1|55=ZZZ|48={UNKNOWN_ISIN}|22=4|54=1|38=1000000|"),
+    );
+    h.fix(
+        0,
+        "R",
+        &format!("131=U2|146=1|55={UNKNOWN_SYMBOL}|54=2|38=1000000|"),
+    );
+    let sent = h.take();
+    assert_eq!(types(&sent), vec![ty(0, "AG"), ty(0, "AG")]);
+    for ((_, m), (req, named)) in sent
+        .iter()
+        .zip([("U1", UNKNOWN_ISIN), ("U2", UNKNOWN_SYMBOL)])
+    {
+        assert_eq!(field(m, "131"), Some(req));
+        assert_eq!(field(m, "658"), Some("1"));
+        let text = field(m, "58").unwrap();
+        assert!(text.contains(named), "Text {text:?} must name {named}");
+        assert!(text.starts_with("unknown instrument"), "{text}");
+    }
+    assert_eq!(field(&sent[0].1, "48"), Some(UNKNOWN_ISIN));
+    assert_eq!(h.engine.open_rfqs(), 0);
+    assert_eq!(h.counters().rfqs_rejected_invalid, 2);
+    assert_eq!(h.counters().dealer_requests_sent, 0);
+    // A known instrument still opens an RFQ.
+    h.rfq("K1", "1", "");
+    assert!(types(&h.take()).contains(&ty(1, "R")));
 }

@@ -15,7 +15,9 @@ use super::timer::{TimerId, TimerWheel};
 use super::types::{DealerId, FixId, Px, SessionId, Side};
 use crate::fix::message::{parse_u64, Message};
 use crate::fix::tags as t;
-use crate::select::{Candidate, Panel, Protocol, ProtocolKind, RfqSpec, Selection};
+use crate::select::{
+    Candidate, Panel, Protocol, ProtocolKind, Refusal as SelectionRefusal, RfqSpec, Selection,
+};
 use crate::time::{parse_utc_timestamp, Nanos};
 use smallvec::SmallVec;
 
@@ -530,6 +532,33 @@ impl<P: Panel> Engine<P> {
         out.end();
     }
 
+    /// Refuses a request for a reason selection gave: Text is the selector's text, `": "`
+    /// and `named` (the instrument as the desk gave it), built on the stack.
+    fn refuse_naming(
+        &mut self,
+        desk: SessionId,
+        req_id: &FixId,
+        instrument: &Instrument,
+        r: SelectionRefusal,
+        named: &FixId,
+        out: &mut Outbox,
+    ) {
+        let mut text = [0u8; 160];
+        let mut n = 0;
+        for part in [r.text.as_bytes(), b": ", named.as_bytes()] {
+            let take = part.len().min(text.len() - n);
+            text[n..n + take].copy_from_slice(&part[..take]);
+            n += take;
+        }
+        out.begin(desk, b"AG")
+            .id(t::QUOTE_REQ_ID, req_id)
+            .uint(t::QUOTE_REQUEST_REJECT_REASON, u64::from(r.reason));
+        out.uint(t::NO_RELATED_SYM, 1);
+        write_instrument(out, instrument);
+        out.str(t::TEXT, &text[..n]);
+        out.end();
+    }
+
     fn open_leg(
         &mut self,
         now: Nanos,
@@ -562,14 +591,34 @@ impl<P: Panel> Engine<P> {
         } else {
             leg.instrument.security_id
         };
+        let id_source = if leg.instrument.security_id.is_empty() {
+            FixId::EMPTY
+        } else {
+            leg.instrument.id_source
+        };
         let spec = RfqSpec {
             instrument: &instrument_key,
+            id_source: &id_source,
             side: leg.side,
             qty: leg.qty.value,
+            now,
         };
         self.recommended.dealers.clear();
+        self.recommended.refusal = None;
         self.panel
             .select(&spec, &self.candidates, &mut self.recommended);
+        if let Some(refusal) = self.recommended.refusal {
+            self.counters.rfqs_rejected_invalid += 1;
+            self.refuse_naming(
+                desk,
+                &req_id,
+                &leg.instrument,
+                refusal,
+                &instrument_key,
+                out,
+            );
+            return;
+        }
         let overridden = !leg.named.is_empty();
         self.selection.dealers.clear();
         self.selection.protocol = self.recommended.protocol;

@@ -16,11 +16,13 @@ pub mod instruments;
 pub mod model;
 pub mod pretrade;
 pub mod rules;
+pub mod scored;
 pub mod segment;
 pub mod table;
 
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::{DealerId, FixId, Side};
+use crate::time::Nanos;
 use smallvec::SmallVec;
 
 /// How the chosen dealers are asked.
@@ -97,9 +99,34 @@ pub struct Candidate {
 /// The order a panel is chosen for.
 #[derive(Debug, Clone, Copy)]
 pub struct RfqSpec<'a> {
+    /// SecurityID (48) when the desk gave one, else Symbol (55).
     pub instrument: &'a FixId,
+    /// SecurityIDSource (22) with `instrument` a SecurityID; empty for a Symbol.
+    pub id_source: &'a FixId,
     pub side: Option<Side>,
     pub qty: f64,
+    /// When the request arrived (pre-trade analytics count days since the last trade).
+    pub now: Nanos,
+}
+
+/// A selector's refusal of a request: the desk gets QuoteRequestReject (AG) with this
+/// QuoteRequestRejectReason (658) and a Text (58) of `text`, then `": "` and the instrument
+/// as the desk named it (the engine adds it: the text stays bounded and allocation-free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: u8,
+    pub text: &'static str,
+}
+
+impl Refusal {
+    /// QuoteRequestRejectReason 1.
+    pub const UNKNOWN_SYMBOL: u8 = 1;
+
+    /// The instrument is not in the security master.
+    pub const UNKNOWN_INSTRUMENT: Refusal = Refusal {
+        reason: Refusal::UNKNOWN_SYMBOL,
+        text: "unknown instrument",
+    };
 }
 
 /// A selector's answer.
@@ -110,6 +137,8 @@ pub struct Selection {
     pub protocol: Protocol,
     /// Pre-trade fair value (price), when known.
     pub fair_value: Option<f64>,
+    /// `Some`: the request is refused (no RFQ is opened, `dealers` is ignored).
+    pub refusal: Option<Refusal>,
 }
 
 /// The selection interface.
@@ -129,6 +158,7 @@ impl Panel for StaticTiers {
     fn select(&mut self, _spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
         out.protocol = self.protocol;
         out.fair_value = None;
+        out.refusal = None;
         let max = usize::from(self.protocol.max_dealers).min(MAX_PANEL);
         let worst_tier = candidates.iter().map(|c| c.tier).max().unwrap_or(0);
         for tier in 1..=worst_tier {
@@ -172,8 +202,10 @@ mod tests {
         sel.select(
             &RfqSpec {
                 instrument: &id,
+                id_source: &FixId::EMPTY,
                 side: None,
                 qty: 1.0,
+                now: Nanos(0),
             },
             &cands,
             &mut out,

@@ -1,0 +1,827 @@
+//! `ScoredPanel`: the dealer-intelligence selector (issue 4) behind the `Panel` interface.
+//!
+//! Owns the per-RFQ composition of the selection parts: security-master lookup (an unknown
+//! instrument is a `Refusal`, 658=1), pre-trade analytics, the first matching rule over the
+//! order/instrument/pre-trade facts, component scores per dealer from a `ScoreSource` (the
+//! score tables with back-off narrow -> broad, or neutral priors when there is no data), and
+//! `rules::build_panel`. Also owns the human-facing `Recommendation` (chosen dealers with
+//! their scores, the rule that fired, and why each other candidate was left out) and the
+//! embedded copies of `config/rules.toml` and `config/instruments.csv`. Must not: read the
+//! clock (`now` comes in the `RfqSpec`), do I/O, or allocate in `Panel::select` (scratch is
+//! sized at construction); only `recommend` and construction allocate.
+
+use crate::dealers::Dealers;
+use crate::rfq::types::{DealerId, Side as RfqSide};
+use crate::select::expr::Facts;
+use crate::select::instruments::{
+    AssetClass, AssetClassSet, Instrument, InstrumentsError, SecurityMaster,
+};
+use crate::select::model::{
+    back_off, metrics, normalise, ModelConfig, RowStats, Scores as ModelScores,
+};
+use crate::select::pretrade::{analyse, OrderTerms, PreTrade, Side};
+use crate::select::rules::{
+    ChosenBy, ComponentScores, PanelCandidate, PanelOutcome, Pick, Rule, RuleSet, RulesError,
+    Verdict,
+};
+use crate::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys, SegmentLevel};
+use crate::select::table::ScoreReader;
+use crate::select::{Candidate, Panel, ProtocolKind, Refusal, RfqSpec, Selection};
+use crate::time::Nanos;
+use serde::Serialize;
+use std::fmt;
+use std::path::Path;
+
+/// The rules shipped in `config/rules.toml`, compiled in.
+pub const EMBEDDED_RULES_TOML: &str = include_str!("../../config/rules.toml");
+/// Where the embedded rules say they came from in error messages.
+pub const EMBEDDED_RULES_ORIGIN: &str = "<embedded config/rules.toml>";
+/// The security master shipped in `config/instruments.csv`, compiled in.
+pub const EMBEDDED_INSTRUMENTS_CSV: &str = include_str!("../../config/instruments.csv");
+/// Where the embedded security master says it came from in error messages.
+pub const EMBEDDED_INSTRUMENTS_ORIGIN: &str = "<embedded config/instruments.csv>";
+
+/// The rules at `path`, or the embedded copy. Errors are `file:line:column: reason`.
+pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, RulesError> {
+    match path {
+        Some(p) => RuleSet::load(p),
+        None => RuleSet::parse(EMBEDDED_RULES_TOML, Path::new(EMBEDDED_RULES_ORIGIN)),
+    }
+}
+
+/// The security master at `path`, or the embedded copy. Errors name file and line.
+pub fn load_instruments(path: Option<&Path>) -> Result<SecurityMaster, InstrumentsError> {
+    match path {
+        Some(p) => SecurityMaster::load(p),
+        None => SecurityMaster::parse(
+            EMBEDDED_INSTRUMENTS_CSV.as_bytes(),
+            Path::new(EMBEDDED_INSTRUMENTS_ORIGIN),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Score sources
+
+/// One dealer's scores for one order, and where they came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DealerScores {
+    pub scores: ComponentScores,
+    /// The dealer's own (decayed) RFQs behind the scores, before shrinkage.
+    pub observations: f64,
+    /// The segment the back-off settled on.
+    pub segment: Option<SegmentLevel>,
+}
+
+/// Where component scores come from. Called once per dealer per RFQ: must not allocate.
+pub trait ScoreSource {
+    /// The dealer's scores for an order in the segments `keys`, or `None` when there is no
+    /// data for it at all (the dealer then gets `prior()`).
+    fn components(&self, dealer: DealerId, keys: &SegmentKeys, now: Nanos) -> Option<DealerScores>;
+
+    /// The scores of a dealer without data: the model's priors (fill 0.5, no price
+    /// improvement or markout, 30 s to respond).
+    fn prior(&self) -> ComponentScores {
+        prior_scores(&ModelConfig::default())
+    }
+}
+
+fn to_components(s: &ModelScores) -> ComponentScores {
+    ComponentScores {
+        fill_rate: s.fill,
+        price_improvement: s.price_improvement,
+        leakage: s.leakage,
+        speed: s.speed,
+        loser_leakage: s.loser_leakage,
+    }
+}
+
+/// The normalised scores of an empty row in an empty segment under `model`.
+pub fn prior_scores(model: &ModelConfig) -> ComponentScores {
+    let empty = RowStats::default();
+    let m = metrics(&empty, &empty, Nanos(0), model);
+    to_components(&normalise(&m, model.speed_scale_s))
+}
+
+/// No data: every dealer gets the priors, so tiers and rules alone decide.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NeutralScores;
+
+impl ScoreSource for NeutralScores {
+    fn components(&self, _: DealerId, _: &SegmentKeys, _: Nanos) -> Option<DealerScores> {
+        None
+    }
+}
+
+/// The score tables: the dealer's row on the primary path (issuer -> sector and rating ->
+/// asset class -> all), the first with enough observations (`model::back_off`), shrunk toward
+/// that segment's pooled row. The table's dealer index is the `DealerId` (dealers.toml order).
+#[derive(Debug, Clone)]
+pub struct TableScores {
+    reader: ScoreReader,
+    model: ModelConfig,
+}
+
+impl TableScores {
+    pub fn new(reader: ScoreReader, model: ModelConfig) -> TableScores {
+        TableScores { reader, model }
+    }
+}
+
+impl ScoreSource for TableScores {
+    fn components(&self, dealer: DealerId, keys: &SegmentKeys, now: Nanos) -> Option<DealerScores> {
+        let d = u32::from(dealer.0);
+        let path = keys.primary_path();
+        let found = back_off(&path, now, &self.model, |k| {
+            self.reader.find(d, k).ok().flatten()
+        })?;
+        let agg = self.reader.header().aggregate_dealer();
+        let pooled = self
+            .reader
+            .find(agg, found.key)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let m = metrics(&found.own, &pooled, now, &self.model);
+        Some(DealerScores {
+            scores: to_components(&normalise(&m, self.model.speed_scale_s)),
+            observations: m.observations,
+            segment: found.key.level(),
+        })
+    }
+
+    fn prior(&self) -> ComponentScores {
+        prior_scores(&self.model)
+    }
+}
+
+/// The source chosen at start-up: the score tables when there is a file, else neutral.
+#[derive(Debug, Clone)]
+pub enum AnyScores {
+    Neutral(NeutralScores),
+    Table(TableScores),
+}
+
+impl ScoreSource for AnyScores {
+    fn components(&self, dealer: DealerId, keys: &SegmentKeys, now: Nanos) -> Option<DealerScores> {
+        match self {
+            AnyScores::Neutral(s) => s.components(dealer, keys, now),
+            AnyScores::Table(s) => s.components(dealer, keys, now),
+        }
+    }
+
+    fn prior(&self) -> ComponentScores {
+        match self {
+            AnyScores::Neutral(s) => s.prior(),
+            AnyScores::Table(s) => s.prior(),
+        }
+    }
+}
+
+/// The segments an order in `instrument` belongs to. The asset class part is the
+/// `AssetClass::name()` (`ig_corp`, ...): whoever writes the tables must key them the same way.
+pub fn segment_keys(
+    instrument: &Instrument,
+    pretrade: &PreTrade,
+    maturity: &Buckets,
+    size: &Buckets,
+) -> SegmentKeys {
+    let rating = RatingBucket::from_agency(instrument.rating.symbol().as_bytes())
+        .unwrap_or(RatingBucket::NotRated);
+    SegmentKeys::of(
+        &SegmentInput {
+            asset_class: instrument.asset_class.name().as_bytes(),
+            issuer: instrument.issuer.as_bytes(),
+            sector: instrument.sector.as_bytes(),
+            rating,
+            years_to_maturity: pretrade.maturity_years,
+            notional: pretrade.notional,
+        },
+        maturity,
+        size,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The selector
+
+/// Static data of one dealer that selection needs (index = `DealerId`).
+#[derive(Debug, Clone, Copy)]
+struct DealerInfo {
+    /// Leaked once at construction so per-RFQ `PanelCandidate`s can borrow it from scratch
+    /// storage owned by the same struct (the dealer database lives as long as the router).
+    name: &'static str,
+    specialisms: AssetClassSet,
+}
+
+/// The rules-and-scores selector.
+pub struct ScoredPanel<S: ScoreSource> {
+    rules: RuleSet,
+    master: SecurityMaster,
+    dealers: Box<[DealerInfo]>,
+    source: S,
+    prior: ComponentScores,
+    maturity: Buckets,
+    size: Buckets,
+    // Scratch, sized for every dealer at construction.
+    panel_candidates: Vec<PanelCandidate<'static>>,
+    panel_ids: Vec<DealerId>,
+    outcome: PanelOutcome,
+}
+
+impl<S: ScoreSource> fmt::Debug for ScoredPanel<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScoredPanel")
+            .field("rules", &self.rules.version())
+            .field("instruments", &self.master.len())
+            .field("dealers", &self.dealers.len())
+            .finish()
+    }
+}
+
+fn to_pretrade_side(s: RfqSide) -> Side {
+    match s {
+        RfqSide::Buy => Side::Buy,
+        RfqSide::Sell => Side::Sell,
+    }
+}
+
+/// Everything one RFQ's decision was made from (shared by `select` and `recommend`).
+struct Decision<'p> {
+    instrument: &'p Instrument,
+    pretrade: PreTrade,
+    keys: SegmentKeys,
+    rule: &'p Rule,
+}
+
+impl<S: ScoreSource> ScoredPanel<S> {
+    /// `dealers` in the order the engine numbers them (`DealerId` = index), as
+    /// `RouterApp::from_config` does. Unknown asset-class names in a dealer's specialisms are
+    /// ignored.
+    pub fn new(
+        rules: RuleSet,
+        master: SecurityMaster,
+        dealers: &Dealers,
+        source: S,
+    ) -> ScoredPanel<S> {
+        let infos: Box<[DealerInfo]> = dealers
+            .dealers
+            .iter()
+            .map(|d| DealerInfo {
+                name: Box::leak(d.name.clone().into_boxed_str()),
+                specialisms: d
+                    .asset_classes
+                    .iter()
+                    .filter_map(|a| AssetClass::from_name(a))
+                    .collect(),
+            })
+            .collect();
+        let n = infos.len();
+        let prior = source.prior();
+        ScoredPanel {
+            rules,
+            master,
+            dealers: infos,
+            source,
+            prior,
+            maturity: Buckets::default_maturity_years(),
+            size: Buckets::default_size_notional(),
+            panel_candidates: Vec::with_capacity(n),
+            panel_ids: Vec::with_capacity(n),
+            outcome: PanelOutcome::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Installs reloaded rules (between RFQs).
+    pub fn set_rules(&mut self, rules: RuleSet) {
+        self.rules = rules;
+    }
+
+    pub fn master(&self) -> &SecurityMaster {
+        &self.master
+    }
+
+    fn decide<'p>(
+        rules: &'p RuleSet,
+        master: &'p SecurityMaster,
+        maturity: &Buckets,
+        size: &Buckets,
+        spec: &RfqSpec<'_>,
+    ) -> Result<Decision<'p>, Refusal> {
+        let id_source = (!spec.id_source.is_empty()).then(|| spec.id_source.as_bytes());
+        let instrument = master
+            .lookup_fix(spec.instrument.as_bytes(), id_source)
+            .ok_or(Refusal::UNKNOWN_INSTRUMENT)?;
+        let side = spec.side.map(to_pretrade_side);
+        let order = OrderTerms {
+            side,
+            size: spec.qty,
+            mid: None,
+        };
+        let pretrade = analyse(rules.pretrade(), instrument, &order, spec.now);
+        let facts = Facts {
+            instrument,
+            side,
+            size: spec.qty,
+            pretrade: &pretrade,
+        };
+        let rule = rules.select(&facts);
+        let keys = segment_keys(instrument, &pretrade, maturity, size);
+        Ok(Decision {
+            instrument,
+            pretrade,
+            keys,
+            rule,
+        })
+    }
+
+    /// Why and how: the full rationale for `spec` with `candidates` (allocates: for people,
+    /// the CLI and the journal). `Err` when the request would be refused.
+    pub fn recommend(
+        &self,
+        spec: &RfqSpec<'_>,
+        candidates: &[Candidate],
+    ) -> Result<Recommendation, Refusal> {
+        let d = Self::decide(&self.rules, &self.master, &self.maturity, &self.size, spec)?;
+        let asset_class = d.instrument.asset_class;
+        let mut pcs: Vec<PanelCandidate<'static>> = Vec::with_capacity(candidates.len());
+        let mut details: Vec<(DealerId, Option<DealerScores>)> = Vec::new();
+        for c in candidates {
+            let Some(info) = self.dealers.get(usize::from(c.dealer.0)) else {
+                continue;
+            };
+            let found = self.source.components(c.dealer, &d.keys, spec.now);
+            pcs.push(PanelCandidate {
+                name: info.name,
+                scores: found.map_or(self.prior, |f| f.scores),
+                manual_tier: Some(c.tier),
+                specialisms: info.specialisms,
+                online: c.online,
+            });
+            details.push((c.dealer, found));
+        }
+        let mut outcome = PanelOutcome::default();
+        self.rules
+            .build_panel(d.rule, asset_class, &pcs, &mut outcome);
+
+        let view = |i: usize| {
+            let pc = &pcs[i];
+            let found = details[i].1;
+            (
+                pc,
+                found.map_or(0.0, |f| f.observations),
+                found
+                    .and_then(|f| f.segment)
+                    .map_or("none (prior)", SegmentLevel::name),
+            )
+        };
+        let chosen = outcome
+            .chosen
+            .iter()
+            .map(|ch| {
+                let (pc, observations, segment) = view(ch.candidate as usize);
+                ChosenDealer {
+                    name: pc.name.to_string(),
+                    tier: ch.tier,
+                    score: ch.score,
+                    composite: self.rules.composite(&pc.scores),
+                    components: pc.scores.into(),
+                    observations,
+                    segment,
+                    chosen_by: match ch.by {
+                        ChosenBy::Always => "always list".to_string(),
+                        ChosenBy::Pick(p) => format!("pick {}", p + 1),
+                    },
+                }
+            })
+            .collect();
+        let mut excluded = Vec::new();
+        for i in 0..pcs.len() {
+            let verdict = self.rules.verdict(d.rule, asset_class, &pcs, i, &outcome);
+            if verdict == Verdict::Chosen {
+                continue;
+            }
+            let (pc, observations, segment) = view(i);
+            let tier = self.rules.tier_of(asset_class, pc);
+            let score = d.rule.panel.weights.score(&pc.scores);
+            let reason = match verdict {
+                Verdict::Offline => Exclusion::Offline,
+                Verdict::Excluded => Exclusion::ExcludedTier,
+                Verdict::NeverList => Exclusion::NeverList,
+                Verdict::NoPickMatches => no_pick_reason(&d.rule.panel.picks, pc, tier, score),
+                Verdict::RankedOut | Verdict::Chosen => {
+                    if outcome.chosen.len() >= usize::from(d.rule.protocol.max_dealers) {
+                        Exclusion::PanelFull {
+                            max_dealers: d.rule.protocol.max_dealers,
+                        }
+                    } else {
+                        Exclusion::RankedOut
+                    }
+                }
+            };
+            excluded.push(ExcludedDealer {
+                name: pc.name.to_string(),
+                tier,
+                score,
+                composite: self.rules.composite(&pc.scores),
+                observations,
+                segment,
+                reason,
+                why: reason.to_string(),
+            });
+        }
+        let p = &outcome.protocol;
+        let finite = |x: f64| x.is_finite().then_some(x);
+        Ok(Recommendation {
+            instrument: d.instrument.id().to_string(),
+            issuer: d.instrument.issuer.to_string(),
+            asset_class: asset_class.name(),
+            rating: d.instrument.rating.symbol(),
+            side: spec.side.map(|s| match s {
+                RfqSide::Buy => "buy",
+                RfqSide::Sell => "sell",
+            }),
+            qty: spec.qty,
+            pretrade: PretradeView {
+                days_since_last_trade: finite(d.pretrade.days_since_last_trade),
+                adv_30d: d.pretrade.adv_30d,
+                pct_adv: finite(d.pretrade.pct_adv),
+                impact_bps: finite(d.pretrade.impact_bps),
+                illiquid: d.pretrade.illiquid,
+                fair_value: finite(d.pretrade.fair_value),
+            },
+            rule: d.rule.name.to_string(),
+            rule_line: d.rule.line,
+            rule_condition: d.rule.when.as_ref().map(|c| c.source().to_string()),
+            rules_version: self.rules.version().to_string(),
+            protocol: ProtocolView {
+                kind: match p.kind {
+                    ProtocolKind::Broadcast => "broadcast",
+                    ProtocolKind::Staggered => "staggered",
+                    ProtocolKind::Whisper => "whisper",
+                },
+                max_dealers: p.max_dealers,
+                response_timeout_ms: p.response_timeout_ms,
+                stagger_gap_ms: p.stagger_gap_ms,
+                rfq_expiry_ms: p.rfq_expiry_ms,
+                escalate_after: p.escalate_after,
+                whisper_tolerance_bps: p.whisper_tolerance_bps,
+                auto_execute_bps: p.auto_execute_bps,
+            },
+            chosen,
+            excluded,
+        })
+    }
+}
+
+/// Which filter of the rule's picks keeps the candidate out: the pick it gets furthest in
+/// (filters in order tier, specialism, cut-off) names the reason.
+fn no_pick_reason(picks: &[Pick], c: &PanelCandidate<'_>, tier: u8, score: f64) -> Exclusion {
+    let mut best: Option<(u8, Exclusion)> = None;
+    for p in picks {
+        let (passed, why) = if p.tier.is_some_and(|t| t != tier) {
+            (0, Exclusion::TierNotPicked { tier })
+        } else if let Some(a) = p.specialism.filter(|&a| !c.specialisms.contains(a)) {
+            (
+                1,
+                Exclusion::NotSpecialist {
+                    asset_class: a.name(),
+                },
+            )
+        } else if let Some(m) = p.min_score.filter(|&m| score < m) {
+            (
+                2,
+                Exclusion::BelowCutOff {
+                    score,
+                    min_score: m,
+                },
+            )
+        } else {
+            (3, Exclusion::RankedOut)
+        };
+        if best.is_none_or(|(b, _)| passed > b) {
+            best = Some((passed, why));
+        }
+    }
+    best.map_or(Exclusion::NoPick, |(_, why)| why)
+}
+
+impl<S: ScoreSource> Panel for ScoredPanel<S> {
+    fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
+        out.fair_value = None;
+        out.refusal = None;
+        let d = match Self::decide(&self.rules, &self.master, &self.maturity, &self.size, spec) {
+            Ok(d) => d,
+            Err(r) => {
+                out.refusal = Some(r);
+                return;
+            }
+        };
+        self.panel_candidates.clear();
+        self.panel_ids.clear();
+        for c in candidates {
+            if self.panel_candidates.len() == self.panel_candidates.capacity() {
+                break; // more candidates than dealers: cannot happen with one database
+            }
+            let Some(info) = self.dealers.get(usize::from(c.dealer.0)) else {
+                continue;
+            };
+            let scores = self
+                .source
+                .components(c.dealer, &d.keys, spec.now)
+                .map_or(self.prior, |f| f.scores);
+            self.panel_candidates.push(PanelCandidate {
+                name: info.name,
+                scores,
+                manual_tier: Some(c.tier),
+                specialisms: info.specialisms,
+                online: c.online,
+            });
+            self.panel_ids.push(c.dealer);
+        }
+        self.rules.build_panel(
+            d.rule,
+            d.instrument.asset_class,
+            &self.panel_candidates,
+            &mut self.outcome,
+        );
+        out.protocol = self.outcome.protocol;
+        out.fair_value = d
+            .pretrade
+            .fair_value
+            .is_finite()
+            .then_some(d.pretrade.fair_value);
+        out.dealers.clear();
+        for ch in &self.outcome.chosen {
+            if let Some(&id) = self.panel_ids.get(ch.candidate as usize) {
+                out.dealers.push(id);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The recommendation
+
+/// Component scores, as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ComponentView {
+    pub fill_rate: f64,
+    pub price_improvement: f64,
+    pub leakage: f64,
+    pub speed: f64,
+    pub loser_leakage: f64,
+}
+
+impl From<ComponentScores> for ComponentView {
+    fn from(s: ComponentScores) -> ComponentView {
+        ComponentView {
+            fill_rate: s.fill_rate,
+            price_improvement: s.price_improvement,
+            leakage: s.leakage,
+            speed: s.speed,
+            loser_leakage: s.loser_leakage,
+        }
+    }
+}
+
+/// A dealer on the recommended panel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChosenDealer {
+    pub name: String,
+    pub tier: u8,
+    /// The rule's weighted score (what the panel was ranked by).
+    pub score: f64,
+    /// The composite (default weights; what tiers are set by).
+    pub composite: f64,
+    pub components: ComponentView,
+    pub observations: f64,
+    /// The segment the scores came from, or "none (prior)".
+    pub segment: &'static str,
+    /// "always list" or "pick N" (1-based, in the rule's panel).
+    pub chosen_by: String,
+}
+
+/// Why a candidate is not on the panel.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Exclusion {
+    /// Its FIX session is down.
+    Offline,
+    /// Tier 0 (excluded) in the dealer database.
+    ExcludedTier,
+    /// On the rule's never list.
+    NeverList,
+    /// The rule picks only specialists in this asset class.
+    NotSpecialist { asset_class: &'static str },
+    /// The rule picks only dealers scoring at least `min_score`.
+    BelowCutOff { score: f64, min_score: f64 },
+    /// The rule picks other tiers.
+    TierNotPicked { tier: u8 },
+    /// The rule's maximum number of dealers was reached by better-ranked dealers.
+    PanelFull { max_dealers: u8 },
+    /// A pick accepts it, but better-scoring dealers took the pick's places.
+    RankedOut,
+    /// The rule has no pick (only an always list) and it is not on it.
+    NoPick,
+}
+
+impl fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exclusion::Offline => f.write_str("offline (FIX session down)"),
+            Exclusion::ExcludedTier => f.write_str("excluded (tier 0 in the dealer database)"),
+            Exclusion::NeverList => f.write_str("on the rule's never list"),
+            Exclusion::NotSpecialist { asset_class } => {
+                write!(f, "not a {asset_class} specialist")
+            }
+            Exclusion::BelowCutOff { score, min_score } => {
+                write!(f, "below the cut-off (score {score:.3} < {min_score:.3})")
+            }
+            Exclusion::TierNotPicked { tier } => write!(f, "tier {tier} not picked by the rule"),
+            Exclusion::PanelFull { max_dealers } => {
+                write!(f, "panel full ({max_dealers} dealers at most)")
+            }
+            Exclusion::RankedOut => {
+                f.write_str("ranked out: better-ranked dealers filled the pick")
+            }
+            Exclusion::NoPick => f.write_str("not on the rule's always list"),
+        }
+    }
+}
+
+/// A candidate left out, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExcludedDealer {
+    pub name: String,
+    pub tier: u8,
+    pub score: f64,
+    pub composite: f64,
+    pub observations: f64,
+    pub segment: &'static str,
+    pub reason: Exclusion,
+    /// `reason` in words.
+    pub why: String,
+}
+
+/// Pre-trade figures, as shown (unknown figures are absent).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PretradeView {
+    pub days_since_last_trade: Option<f64>,
+    pub adv_30d: f64,
+    pub pct_adv: Option<f64>,
+    pub impact_bps: Option<f64>,
+    pub illiquid: bool,
+    pub fair_value: Option<f64>,
+}
+
+/// The protocol, as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ProtocolView {
+    pub kind: &'static str,
+    pub max_dealers: u8,
+    pub response_timeout_ms: u64,
+    pub stagger_gap_ms: u64,
+    pub rfq_expiry_ms: u64,
+    pub escalate_after: u8,
+    pub whisper_tolerance_bps: f64,
+    pub auto_execute_bps: Option<f64>,
+}
+
+/// A recommended panel with its rationale. `Display` is a table for people; `Serialize`
+/// gives the JSON form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    pub instrument: String,
+    pub issuer: String,
+    pub asset_class: &'static str,
+    pub rating: &'static str,
+    pub side: Option<&'static str>,
+    pub qty: f64,
+    pub pretrade: PretradeView,
+    /// The rule that fired ("default" when none did).
+    pub rule: String,
+    /// Its line in the rules file (0: the default).
+    pub rule_line: u32,
+    pub rule_condition: Option<String>,
+    /// `seq-hash` of the rules in force.
+    pub rules_version: String,
+    pub protocol: ProtocolView,
+    /// Best first.
+    pub chosen: Vec<ChosenDealer>,
+    pub excluded: Vec<ExcludedDealer>,
+}
+
+fn opt(x: Option<f64>, decimals: usize) -> String {
+    x.map_or_else(|| "unknown".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+impl fmt::Display for Recommendation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pt = &self.pretrade;
+        writeln!(
+            f,
+            "instrument  {} ({}, {}, rating {})",
+            self.instrument, self.issuer, self.asset_class, self.rating
+        )?;
+        writeln!(
+            f,
+            "order       {} {}",
+            self.side.unwrap_or("two-sided"),
+            self.qty
+        )?;
+        writeln!(
+            f,
+            "pre-trade   ADV {:.0}, {}% of ADV, impact {} bps, {} days since last trade, {}, fair value {}",
+            pt.adv_30d,
+            opt(pt.pct_adv, 1),
+            opt(pt.impact_bps, 1),
+            opt(pt.days_since_last_trade, 0),
+            if pt.illiquid { "illiquid" } else { "liquid" },
+            opt(pt.fair_value, 3),
+        )?;
+        match &self.rule_condition {
+            Some(c) => writeln!(
+                f,
+                "rule        {} (line {}): {c}",
+                self.rule, self.rule_line
+            )?,
+            None => writeln!(f, "rule        {} (no rule matched)", self.rule)?,
+        }
+        writeln!(f, "rules       version {}", self.rules_version)?;
+        let p = &self.protocol;
+        write!(
+            f,
+            "protocol    {}, up to {} dealers, {} ms per dealer",
+            p.kind, p.max_dealers, p.response_timeout_ms
+        )?;
+        if p.kind == "staggered" {
+            write!(f, ", {} ms apart", p.stagger_gap_ms)?;
+        }
+        if p.kind == "whisper" {
+            write!(f, ", tolerance {} bps", p.whisper_tolerance_bps)?;
+        }
+        match p.auto_execute_bps {
+            Some(b) => writeln!(f, ", auto-execute within {b} bps")?,
+            None => writeln!(f, ", no auto-execution")?,
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<3} {:<20} {:>4} {:>7} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:<14} by",
+            "#",
+            "chosen",
+            "tier",
+            "score",
+            "composite",
+            "fill",
+            "pi",
+            "leak",
+            "speed",
+            "obs",
+            "segment"
+        )?;
+        for (k, c) in self.chosen.iter().enumerate() {
+            let s = &c.components;
+            writeln!(
+                f,
+                "{:<3} {:<20} {:>4} {:>7.3} {:>9.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.1} {:<14} {}",
+                k + 1,
+                c.name,
+                c.tier,
+                c.score,
+                c.composite,
+                s.fill_rate,
+                s.price_improvement,
+                s.leakage,
+                s.speed,
+                c.observations,
+                c.segment,
+                c.chosen_by
+            )?;
+        }
+        if self.chosen.is_empty() {
+            writeln!(f, "    (no dealer)")?;
+        }
+        if !self.excluded.is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "{:<3} {:<20} {:>4} {:>7} {:>9}  why",
+                "", "not asked", "tier", "score", "composite"
+            )?;
+            for e in &self.excluded {
+                writeln!(
+                    f,
+                    "{:<3} {:<20} {:>4} {:>7.3} {:>9.3}  {}",
+                    "-", e.name, e.tier, e.score, e.composite, e.why
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
