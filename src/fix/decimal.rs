@@ -394,6 +394,13 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 1024,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0xDEC1_3A15),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         /// Any representable decimal written by the encoder is read back with the same
         /// mantissa and scale, through the framer and the tokeniser.
         #[test]
