@@ -148,7 +148,9 @@ pub fn parse_utc_timestamp(s: &[u8]) -> Option<Nanos> {
     }
     let secs =
         days as u64 * 86_400 + u64::from(hour) * 3600 + u64::from(minute) * 60 + u64::from(second);
-    Some(Nanos(secs * Nanos::PER_SEC + frac_ns))
+    // Years past 2554 do not fit in u64 nanoseconds: refuse rather than wrap.
+    let ns = secs.checked_mul(Nanos::PER_SEC)?.checked_add(frac_ns)?;
+    Some(Nanos(ns))
 }
 
 /// Parses a FIX UTCTimeOnly `HH:MM:SS[.sss]` (validation only: returns whether it is well formed).
@@ -250,6 +252,13 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn parse_refuses_instants_beyond_u64_nanoseconds() {
+        assert_eq!(parse_utc_timestamp(b"99991231-00:00:00"), None);
+        assert!(parse_utc_timestamp(b"25540101-00:00:00").is_some());
+        assert_eq!(parse_utc_timestamp(b"25550101-00:00:00"), None);
     }
 
     #[test]

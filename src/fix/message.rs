@@ -228,7 +228,6 @@ impl<'a> Message<'a> {
     }
 
     /// Mutable access for the validator, which annotates group scope.
-    #[allow(dead_code)] // used by validate once its rules land
     pub(crate) fn field_refs_mut(&mut self) -> &mut [FieldRef] {
         self.fields
     }

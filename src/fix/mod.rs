@@ -6,6 +6,7 @@
 //! per-message path allocates once buffers are sized at start-up.
 
 pub mod decimal;
+pub mod dict;
 pub mod encode;
 pub mod frame;
 pub mod message;
