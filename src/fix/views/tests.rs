@@ -1,91 +1,23 @@
 //! Tests of the typed views on realistic fixed-income messages.
 //!
-//! Group views need the validator's scope annotations; these tests annotate with a small
-//! layout table of their own (`annotate`), following the convention `message.rs` documents:
-//! a group's members have the NumInGroup field's depth + 1 and its index as `group`.
+//! Group views need the validator's scope annotations: messages with groups go through the
+//! real FIX 4.4 validator first (`annotate`), which also proves the test messages are valid.
 
 use super::*;
 use crate::fix::frame::tests::frame;
-use crate::fix::message::{Decoder, FieldRef, NO_GROUP};
+use crate::fix::message::Decoder;
+use crate::fix::validate::Validator;
 use crate::fix::Decimal;
 use crate::time::Nanos;
+use std::sync::OnceLock;
 
-/// A repeating group's layout for the test annotator.
-struct GroupSpec {
-    count: u32,
-    members: &'static [u32],
-    nested: &'static [GroupSpec],
-}
-
-const PARTY_SUB_IDS: GroupSpec = GroupSpec {
-    count: 802,
-    members: &[523, 803],
-    nested: &[],
-};
-const PARTIES: GroupSpec = GroupSpec {
-    count: 453,
-    members: &[448, 447, 452],
-    nested: &[PARTY_SUB_IDS],
-};
-const INSTRUMENT_AND_TERMS: &[u32] = &[
-    55, 65, 48, 22, 460, 461, 167, 762, 541, 224, 225, 228, 255, 470, 240, 223, 207, 106, 107, 873,
-    874, 140, 303, 537, 336, 625, 229, 54, 854, 38, 152, 516, 63, 64, 193, 192, 15, 1, 660, 581,
-    692, 40, 62, 126, 60, 218, 220, 221, 222, 662, 663, 699, 761, 423, 44, 640, 235, 236, 701,
-];
-const RELATED_SYM: GroupSpec = GroupSpec {
-    count: 146,
-    members: INSTRUMENT_AND_TERMS,
-    nested: &[PARTIES],
-};
-const QUOTE_ENTRIES: GroupSpec = GroupSpec {
-    count: 295,
-    members: INSTRUMENT_AND_TERMS,
-    nested: &[],
-};
-const MD_ENTRIES: GroupSpec = GroupSpec {
-    count: 268,
-    members: &[
-        269, 270, 15, 271, 272, 273, 274, 275, 336, 276, 277, 282, 283, 284, 59, 432, 126, 110,
-        346, 290, 58,
-    ],
-    nested: &[],
-};
-const MSG_TYPES: GroupSpec = GroupSpec {
-    count: 384,
-    members: &[372, 385],
-    nested: &[],
-};
-const TOP_LEVEL: &[GroupSpec] = &[RELATED_SYM, PARTIES, QUOTE_ENTRIES, MD_ENTRIES, MSG_TYPES];
-
-/// Annotates group scope the way the validator does, for the groups in `TOP_LEVEL`.
+/// Validates `msg` with the FIX 4.4 validator, which also annotates group scope.
 fn annotate(msg: &mut Message<'_>) {
-    let refs = msg.field_refs_mut();
-    let mut i = 0;
-    while i < refs.len() {
-        i = annotate_at(refs, i, TOP_LEVEL, 0, NO_GROUP);
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    let v = VALIDATOR.get_or_init(Validator::fix44);
+    if let Err(e) = v.validate(msg) {
+        panic!("test message is not valid FIX 4.4: {e:?}");
     }
-}
-
-fn annotate_at(
-    refs: &mut [FieldRef],
-    i: usize,
-    specs: &[GroupSpec],
-    depth: u8,
-    parent: u16,
-) -> usize {
-    refs[i].depth = depth;
-    refs[i].group = parent;
-    let Some(spec) = specs.iter().find(|s| s.count == refs[i].tag) else {
-        return i + 1;
-    };
-    let mut j = i + 1;
-    while j < refs.len()
-        && (spec.members.contains(&refs[j].tag)
-            || spec.nested.iter().any(|n| n.count == refs[j].tag))
-    {
-        j = annotate_at(refs, j, spec.nested, depth + 1, i as u16);
-    }
-    j
 }
 
 const HEADER: &str = "34=7|49=DESK|56=ROUTER|52=20240312-09:30:00.123|";
@@ -105,7 +37,7 @@ fn dec(text: &str) -> Decimal {
 
 fn leg(isin: &str, side: u8, qty: &str, dealers: &[&str]) -> String {
     let mut s = format!(
-        "55=[N/A]|48={isin}|22=4|167=CORP|541=20310215|223=4.125|106=Acme Corp|54={}|38={qty}|64=20240314|15=EUR|537=1|62=20240312-09:31:00.000|126=20240312-09:35:00.000|423=1|",
+        "55=[N/A]|48={isin}|22=4|167=CORP|541=20310215|223=4.125|106=Acme Corp|537=1|54={}|38={qty}|64=20240314|15=EUR|62=20240312-09:31:00.000|126=20240312-09:35:00.000|423=1|",
         side as char
     );
     s.push_str(&format!("453={}|", dealers.len()));
@@ -246,25 +178,29 @@ fn session_views() {
     );
 
     let f = msg("35=1|112=TEST-1|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     assert_eq!(
         TestRequest::try_from(&m).unwrap().test_req_id(),
         Some(&b"TEST-1"[..])
     );
     let f = msg("35=0|112=TEST-1|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     assert_eq!(
         Heartbeat::try_from(&m).unwrap().test_req_id(),
         Some(&b"TEST-1"[..])
     );
 
     let f = msg("35=2|7=5|16=0|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let rr = ResendRequest::try_from(&m).unwrap();
     assert_eq!((rr.begin_seq_no(), rr.end_seq_no()), (Some(5), Some(0)));
 
     let f = msg("35=3|45=6|371=55|372=R|373=5|58=Value is incorrect|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let rj = Reject::try_from(&m).unwrap();
     assert_eq!(rj.ref_seq_num(), Some(6));
     assert_eq!(rj.ref_tag_id(), Some(55));
@@ -273,16 +209,19 @@ fn session_views() {
     assert_eq!(rj.text(), Some(&b"Value is incorrect"[..]));
 
     let f = msg("35=4|123=Y|36=20|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let sr = SequenceReset::try_from(&m).unwrap();
     assert!(sr.is_gap_fill());
     assert_eq!(sr.new_seq_no(), Some(20));
     let f = msg("35=4|36=20|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     assert!(!SequenceReset::try_from(&m).unwrap().is_gap_fill());
 
     let f = msg("35=5|58=bye|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     assert_eq!(Logout::try_from(&m).unwrap().text(), Some(&b"bye"[..]));
 }
 
@@ -330,7 +269,8 @@ fn quote_and_its_responses() {
     assert_eq!(p, vec![Some(b"DLR-A".to_vec())]);
 
     let f = msg("35=AJ|693=QR-1|117=Q-9|694=1|11=ORD-1|55=[N/A]|48=XS0000000001|22=4|54=1|38=1000000|44=99.375|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let a = QuoteResponse::try_from(&m).unwrap();
     assert_eq!(a.quote_resp_id(), Some(&b"QR-1"[..]));
     assert_eq!(a.quote_resp_type(), Some(QuoteRespType::HitLift));
@@ -338,7 +278,8 @@ fn quote_and_its_responses() {
     assert_eq!(a.price(), Some(dec("99.375")));
 
     let f = msg("35=AI|131=RFQ-1|117=Q-9|297=7|55=[N/A]|48=XS0000000001|22=4|58=expired|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let s = QuoteStatusReport::try_from(&m).unwrap();
     assert_eq!(s.quote_status(), Some(QuoteStatus::Expired));
     assert_eq!(s.quote_id(), Some(&b"Q-9"[..]));
@@ -399,7 +340,8 @@ fn orders_executions_iois_and_market_data() {
     assert!(!party.names_dealer());
 
     let f = msg("35=8|37=DO-1|11=ORD-1|17=EX-1|150=F|39=2|55=[N/A]|48=XS0000000001|22=4|54=1|38=1000000|32=1000000|31=99.375|151=0|14=1000000|6=99.375|75=20240312|60=20240312-09:30:02.500|381=993750|159=1234.56|118=994984.56|");
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let e = ExecutionReport::try_from(&m).unwrap();
     assert_eq!(e.exec_type(), Some(ExecType::Trade));
     assert_eq!(e.ord_status(), Some(OrdStatus::Filled));
@@ -416,7 +358,8 @@ fn orders_executions_iois_and_market_data() {
     let f = msg(
         "35=6|23=IOI-1|28=N|55=[N/A]|48=XS0000000001|22=4|54=2|27=M|15=EUR|44=99.5|25=H|130=Y|",
     );
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let i = Ioi::try_from(&m).unwrap();
     assert_eq!(i.ioi_trans_type(), Some(IoiTransType::New));
     assert_eq!(i.side(), Some(Side::Sell));
@@ -577,13 +520,15 @@ fn views_read_what_the_encoder_writes() {
         .timestamp(52, Nanos(1_710_235_800_123_000_000))
         .str(131, b"RFQ-1")
         .str(117, b"Q-1")
+        .str(55, b"[N/A]")
         .str(48, b"XS0000000001")
         .str(22, SecurityIdSource::Isin.as_fix())
         .str(54, Side::Sell.as_fix());
     dec("99.250").encode(&mut e, 132);
     let f = e.finish().unwrap().to_vec();
     let mut d = Decoder::new(64);
-    let m = d.decode(&f).unwrap();
+    let mut m = d.decode(&f).unwrap();
+    annotate(&mut m);
     let q = Quote::try_from(&m).unwrap();
     assert_eq!(
         q.header().sending_time(),
