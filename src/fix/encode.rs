@@ -103,6 +103,15 @@ impl Encoder {
         self
     }
 
+    /// Fields already encoded as `tag=value<SOH>...` (for example an application body built
+    /// elsewhere), appended as they are.
+    pub fn raw(&mut self, fields: &[u8]) -> &mut Self {
+        if self.room_for(fields.len()) {
+            self.buf.extend_from_slice(fields);
+        }
+        self
+    }
+
     /// A field with an unsigned integer value.
     pub fn uint(&mut self, tag: u32, value: u64) -> &mut Self {
         let mut digits = [0u8; 20];

@@ -126,6 +126,18 @@ impl Framer {
             };
         }
         let total = total as usize;
+        // A checksum field that is not `10=nnn` (e.g. `10=0`) ends the frame at its own SOH,
+        // as QuickFIX's parser does: skipping `total` bytes would eat into the next message.
+        let body_end = total - TRAILER_LEN;
+        if buf.len() > body_end + 3 && &buf[body_end..body_end + 3] == b"10=" {
+            let digits = &buf[body_end + 3..buf.len().min(body_end + 3 + 8)];
+            if let Some(p) = digits.iter().position(|&b| b == SOH) {
+                let end = body_end + 3 + p + 1;
+                if end != total {
+                    return FrameStatus::Garbled { skip: end };
+                }
+            }
+        }
         if buf.len() < total {
             return FrameStatus::Incomplete;
         }
@@ -234,6 +246,26 @@ pub(crate) mod tests {
         assert_eq!(
             Framer::new(4096).next_frame(&f),
             FrameStatus::Garbled { skip: n }
+        );
+    }
+
+    #[test]
+    fn a_short_checksum_field_ends_the_frame_without_eating_the_next() {
+        let good = frame("35=0|34=3|49=A|56=B|52=20020619-16:14:10|");
+        let text = String::from_utf8(good.clone()).unwrap();
+        let at = text.rfind("10=").unwrap();
+        let mut bad = text.as_bytes()[..at].to_vec();
+        bad.extend_from_slice(b"10=0\x01");
+        let bad_len = bad.len();
+        bad.extend_from_slice(&good);
+        let framer = Framer::new(4096);
+        assert_eq!(
+            framer.next_frame(&bad),
+            FrameStatus::Garbled { skip: bad_len }
+        );
+        assert_eq!(
+            framer.next_frame(&bad[bad_len..]),
+            FrameStatus::Frame { len: good.len() }
         );
     }
 

@@ -7,9 +7,12 @@
 
 pub mod decimal;
 pub mod dict;
+pub mod echo;
 pub mod encode;
 pub mod frame;
 pub mod message;
+pub mod session;
+pub mod store;
 pub mod tags;
 pub mod validate;
 pub mod views;

@@ -1,0 +1,1138 @@
+//! The router's configuration: `config/router.toml`, QuickFIX-style session settings.
+//!
+//! This module owns the file format (a `[router]` table, a `[limits]` table and one
+//! `[[session]]` table per FIX session), its defaults, and its validation: a bad file is refused
+//! before anything starts, with a [`ConfigError`] that names the file, the line, the column
+//! and the reason. It turns text into plain, checked values and nothing else: it opens no
+//! socket, starts no thread and does no DNS lookup (addresses are literal `ip:port`).
+//!
+//! QuickFIX names map one to one: `SenderCompID` -> `sender_comp_id`, `TargetCompID` ->
+//! `target_comp_id`, `HeartBtInt` -> `heart_bt_int_s`, `ResetOnLogon` -> `reset_on_logon`,
+//! `ReconnectInterval` -> `reconnect_interval_ms`, `LogonTimeout` -> `logon_timeout_ms`,
+//! `LogoutTimeout` -> `logout_timeout_ms`, `CheckLatency`/`MaxLatency` -> `max_latency_s`,
+//! `SocketAcceptPort` -> `listen`, `SocketConnectHost`/`SocketConnectPort` -> `connect`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The configuration shipped in `config/router.toml`, compiled in for the demo and for tools
+/// that run without a file.
+pub const EMBEDDED_ROUTER_TOML: &str = include_str!("../config/router.toml");
+
+/// Where the embedded configuration says it came from in error messages.
+pub const EMBEDDED_ORIGIN: &str = "<embedded config/router.toml>";
+
+/// Upper bound on any byte limit (1 GiB): a typo such as an extra zero is refused, not obeyed.
+pub const MAX_BYTES_LIMIT: u64 = 1 << 30;
+
+/// Longest SenderCompID / TargetCompID accepted.
+pub const MAX_COMP_ID_LEN: usize = 64;
+
+/// Longest session name accepted.
+pub const MAX_SESSION_NAME_LEN: usize = 64;
+
+/// A whole, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub router: RouterSettings,
+    pub limits: Limits,
+    pub sessions: Vec<SessionConfig>,
+    pub rfq: RfqSettings,
+}
+
+/// The `[rfq]` table: which sessions are desks, the RFQ engine's limits, and the protocol
+/// used when no rule prescribes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RfqSettings {
+    /// Indices (into `Config::sessions`) of the sessions whose peers are trading desks.
+    pub desk_sessions: Vec<usize>,
+    pub limits: crate::rfq::engine::EngineLimits,
+    /// Resolution of the engine's timer wheel.
+    pub timer_tick_ms: u64,
+    pub protocol: crate::select::Protocol,
+}
+
+/// The `[router]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterSettings {
+    /// How the engine thread waits for work.
+    pub idle: IdleStrategy,
+}
+
+/// How the network loop waits when it has nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleStrategy {
+    /// Wait in epoll until an event or the next timer deadline.
+    #[default]
+    Block,
+    /// Poll with a zero timeout, forever: the lowest latency, one core burnt.
+    Spin,
+    /// Spin for a while, then yield, then block until the next deadline.
+    Backoff,
+}
+
+/// The `[limits]` table: router-wide bounds, and the per-connection defaults that a
+/// session's own `[session.limits]` may override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most `[[session]]` entries the router accepts (sizes the session table).
+    pub max_sessions: u32,
+    /// Most open sockets (accepted + outbound), listeners excluded. Past it, a new inbound
+    /// connection is accepted and closed at once, and counted.
+    pub max_connections: u32,
+    /// Most accepted connections that have not yet completed a Logon.
+    pub max_pending_logon: u32,
+    /// Bytes a connection may read per readiness event before the loop serves others.
+    pub read_bytes_per_event: u32,
+    /// Connections a listener may accept per readiness event before the loop serves others.
+    pub accepts_per_event: u32,
+    /// How long an outbound TCP connect may take before it counts as failed.
+    pub connect_timeout_ms: u64,
+    /// How long a closing connection may take to flush its queue and see the peer's FIN.
+    pub close_linger_ms: u64,
+    /// Per-connection defaults.
+    pub connection: ConnectionLimits,
+}
+
+/// Bounds on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Largest FIX message accepted, header to checksum.
+    pub max_message_bytes: u32,
+    /// Size of the connection's read buffer; at least `max_message_bytes`.
+    pub read_buffer_bytes: u32,
+    /// Most bytes queued for a peer that is not reading; past it the peer is disconnected.
+    pub write_queue_bytes: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_message_bytes: 64 * 1024,
+            read_buffer_bytes: 128 * 1024,
+            write_queue_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 256,
+            max_connections: 1024,
+            max_pending_logon: 64,
+            read_bytes_per_event: 64 * 1024,
+            accepts_per_event: 64,
+            connect_timeout_ms: 5_000,
+            close_linger_ms: 2_000,
+            connection: ConnectionLimits::default(),
+        }
+    }
+}
+
+/// Which side opens the TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Listens on `listen`; the counterparty connects and logs on.
+    Acceptor,
+    /// Connects to `connect` and logs on; reconnects with back-off when the connection drops.
+    Initiator,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Acceptor => "acceptor",
+            Role::Initiator => "initiator",
+        })
+    }
+}
+
+/// One validated `[[session]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Unique name, used in logs and metrics.
+    pub name: String,
+    pub role: Role,
+    /// `listen` for an acceptor, `connect` for an initiator.
+    pub addr: SocketAddr,
+    /// Our CompID (tag 49 on what we send).
+    pub sender_comp_id: String,
+    /// The counterparty's CompID (tag 56 on what we send).
+    pub target_comp_id: String,
+    /// HeartBtInt (108) an initiator sends in its Logon; an acceptor adopts the peer's value.
+    pub heart_bt_int_s: u32,
+    /// Send/accept ResetSeqNumFlag (141=Y) on Logon and start both sequences at 1.
+    pub reset_on_logon: bool,
+    /// First delay before reconnecting (initiator); doubles on each failure up to the cap.
+    pub reconnect_interval_ms: u64,
+    /// Cap on the reconnect delay (initiator).
+    pub reconnect_max_ms: u64,
+    /// Time allowed from TCP connect to a completed Logon.
+    pub logon_timeout_ms: u64,
+    /// Time allowed for the counterparty to answer our Logout.
+    pub logout_timeout_ms: u64,
+    /// Largest accepted |SendingTime - now|, seconds; 0 turns the check off.
+    pub max_latency_s: u32,
+    /// This session's connection limits: `[limits]` with `[session.limits]` applied.
+    pub limits: ConnectionLimits,
+    /// 1-based line of the entry's `name` in the file, for later diagnostics.
+    pub line: usize,
+}
+
+impl SessionConfig {
+    /// Defaults, for sessions built in code (tests, tools).
+    pub fn new(
+        name: &str,
+        role: Role,
+        addr: SocketAddr,
+        sender_comp_id: &str,
+        target_comp_id: &str,
+    ) -> SessionConfig {
+        SessionConfig {
+            name: name.to_string(),
+            role,
+            addr,
+            sender_comp_id: sender_comp_id.to_string(),
+            target_comp_id: target_comp_id.to_string(),
+            heart_bt_int_s: DEFAULT_HEART_BT_INT_S,
+            reset_on_logon: false,
+            reconnect_interval_ms: DEFAULT_RECONNECT_INTERVAL_MS,
+            reconnect_max_ms: DEFAULT_RECONNECT_MAX_MS,
+            logon_timeout_ms: DEFAULT_LOGON_TIMEOUT_MS,
+            logout_timeout_ms: DEFAULT_LOGOUT_TIMEOUT_MS,
+            max_latency_s: DEFAULT_MAX_LATENCY_S,
+            limits: ConnectionLimits::default(),
+            line: 0,
+        }
+    }
+}
+
+const DEFAULT_HEART_BT_INT_S: u32 = 30;
+const DEFAULT_RECONNECT_INTERVAL_MS: u64 = 1_000;
+const DEFAULT_RECONNECT_MAX_MS: u64 = 30_000;
+const DEFAULT_LOGON_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_LOGOUT_TIMEOUT_MS: u64 = 2_000;
+const DEFAULT_MAX_LATENCY_S: u32 = 120;
+/// Longest HeartBtInt accepted (one hour).
+const MAX_HEART_BT_INT_S: u64 = 3_600;
+/// Longest timeout / interval accepted (one day).
+const MAX_DURATION_MS: u64 = 86_400_000;
+
+/// Why a configuration was refused.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read { path: String, error: std::io::Error },
+    /// TOML syntax, a wrong type, an unknown or missing key: the reason is toml's.
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Well-formed TOML whose values are not acceptable.
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        problem: Problem,
+    },
+}
+
+impl ConfigError {
+    /// 1-based line the error points at (0 for a read error).
+    pub fn line(&self) -> usize {
+        match self {
+            ConfigError::Read { .. } => 0,
+            ConfigError::Syntax { line, .. } | ConfigError::Invalid { line, .. } => *line,
+        }
+    }
+
+    /// 1-based column the error points at (0 for a read error).
+    pub fn column(&self) -> usize {
+        match self {
+            ConfigError::Read { .. } => 0,
+            ConfigError::Syntax { column, .. } | ConfigError::Invalid { column, .. } => *column,
+        }
+    }
+
+    /// The semantic problem, if this is one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            ConfigError::Invalid { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, error } => write!(f, "{path}: cannot read: {error}"),
+            ConfigError::Syntax {
+                path,
+                line,
+                column,
+                message,
+            } => write!(f, "{path}:{line}:{column}: {}", message.trim_end()),
+            ConfigError::Invalid {
+                path,
+                line,
+                column,
+                problem,
+            } => write!(f, "{path}:{line}:{column}: {problem}"),
+        }
+    }
+}
+
+/// The message already carries the I/O error's text, so no `source` is reported (a chain
+/// printer would otherwise say it twice).
+impl std::error::Error for ConfigError {}
+
+/// A semantic problem in well-formed TOML.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// Two `[[session]]` entries share a name.
+    DuplicateSessionName { name: String, first_line: usize },
+    /// Two sessions share the (SenderCompID, TargetCompID) identity.
+    DuplicateCompIds {
+        sender_comp_id: String,
+        target_comp_id: String,
+        first_session: String,
+    },
+    /// An address that is not a literal `ip:port`.
+    BadAddress { value: String, reason: String },
+    /// Port 0 is only for tests that build their config in code.
+    ZeroPort { value: String },
+    /// The role's address key is missing (`listen` for an acceptor, `connect` for an initiator).
+    MissingAddress { role: Role, key: &'static str },
+    /// The other role's address key is present.
+    WrongAddressKey { role: Role, key: &'static str },
+    /// A key that only makes sense for initiators appears on an acceptor.
+    InitiatorOnly { key: &'static str },
+    /// A limit, interval or timeout of zero.
+    Zero { key: &'static str },
+    /// A value outside its accepted range.
+    OutOfRange {
+        key: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+    /// The read buffer cannot hold one message of the largest accepted size.
+    ReadBufferBelowMaxMessage {
+        read_buffer_bytes: u64,
+        max_message_bytes: u64,
+    },
+    /// `reconnect_max_ms` below `reconnect_interval_ms`.
+    ReconnectMaxBelowInterval { interval_ms: u64, max_ms: u64 },
+    /// A CompID or session name that is empty, too long, or not printable ASCII
+    /// without `=` (which would break the wire format).
+    BadIdentifier {
+        key: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// More `[[session]]` entries than `max_sessions`.
+    TooManySessions { count: usize, max: u64 },
+    /// A reference to a `[[session]]` name that is not defined.
+    UnknownSession { name: String },
+    /// A dealer name or PartyID used twice in `config/dealers.toml`.
+    DuplicateDealer {
+        key: &'static str,
+        value: String,
+        first_line: usize,
+    },
+    /// A dealer bound to a session that is a desk session, or to another dealer's session.
+    SessionTaken { name: String, by: String },
+    /// A decimal value outside its accepted range.
+    DecimalOutOfRange {
+        key: &'static str,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::DuplicateSessionName { name, first_line } => write!(
+                f,
+                "duplicate session name {name:?} (first defined on line {first_line})"
+            ),
+            Problem::DuplicateCompIds {
+                sender_comp_id,
+                target_comp_id,
+                first_session,
+            } => write!(
+                f,
+                "sender_comp_id {sender_comp_id:?} / target_comp_id {target_comp_id:?} already \
+                 used by session {first_session:?}"
+            ),
+            Problem::BadAddress { value, reason } => {
+                write!(f, "bad address {value:?}: {reason} (expected ip:port)")
+            }
+            Problem::ZeroPort { value } => write!(f, "address {value:?} has port 0"),
+            Problem::MissingAddress { role, key } => {
+                write!(f, "an {role} session needs `{key}`")
+            }
+            Problem::WrongAddressKey { role, key } => {
+                write!(f, "`{key}` does not apply to an {role} session")
+            }
+            Problem::InitiatorOnly { key } => {
+                write!(f, "`{key}` only applies to initiator sessions")
+            }
+            Problem::Zero { key } => write!(f, "`{key}` must be greater than zero"),
+            Problem::OutOfRange {
+                key,
+                value,
+                min,
+                max,
+            } => write!(f, "`{key}` = {value} is outside {min}..={max}"),
+            Problem::ReadBufferBelowMaxMessage {
+                read_buffer_bytes,
+                max_message_bytes,
+            } => write!(
+                f,
+                "read_buffer_bytes ({read_buffer_bytes}) must be at least max_message_bytes \
+                 ({max_message_bytes})"
+            ),
+            Problem::ReconnectMaxBelowInterval {
+                interval_ms,
+                max_ms,
+            } => write!(
+                f,
+                "reconnect_max_ms ({max_ms}) must be at least reconnect_interval_ms \
+                 ({interval_ms})"
+            ),
+            Problem::BadIdentifier { key, value, reason } => {
+                write!(f, "`{key}` = {value:?}: {reason}")
+            }
+            Problem::TooManySessions { count, max } => {
+                write!(f, "{count} sessions configured, max_sessions is {max}")
+            }
+            Problem::DuplicateDealer {
+                key,
+                value,
+                first_line,
+            } => write!(f, "{key} {value:?} already used on line {first_line}"),
+            Problem::SessionTaken { name, by } => {
+                write!(f, "session {name:?} is already used by {by}")
+            }
+            Problem::UnknownSession { name } => {
+                write!(f, "no [[session]] is named {name:?}")
+            }
+            Problem::DecimalOutOfRange {
+                key,
+                value,
+                min,
+                max,
+            } => write!(f, "`{key}` = {value} is outside {min}..={max}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw (as written) form: every value that can be semantically wrong keeps its span.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    router: RawRouter,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    session: Vec<RawSession>,
+    #[serde(default)]
+    rfq: RawRfq,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRfq {
+    #[serde(default)]
+    desk_sessions: Vec<Spanned<String>>,
+    max_open_rfqs: Num,
+    max_legs: Num,
+    max_timers: Num,
+    timer_tick_ms: Num,
+    max_price: Option<Spanned<f64>>,
+    #[serde(default)]
+    protocol: RawProtocol,
+}
+
+/// Protocol names as written in the file.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawProtocolKind {
+    Broadcast,
+    Staggered,
+    Whisper,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProtocol {
+    kind: Option<RawProtocolKind>,
+    max_dealers: Num,
+    response_timeout_ms: Num,
+    stagger_gap_ms: Num,
+    rfq_expiry_ms: Num,
+    escalate_after: Num,
+    whisper_tolerance_bps: Option<Spanned<f64>>,
+    auto_execute_bps: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRouter {
+    #[serde(default)]
+    idle: IdleStrategy,
+}
+
+pub(crate) type Num = Option<Spanned<u64>>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_sessions: Num,
+    max_connections: Num,
+    max_pending_logon: Num,
+    read_bytes_per_event: Num,
+    accepts_per_event: Num,
+    connect_timeout_ms: Num,
+    close_linger_ms: Num,
+    max_message_bytes: Num,
+    read_buffer_bytes: Num,
+    write_queue_bytes: Num,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConnLimits {
+    max_message_bytes: Num,
+    read_buffer_bytes: Num,
+    write_queue_bytes: Num,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    name: Spanned<String>,
+    role: Role,
+    listen: Option<Spanned<String>>,
+    connect: Option<Spanned<String>>,
+    sender_comp_id: Spanned<String>,
+    target_comp_id: Spanned<String>,
+    heart_bt_int_s: Num,
+    #[serde(default)]
+    reset_on_logon: bool,
+    reconnect_interval_ms: Num,
+    reconnect_max_ms: Num,
+    logon_timeout_ms: Num,
+    logout_timeout_ms: Num,
+    max_latency_s: Num,
+    limits: Option<RawConnLimits>,
+}
+
+/// Byte offsets -> 1-based (line, column), columns counted in characters.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+pub(crate) struct Checker<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) origin: &'a str,
+}
+
+impl Checker<'_> {
+    pub(crate) fn invalid(&self, span: Range<usize>, problem: Problem) -> ConfigError {
+        let (line, column) = line_col(self.text, span.start);
+        ConfigError::Invalid {
+            path: self.origin.to_string(),
+            line,
+            column,
+            problem,
+        }
+    }
+
+    /// A number in `min..=max` (zero reported as `Zero` when `min` is 1), or `default`.
+    pub(crate) fn num(
+        &self,
+        value: &Num,
+        key: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        let n = *v.get_ref();
+        if n == 0 && min > 0 {
+            return Err(self.invalid(v.span(), Problem::Zero { key }));
+        }
+        if n < min || n > max {
+            return Err(self.invalid(
+                v.span(),
+                Problem::OutOfRange {
+                    key,
+                    value: n,
+                    min,
+                    max,
+                },
+            ));
+        }
+        Ok(n)
+    }
+
+    /// A decimal in `min..=max`, or `default`.
+    fn decimal(
+        &self,
+        value: &Option<Spanned<f64>>,
+        key: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<f64, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        let x = *v.get_ref();
+        if !(x >= min && x <= max) {
+            return Err(self.invalid(
+                v.span(),
+                Problem::DecimalOutOfRange {
+                    key,
+                    value: x,
+                    min,
+                    max,
+                },
+            ));
+        }
+        Ok(x)
+    }
+
+    fn rfq(&self, raw: &RawRfq, sessions: &[SessionConfig]) -> Result<RfqSettings, ConfigError> {
+        use crate::rfq::engine::EngineLimits;
+        use crate::select::{Protocol, ProtocolKind};
+        let mut desk_sessions = Vec::with_capacity(raw.desk_sessions.len());
+        for name in &raw.desk_sessions {
+            match sessions.iter().position(|s| s.name == *name.get_ref()) {
+                Some(i) => desk_sessions.push(i),
+                None => {
+                    return Err(self.invalid(
+                        name.span(),
+                        Problem::UnknownSession {
+                            name: name.get_ref().clone(),
+                        },
+                    ))
+                }
+            }
+        }
+        let d = EngineLimits::default();
+        let limits = EngineLimits {
+            max_open_rfqs: self.num(
+                &raw.max_open_rfqs,
+                "max_open_rfqs",
+                d.max_open_rfqs as u64,
+                1,
+                1_000_000,
+            )? as usize,
+            max_legs: self.num(&raw.max_legs, "max_legs", d.max_legs as u64, 1, 8)? as usize,
+            max_timers: self.num(
+                &raw.max_timers,
+                "max_timers",
+                d.max_timers as u64,
+                1,
+                10_000_000,
+            )? as usize,
+            max_price: self.decimal(&raw.max_price, "max_price", d.max_price, 0.0, 1e12)?,
+        };
+        let timer_tick_ms = self.num(&raw.timer_tick_ms, "timer_tick_ms", 1, 1, 1000)?;
+        let p = &raw.protocol;
+        let dp = Protocol::default();
+        let auto = self.decimal(&p.auto_execute_bps, "auto_execute_bps", 0.0, 0.0, 10_000.0)?;
+        let protocol = Protocol {
+            kind: match p.kind {
+                None => dp.kind,
+                Some(RawProtocolKind::Broadcast) => ProtocolKind::Broadcast,
+                Some(RawProtocolKind::Staggered) => ProtocolKind::Staggered,
+                Some(RawProtocolKind::Whisper) => ProtocolKind::Whisper,
+            },
+            max_dealers: self.num(
+                &p.max_dealers,
+                "max_dealers",
+                u64::from(dp.max_dealers),
+                1,
+                crate::rfq::outbox::MAX_PANEL as u64,
+            )? as u8,
+            response_timeout_ms: self.num(
+                &p.response_timeout_ms,
+                "response_timeout_ms",
+                dp.response_timeout_ms,
+                1,
+                3_600_000,
+            )?,
+            stagger_gap_ms: self.num(
+                &p.stagger_gap_ms,
+                "stagger_gap_ms",
+                dp.stagger_gap_ms,
+                1,
+                3_600_000,
+            )?,
+            rfq_expiry_ms: self.num(
+                &p.rfq_expiry_ms,
+                "rfq_expiry_ms",
+                dp.rfq_expiry_ms,
+                1,
+                86_400_000,
+            )?,
+            escalate_after: self.num(
+                &p.escalate_after,
+                "escalate_after",
+                u64::from(dp.escalate_after),
+                0,
+                crate::rfq::outbox::MAX_PANEL as u64,
+            )? as u8,
+            whisper_tolerance_bps: self.decimal(
+                &p.whisper_tolerance_bps,
+                "whisper_tolerance_bps",
+                dp.whisper_tolerance_bps,
+                0.0,
+                10_000.0,
+            )?,
+            auto_execute_bps: (auto > 0.0).then_some(auto),
+        };
+        Ok(RfqSettings {
+            desk_sessions,
+            limits,
+            timer_tick_ms,
+            protocol,
+        })
+    }
+
+    fn bytes(&self, value: &Num, key: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let n = self.num(value, key, u64::from(default), 1, MAX_BYTES_LIMIT)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn conn_limits(
+        &self,
+        raw_max_message: &Num,
+        raw_read_buffer: &Num,
+        raw_write_queue: &Num,
+        base: ConnectionLimits,
+    ) -> Result<ConnectionLimits, ConfigError> {
+        let limits = ConnectionLimits {
+            max_message_bytes: self.bytes(
+                raw_max_message,
+                "max_message_bytes",
+                base.max_message_bytes,
+            )?,
+            read_buffer_bytes: self.bytes(
+                raw_read_buffer,
+                "read_buffer_bytes",
+                base.read_buffer_bytes,
+            )?,
+            write_queue_bytes: self.bytes(
+                raw_write_queue,
+                "write_queue_bytes",
+                base.write_queue_bytes,
+            )?,
+        };
+        if limits.read_buffer_bytes < limits.max_message_bytes {
+            // Point at whichever of the two was written here; the read buffer first.
+            let span = raw_read_buffer
+                .as_ref()
+                .or(raw_max_message.as_ref())
+                .map(|s| s.span());
+            if let Some(span) = span {
+                return Err(self.invalid(
+                    span,
+                    Problem::ReadBufferBelowMaxMessage {
+                        read_buffer_bytes: u64::from(limits.read_buffer_bytes),
+                        max_message_bytes: u64::from(limits.max_message_bytes),
+                    },
+                ));
+            }
+        }
+        Ok(limits)
+    }
+
+    pub(crate) fn identifier(
+        &self,
+        value: &Spanned<String>,
+        key: &'static str,
+        max_len: usize,
+    ) -> Result<String, ConfigError> {
+        let s = value.get_ref();
+        let reason = if s.is_empty() {
+            Some("must not be empty")
+        } else if s.len() > max_len {
+            Some("too long")
+        } else if !s.bytes().all(|b| b.is_ascii_graphic() && b != b'=') {
+            Some("only printable ASCII without spaces or '=' is allowed")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(self.invalid(
+                value.span(),
+                Problem::BadIdentifier {
+                    key,
+                    value: s.clone(),
+                    reason,
+                },
+            )),
+            None => Ok(s.clone()),
+        }
+    }
+
+    fn address(&self, value: &Spanned<String>) -> Result<SocketAddr, ConfigError> {
+        let text = value.get_ref();
+        match text.parse::<SocketAddr>() {
+            Ok(addr) if addr.port() == 0 => Err(self.invalid(
+                value.span(),
+                Problem::ZeroPort {
+                    value: text.clone(),
+                },
+            )),
+            Ok(addr) => Ok(addr),
+            Err(e) => Err(self.invalid(
+                value.span(),
+                Problem::BadAddress {
+                    value: text.clone(),
+                    reason: e.to_string(),
+                },
+            )),
+        }
+    }
+
+    fn limits(&self, raw: &RawLimits) -> Result<Limits, ConfigError> {
+        let d = Limits::default();
+        let max_u32 = u64::from(u32::MAX);
+        let n32 = |v: &Num, key, default: u32, max: u64| -> Result<u32, ConfigError> {
+            let n = self.num(v, key, u64::from(default), 1, max)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        Ok(Limits {
+            max_sessions: n32(&raw.max_sessions, "max_sessions", d.max_sessions, 65_536)?,
+            max_connections: n32(
+                &raw.max_connections,
+                "max_connections",
+                d.max_connections,
+                1 << 20,
+            )?,
+            max_pending_logon: n32(
+                &raw.max_pending_logon,
+                "max_pending_logon",
+                d.max_pending_logon,
+                max_u32,
+            )?,
+            read_bytes_per_event: n32(
+                &raw.read_bytes_per_event,
+                "read_bytes_per_event",
+                d.read_bytes_per_event,
+                MAX_BYTES_LIMIT,
+            )?,
+            accepts_per_event: n32(
+                &raw.accepts_per_event,
+                "accepts_per_event",
+                d.accepts_per_event,
+                max_u32,
+            )?,
+            connect_timeout_ms: self.num(
+                &raw.connect_timeout_ms,
+                "connect_timeout_ms",
+                d.connect_timeout_ms,
+                1,
+                MAX_DURATION_MS,
+            )?,
+            close_linger_ms: self.num(
+                &raw.close_linger_ms,
+                "close_linger_ms",
+                d.close_linger_ms,
+                1,
+                MAX_DURATION_MS,
+            )?,
+            connection: self.conn_limits(
+                &raw.max_message_bytes,
+                &raw.read_buffer_bytes,
+                &raw.write_queue_bytes,
+                d.connection,
+            )?,
+        })
+    }
+
+    fn session(&self, raw: &RawSession, limits: &Limits) -> Result<SessionConfig, ConfigError> {
+        let name = self.identifier(&raw.name, "name", MAX_SESSION_NAME_LEN)?;
+        let (line, _) = line_col(self.text, raw.name.span().start);
+        let (key, other_key) = match raw.role {
+            Role::Acceptor => ("listen", "connect"),
+            Role::Initiator => ("connect", "listen"),
+        };
+        let (addr_value, other_value) = match raw.role {
+            Role::Acceptor => (&raw.listen, &raw.connect),
+            Role::Initiator => (&raw.connect, &raw.listen),
+        };
+        if let Some(other) = other_value {
+            return Err(self.invalid(
+                other.span(),
+                Problem::WrongAddressKey {
+                    role: raw.role,
+                    key: other_key,
+                },
+            ));
+        }
+        let addr = match addr_value {
+            Some(v) => self.address(v)?,
+            None => {
+                return Err(self.invalid(
+                    raw.name.span(),
+                    Problem::MissingAddress {
+                        role: raw.role,
+                        key,
+                    },
+                ))
+            }
+        };
+        if raw.role == Role::Acceptor {
+            for (value, key) in [
+                (&raw.reconnect_interval_ms, "reconnect_interval_ms"),
+                (&raw.reconnect_max_ms, "reconnect_max_ms"),
+            ] {
+                if let Some(v) = value {
+                    return Err(self.invalid(v.span(), Problem::InitiatorOnly { key }));
+                }
+            }
+        }
+        let sender_comp_id =
+            self.identifier(&raw.sender_comp_id, "sender_comp_id", MAX_COMP_ID_LEN)?;
+        let target_comp_id =
+            self.identifier(&raw.target_comp_id, "target_comp_id", MAX_COMP_ID_LEN)?;
+        let heart_bt_int_s = self.num(
+            &raw.heart_bt_int_s,
+            "heart_bt_int_s",
+            u64::from(DEFAULT_HEART_BT_INT_S),
+            1,
+            MAX_HEART_BT_INT_S,
+        )?;
+        let reconnect_interval_ms = self.num(
+            &raw.reconnect_interval_ms,
+            "reconnect_interval_ms",
+            DEFAULT_RECONNECT_INTERVAL_MS,
+            1,
+            MAX_DURATION_MS,
+        )?;
+        let reconnect_max_ms = self.num(
+            &raw.reconnect_max_ms,
+            "reconnect_max_ms",
+            DEFAULT_RECONNECT_MAX_MS.max(reconnect_interval_ms),
+            1,
+            MAX_DURATION_MS,
+        )?;
+        if reconnect_max_ms < reconnect_interval_ms {
+            let span = raw
+                .reconnect_max_ms
+                .as_ref()
+                .map_or(raw.name.span(), |v| v.span());
+            return Err(self.invalid(
+                span,
+                Problem::ReconnectMaxBelowInterval {
+                    interval_ms: reconnect_interval_ms,
+                    max_ms: reconnect_max_ms,
+                },
+            ));
+        }
+        let logon_timeout_ms = self.num(
+            &raw.logon_timeout_ms,
+            "logon_timeout_ms",
+            DEFAULT_LOGON_TIMEOUT_MS,
+            1,
+            MAX_DURATION_MS,
+        )?;
+        let logout_timeout_ms = self.num(
+            &raw.logout_timeout_ms,
+            "logout_timeout_ms",
+            DEFAULT_LOGOUT_TIMEOUT_MS,
+            1,
+            MAX_DURATION_MS,
+        )?;
+        let max_latency_s = self.num(
+            &raw.max_latency_s,
+            "max_latency_s",
+            u64::from(DEFAULT_MAX_LATENCY_S),
+            0,
+            MAX_DURATION_MS / 1000,
+        )?;
+        let session_limits = match &raw.limits {
+            Some(l) => self.conn_limits(
+                &l.max_message_bytes,
+                &l.read_buffer_bytes,
+                &l.write_queue_bytes,
+                limits.connection,
+            )?,
+            None => limits.connection,
+        };
+        Ok(SessionConfig {
+            name,
+            role: raw.role,
+            addr,
+            sender_comp_id,
+            target_comp_id,
+            heart_bt_int_s: u32::try_from(heart_bt_int_s).unwrap_or(u32::MAX),
+            reset_on_logon: raw.reset_on_logon,
+            reconnect_interval_ms,
+            reconnect_max_ms,
+            logon_timeout_ms,
+            logout_timeout_ms,
+            max_latency_s: u32::try_from(max_latency_s).unwrap_or(u32::MAX),
+            limits: session_limits,
+            line,
+        })
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`; errors name that path.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: origin.clone(),
+            error,
+        })?;
+        Config::parse(&text, &origin)
+    }
+
+    /// The configuration compiled in from `config/router.toml`.
+    pub fn embedded() -> Result<Config, ConfigError> {
+        Config::parse(EMBEDDED_ROUTER_TOML, EMBEDDED_ORIGIN)
+    }
+
+    /// Parses and validates `text`; `origin` names it in errors (usually the file path).
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            ConfigError::Syntax {
+                path: origin.to_string(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        let checker = Checker { text, origin };
+        let limits = checker.limits(&raw.limits)?;
+        let router = RouterSettings {
+            idle: raw.router.idle,
+        };
+        let max_sessions = u64::from(limits.max_sessions);
+        let mut sessions: Vec<SessionConfig> = Vec::with_capacity(raw.session.len());
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut comp_ids: HashMap<(String, String), String> = HashMap::new();
+        for raw_session in &raw.session {
+            if sessions.len() as u64 >= max_sessions {
+                return Err(checker.invalid(
+                    raw_session.name.span(),
+                    Problem::TooManySessions {
+                        count: raw.session.len(),
+                        max: max_sessions,
+                    },
+                ));
+            }
+            let session = checker.session(raw_session, &limits)?;
+            if let Some(&first_line) = names.get(&session.name) {
+                return Err(checker.invalid(
+                    raw_session.name.span(),
+                    Problem::DuplicateSessionName {
+                        name: session.name,
+                        first_line,
+                    },
+                ));
+            }
+            let identity = (
+                session.sender_comp_id.clone(),
+                session.target_comp_id.clone(),
+            );
+            if let Some(first_session) = comp_ids.get(&identity) {
+                return Err(checker.invalid(
+                    raw_session.target_comp_id.span(),
+                    Problem::DuplicateCompIds {
+                        sender_comp_id: identity.0,
+                        target_comp_id: identity.1,
+                        first_session: first_session.clone(),
+                    },
+                ));
+            }
+            names.insert(session.name.clone(), session.line);
+            comp_ids.insert(identity, session.name.clone());
+            sessions.push(session);
+        }
+        let rfq = checker.rfq(&raw.rfq, &sessions)?;
+        Ok(Config {
+            router,
+            limits,
+            sessions,
+            rfq,
+        })
+    }
+
+    /// Acceptor addresses to listen on, each once (several acceptor sessions may share one
+    /// listener; a Logon's CompIDs pick the session), in file order.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for s in &self.sessions {
+            if s.role == Role::Acceptor && !addrs.contains(&s.addr) {
+                addrs.push(s.addr);
+            }
+        }
+        addrs
+    }
+
+    /// The session whose identity matches an inbound Logon: the Logon's TargetCompID is our
+    /// SenderCompID and its SenderCompID is our TargetCompID.
+    pub fn acceptor_for_logon(
+        &self,
+        logon_sender_comp_id: &[u8],
+        logon_target_comp_id: &[u8],
+    ) -> Option<(usize, &SessionConfig)> {
+        self.sessions.iter().enumerate().find(|(_, s)| {
+            s.role == Role::Acceptor
+                && s.sender_comp_id.as_bytes() == logon_target_comp_id
+                && s.target_comp_id.as_bytes() == logon_sender_comp_id
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_lines_and_chars() {
+        let text = "a\nbé = 1\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 2), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(line_col(text, 6), (2, 4));
+        assert_eq!(line_col(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn embedded_config_is_valid() {
+        let config = Config::embedded().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.sessions.is_empty());
+    }
+}

@@ -1,0 +1,338 @@
+//! The router's message path in one thread without sockets: FIX sessions around the RFQ
+//! engine, fed with bytes and producing bytes.
+//!
+//! Owns a desk session (index 0) and dealer sessions (1..), all logged on at construction,
+//! the engine behind them, and per-session "wires" collecting the frames the router writes to
+//! each peer. It is the same code the network host runs (framing, tokenising, validation,
+//! session rules, engine, encoding), minus the socket: benchmarks measure the in-process
+//! budget with it, tests prove the path allocates nothing in steady state, and the simulator
+//! can drive it. It never reads the clock: the caller sets `now`.
+
+use crate::fix::session::{
+    AppOutcome, Application, Outbox as SessionOutbox, Reply, Session, SessionConfig, SessionEvent,
+};
+use crate::fix::store::{MemoryStore, MemoryStoreLimits};
+use crate::fix::validate::Validator;
+use crate::fix::{Encoder, Message};
+use crate::rfq::engine::{
+    DealerConfig, Engine, EngineConfig, EngineLimits, Event, HitWith, Outcome,
+};
+use crate::rfq::outbox::{Command, Outbox};
+use crate::rfq::types::{FixId, SessionId};
+use crate::select::{Panel, Protocol, StaticTiers};
+use crate::time::Nanos;
+use std::sync::Arc;
+
+/// Frames written to one peer, appended.
+struct Wire<'a>(&'a mut Vec<u8>);
+
+impl SessionOutbox for Wire<'_> {
+    fn send_frame(&mut self, frame: &[u8]) {
+        self.0.extend_from_slice(frame);
+    }
+    fn event(&mut self, _event: SessionEvent) {}
+}
+
+/// Builds the frames a peer sends: its own sequence numbers and CompIDs.
+struct PeerWriter {
+    sender: String,
+    next_seq: u64,
+}
+
+/// The engine as the application of session `current`, able to send on the others.
+struct PipeApp<'a, P: Panel> {
+    engine: &'a mut Engine<P>,
+    out: &'a mut Outbox,
+    current: usize,
+    now: Nanos,
+    before: &'a mut [Session<MemoryStore>],
+    after: &'a mut [Session<MemoryStore>],
+    wires_before: &'a mut [Vec<u8>],
+    wires_after: &'a mut [Vec<u8>],
+    send_failures: &'a mut u64,
+}
+
+impl<P: Panel> Application for PipeApp<'_, P> {
+    fn on_message(&mut self, msg: &Message<'_>, reply: &mut Reply<'_>) -> AppOutcome {
+        let ev = Event::Fix {
+            session: SessionId(self.current as u16),
+            msg,
+        };
+        if self.engine.on(self.now, ev, self.out) == Outcome::Unsupported {
+            return AppOutcome::UnsupportedMsgType;
+        }
+        for cmd in self.out.commands() {
+            let Command::Send {
+                session,
+                msg_type,
+                body,
+            } = cmd
+            else {
+                continue;
+            };
+            let target = usize::from(session.0);
+            let body = self.out.body(body);
+            let fill = |e: &mut Encoder| {
+                e.raw(body);
+            };
+            let sent = if target == self.current {
+                reply.send(msg_type, &mut { fill }).is_ok()
+            } else if target < self.current {
+                let wire = &mut Wire(&mut self.wires_before[target]);
+                self.before[target]
+                    .send_app(self.now, msg_type, fill, wire)
+                    .is_ok()
+            } else {
+                let k = target - self.current - 1;
+                let wire = &mut Wire(&mut self.wires_after[k]);
+                self.after[k]
+                    .send_app(self.now, msg_type, fill, wire)
+                    .is_ok()
+            };
+            if !sent {
+                *self.send_failures += 1;
+            }
+        }
+        AppOutcome::Accepted
+    }
+}
+
+struct Accept;
+
+impl Application for Accept {
+    fn on_message(&mut self, _msg: &Message<'_>, _reply: &mut Reply<'_>) -> AppOutcome {
+        AppOutcome::Accepted
+    }
+}
+
+/// Desk + dealers + engine, in memory.
+pub struct Pipeline<P: Panel> {
+    sessions: Vec<Session<MemoryStore>>,
+    wires: Vec<Vec<u8>>,
+    peers: Vec<PeerWriter>,
+    engine: Engine<P>,
+    out: Outbox,
+    encoder: Encoder,
+    frame: Vec<u8>,
+    now: Nanos,
+    send_failures: u64,
+}
+
+/// The desk's session index.
+pub const DESK: usize = 0;
+
+impl Pipeline<StaticTiers> {
+    /// A desk and `dealers` dealers (party ids `D1`, `D2`, ..., all tier 1), all logged on at
+    /// `now`, selection by static tiers with `protocol`.
+    pub fn with_dealers(
+        dealers: usize,
+        protocol: Protocol,
+        limits: EngineLimits,
+        now: Nanos,
+    ) -> Self {
+        Pipeline::new(dealers, StaticTiers { protocol }, limits, now)
+    }
+}
+
+impl<P: Panel> Pipeline<P> {
+    pub fn new(dealers: usize, panel: P, limits: EngineLimits, now: Nanos) -> Pipeline<P> {
+        assert!(dealers < usize::from(u16::MAX), "too many dealers");
+        let validator = Arc::new(Validator::fix44());
+        let store = || {
+            MemoryStore::new(
+                MemoryStoreLimits {
+                    max_messages: 4096,
+                    max_message_bytes: 8192,
+                },
+                now,
+            )
+        };
+        let mut sessions = Vec::with_capacity(dealers + 1);
+        let mut peers = Vec::with_capacity(dealers + 1);
+        let mut dealer_cfg = Vec::with_capacity(dealers);
+        for i in 0..=dealers {
+            let peer = if i == DESK {
+                "DESK".to_string()
+            } else {
+                format!("D{i}")
+            };
+            let mut cfg = SessionConfig::acceptor("ROUTER", &peer);
+            cfg.max_message_bytes = 8192;
+            sessions.push(Session::new(cfg, store(), validator.clone()));
+            if i != DESK {
+                dealer_cfg.push(DealerConfig {
+                    name: peer.clone(),
+                    party_id: FixId::new(peer.as_bytes()).expect("short id"),
+                    session: SessionId(i as u16),
+                    tier: 1,
+                    disclose_side_and_size: true,
+                    hit_with: HitWith::QuoteResponse,
+                    tell_losers: true,
+                });
+            }
+            peers.push(PeerWriter {
+                sender: peer,
+                next_seq: 1,
+            });
+        }
+        let engine = Engine::new(
+            EngineConfig {
+                dealers: dealer_cfg,
+                desks: vec![SessionId(DESK as u16)],
+                limits,
+                timer_tick_ms: 1,
+            },
+            panel,
+            now,
+        );
+        let out = engine.outbox();
+        let mut p = Pipeline {
+            wires: (0..=dealers)
+                .map(|_| Vec::with_capacity(64 * 1024))
+                .collect(),
+            sessions,
+            peers,
+            engine,
+            out,
+            encoder: Encoder::new(8192),
+            frame: Vec::with_capacity(8192),
+            now,
+            send_failures: 0,
+        };
+        for i in 0..=dealers {
+            p.peer_message(i, b"A", |e| {
+                e.uint(98, 0).uint(108, 30);
+            });
+            let mut frame = std::mem::take(&mut p.frame);
+            let s = &mut p.sessions[i];
+            s.on_connected(now, &mut Wire(&mut p.wires[i]));
+            s.on_input(now, &frame, &mut Accept, &mut Wire(&mut p.wires[i]));
+            frame.clear();
+            p.frame = frame;
+            assert_eq!(
+                s.state(),
+                crate::fix::session::SessionState::Active,
+                "pipeline session {i} logged on"
+            );
+            p.engine
+                .on(now, Event::SessionUp(SessionId(i as u16)), &mut p.out);
+        }
+        p.clear_wires();
+        p
+    }
+
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// Moves time on and fires the engine's and sessions' due timers.
+    pub fn advance_to(&mut self, now: Nanos) {
+        self.now = now;
+        self.engine.on(now, Event::Tick, &mut self.out);
+        let cmds = self.out.commands().len();
+        for c in 0..cmds {
+            if let Command::Send {
+                session,
+                msg_type,
+                body,
+            } = &self.out.commands()[c]
+            {
+                let i = usize::from(session.0);
+                let body = self.out.body(body);
+                let r = self.sessions[i].send_app(
+                    now,
+                    msg_type,
+                    |e| {
+                        e.raw(body);
+                    },
+                    &mut Wire(&mut self.wires[i]),
+                );
+                if r.is_err() {
+                    self.send_failures += 1;
+                }
+            }
+        }
+        for i in 0..self.sessions.len() {
+            if self.sessions[i].next_deadline().is_some_and(|d| d <= now) {
+                self.sessions[i].on_timer(now, &mut Wire(&mut self.wires[i]));
+            }
+        }
+    }
+
+    /// Builds the next frame peer `session` sends (header included) with `fill` writing the
+    /// body, and keeps it as the pending input. Returns its bytes.
+    pub fn peer_message(
+        &mut self,
+        session: usize,
+        msg_type: &[u8],
+        fill: impl FnOnce(&mut Encoder),
+    ) -> &[u8] {
+        let peer = &mut self.peers[session];
+        self.encoder
+            .start(msg_type)
+            .uint(34, peer.next_seq)
+            .str(49, peer.sender.as_bytes())
+            .timestamp(52, self.now)
+            .str(56, b"ROUTER");
+        fill(&mut self.encoder);
+        peer.next_seq += 1;
+        let f = self.encoder.finish().expect("pipeline peer message fits");
+        self.frame.clear();
+        self.frame.extend_from_slice(f);
+        &self.frame
+    }
+
+    /// Delivers the pending input (from `peer_message`) to session `session`.
+    pub fn deliver(&mut self, session: usize) -> usize {
+        let frame = std::mem::take(&mut self.frame);
+        let n = self.input(session, &frame);
+        self.frame = frame;
+        n
+    }
+
+    /// Feeds bytes received from peer `session` through its FIX session and the engine.
+    /// Returns the bytes consumed.
+    pub fn input(&mut self, session: usize, bytes: &[u8]) -> usize {
+        let now = self.now;
+        let (before, rest) = self.sessions.split_at_mut(session);
+        let (cur, after) = rest.split_first_mut().expect("session index in range");
+        let (wires_before, wrest) = self.wires.split_at_mut(session);
+        let (wire, wires_after) = wrest.split_first_mut().expect("wire index in range");
+        let mut app = PipeApp {
+            engine: &mut self.engine,
+            out: &mut self.out,
+            current: session,
+            now,
+            before,
+            after,
+            wires_before,
+            wires_after,
+            send_failures: &mut self.send_failures,
+        };
+        cur.on_input(now, bytes, &mut app, &mut Wire(wire))
+    }
+
+    /// Frames the router wrote to peer `session` since the last `clear_wires`.
+    pub fn wire(&self, session: usize) -> &[u8] {
+        &self.wires[session]
+    }
+
+    pub fn clear_wires(&mut self) {
+        for w in &mut self.wires {
+            w.clear();
+        }
+    }
+
+    pub fn engine(&self) -> &Engine<P> {
+        &self.engine
+    }
+
+    /// Engine messages the sessions refused to send.
+    pub fn send_failures(&self) -> u64 {
+        self.send_failures
+    }
+
+    pub fn dealers(&self) -> usize {
+        self.sessions.len() - 1
+    }
+}

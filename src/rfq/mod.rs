@@ -1,0 +1,11 @@
+//! The RFQ engine (issue 3): the deterministic core that owns all RFQ state.
+//!
+//! Owns open RFQs, quotes and timers in pre-sized storage; it is driven by `now` and events
+//! and answers with commands. It never reads the clock, never does I/O, and does not allocate
+//! in steady state. Building blocks so far: a generation-checked slab and a hashed timer wheel.
+
+pub mod engine;
+pub mod outbox;
+pub mod slab;
+pub mod timer;
+pub mod types;

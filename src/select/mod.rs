@@ -1,0 +1,173 @@
+//! Dealer selection: the one interface through which the RFQ engine asks "whom, and how?".
+//!
+//! Owns the `Panel` trait, the `Protocol` a selection prescribes, and the first selector,
+//! `StaticTiers`, which ranks dealers by their configured tier (issue 3). The dealer
+//! intelligence issue (4) fills the same interface with measured scores, rules and pre-trade
+//! analytics. Selection is part of the deterministic core: it never reads the clock, does no
+//! I/O and does not allocate while selecting.
+
+use crate::rfq::outbox::MAX_PANEL;
+use crate::rfq::types::{DealerId, FixId, Side};
+use smallvec::SmallVec;
+
+/// How the chosen dealers are asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolKind {
+    /// The whole panel at once.
+    Broadcast,
+    /// One dealer after another, a fixed gap apart, whatever the answers.
+    Staggered,
+    /// The next dealer only when the current one times out, declines, or quotes outside the
+    /// tolerance around fair value.
+    Whisper,
+}
+
+impl ProtocolKind {
+    pub fn code(self) -> u8 {
+        match self {
+            ProtocolKind::Broadcast => 0,
+            ProtocolKind::Staggered => 1,
+            ProtocolKind::Whisper => 2,
+        }
+    }
+}
+
+/// The protocol and its timers for one RFQ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Protocol {
+    pub kind: ProtocolKind,
+    /// At most this many dealers are asked (1..=MAX_PANEL).
+    pub max_dealers: u8,
+    /// Each asked dealer has this long to quote or decline.
+    pub response_timeout_ms: u64,
+    /// Staggered: the gap between two dealers.
+    pub stagger_gap_ms: u64,
+    /// The whole RFQ ends this long after it arrived (unless the desk's ValidUntilTime is
+    /// sooner).
+    pub rfq_expiry_ms: u64,
+    /// After this many dealers have been asked one by one without a usable quote, ask all the
+    /// rest at once (0: never).
+    pub escalate_after: u8,
+    /// Whisper: a quote further than this from fair value (in bps) moves on to the next
+    /// dealer.
+    pub whisper_tolerance_bps: f64,
+    /// Execute without the desk's click when a full-size quote is within this many bps of
+    /// fair value (None: never).
+    pub auto_execute_bps: Option<f64>,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            kind: ProtocolKind::Broadcast,
+            max_dealers: 4,
+            response_timeout_ms: 20_000,
+            stagger_gap_ms: 5_000,
+            rfq_expiry_ms: 120_000,
+            escalate_after: 0,
+            whisper_tolerance_bps: 25.0,
+            auto_execute_bps: None,
+        }
+    }
+}
+
+/// What selection knows about one dealer at decision time.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    pub dealer: DealerId,
+    /// Manual tier from config: 1 is best; 0 means excluded.
+    pub tier: u8,
+    /// Its FIX session is logged on.
+    pub online: bool,
+}
+
+/// The order a panel is chosen for.
+#[derive(Debug, Clone, Copy)]
+pub struct RfqSpec<'a> {
+    pub instrument: &'a FixId,
+    pub side: Option<Side>,
+    pub qty: f64,
+}
+
+/// A selector's answer.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Dealers to ask, best first.
+    pub dealers: SmallVec<[DealerId; MAX_PANEL]>,
+    pub protocol: Protocol,
+    /// Pre-trade fair value (price), when known.
+    pub fair_value: Option<f64>,
+}
+
+/// The selection interface.
+pub trait Panel {
+    /// Fills `out` (cleared by the caller) with the panel and protocol for `spec`.
+    fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection);
+}
+
+/// Issue 3's selector: online dealers by configured tier (1 first), then by configuration
+/// order, up to the protocol's maximum.
+#[derive(Debug, Clone)]
+pub struct StaticTiers {
+    pub protocol: Protocol,
+}
+
+impl Panel for StaticTiers {
+    fn select(&mut self, _spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
+        out.protocol = self.protocol;
+        out.fair_value = None;
+        let max = usize::from(self.protocol.max_dealers).min(MAX_PANEL);
+        let worst_tier = candidates.iter().map(|c| c.tier).max().unwrap_or(0);
+        for tier in 1..=worst_tier {
+            for c in candidates.iter().filter(|c| c.online && c.tier == tier) {
+                if out.dealers.len() == max {
+                    return;
+                }
+                out.dealers.push(c.dealer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_tiers_ranks_by_tier_then_order_and_skips_offline_and_excluded() {
+        let c = |d, tier, online| Candidate {
+            dealer: DealerId(d),
+            tier,
+            online,
+        };
+        let cands = [
+            c(0, 2, true),
+            c(1, 1, true),
+            c(2, 0, true),
+            c(3, 1, false),
+            c(4, 1, true),
+            c(5, 3, true),
+        ];
+        let mut sel = StaticTiers {
+            protocol: Protocol {
+                max_dealers: 3,
+                ..Protocol::default()
+            },
+        };
+        let mut out = Selection::default();
+        let id = FixId::new(b"X").unwrap();
+        sel.select(
+            &RfqSpec {
+                instrument: &id,
+                side: None,
+                qty: 1.0,
+            },
+            &cands,
+            &mut out,
+        );
+        assert_eq!(
+            out.dealers.as_slice(),
+            &[DealerId(1), DealerId(4), DealerId(0)]
+        );
+    }
+}

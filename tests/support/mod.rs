@@ -1,0 +1,135 @@
+//! Test support: a minimal FIX peer over loopback TCP, written with the router's own codec,
+//! for end-to-end tests. It reads with timeouts (never sleeps) and answers nothing on its own.
+
+#![allow(dead_code)]
+
+use rfq_router::fix::{Encoder, FrameStatus, Framer};
+use rfq_router::time::Nanos;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn now() -> Nanos {
+    Nanos(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_nanos() as u64,
+    )
+}
+
+/// A received message, `|`-separated.
+#[derive(Debug, Clone)]
+pub struct Msg(pub String);
+
+impl Msg {
+    pub fn get(&self, tag: u32) -> Option<&str> {
+        let key = format!("{tag}=");
+        self.0.split('|').find_map(|f| f.strip_prefix(key.as_str()))
+    }
+    pub fn msg_type(&self) -> &str {
+        self.get(35).unwrap_or("")
+    }
+}
+
+pub struct Peer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    next_seq: u64,
+    sender: String,
+    target: String,
+    framer: Framer,
+}
+
+impl Peer {
+    pub fn connect(addr: SocketAddr, sender: &str, target: &str) -> Peer {
+        let stream = TcpStream::connect(addr).expect("connect to router");
+        Peer::wrap(stream, sender, target)
+    }
+
+    /// Accepts one connection from the router (for initiator sessions).
+    pub fn accept(listener: &TcpListener, sender: &str, target: &str) -> Peer {
+        let (stream, _) = listener.accept().expect("router connects");
+        Peer::wrap(stream, sender, target)
+    }
+
+    fn wrap(stream: TcpStream, sender: &str, target: &str) -> Peer {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Peer {
+            stream,
+            buf: Vec::new(),
+            next_seq: 1,
+            sender: sender.to_string(),
+            target: target.to_string(),
+            framer: Framer::new(1 << 20),
+        }
+    }
+
+    /// Sends a message with a correct header; `fields` is `tag=value|...` (body only).
+    pub fn send(&mut self, msg_type: &str, fields: &str) {
+        let mut e = Encoder::new(1 << 16);
+        e.start(msg_type.as_bytes())
+            .uint(34, self.next_seq)
+            .str(49, self.sender.as_bytes())
+            .timestamp(52, now())
+            .str(56, self.target.as_bytes());
+        for f in fields.split('|').filter(|f| !f.is_empty()) {
+            let (t, v) = f.split_once('=').expect("tag=value");
+            e.str(t.parse().expect("numeric tag"), v.as_bytes());
+        }
+        self.next_seq += 1;
+        self.stream
+            .write_all(e.finish().expect("encodes"))
+            .expect("write");
+    }
+
+    pub fn logon(&mut self, heart_bt_int_s: u32) -> Msg {
+        self.send("A", &format!("98=0|108={heart_bt_int_s}|"));
+        self.recv_type("A")
+    }
+
+    /// The next message, or `None` if the router closed the connection.
+    pub fn try_recv(&mut self) -> Option<Msg> {
+        loop {
+            if let FrameStatus::Frame { len } = self.framer.next_frame(&self.buf) {
+                let f: Vec<u8> = self.buf.drain(..len).collect();
+                return Some(Msg(String::from_utf8_lossy(&f).replace('\x01', "|")));
+            }
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("{}: read failed: {e}", self.sender),
+            }
+        }
+    }
+
+    /// The next application or session message, skipping Heartbeats.
+    pub fn recv(&mut self) -> Msg {
+        loop {
+            let m = self
+                .try_recv()
+                .unwrap_or_else(|| panic!("{}: connection closed", self.sender));
+            if m.msg_type() != "0" {
+                return m;
+            }
+        }
+    }
+
+    /// The next message, which must be of `msg_type`.
+    pub fn recv_type(&mut self, msg_type: &str) -> Msg {
+        let m = self.recv();
+        assert_eq!(
+            m.msg_type(),
+            msg_type,
+            "{}: expected 35={msg_type}, got {}",
+            self.sender,
+            m.0
+        );
+        m
+    }
+}
