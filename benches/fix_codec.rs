@@ -141,6 +141,18 @@ fn decode_benches(c: &mut Criterion) {
             },
         );
         g.bench_with_input(
+            BenchmarkId::new("ours_framer_only", name),
+            bytes,
+            |b, bytes| b.iter(|| black_box(framer.next_frame(black_box(bytes)))),
+        );
+        {
+            // The validator alone, re-validating one tokenised message (it re-annotates).
+            let mut m = decoder.decode(bytes).expect("checked above");
+            g.bench_function(BenchmarkId::new("ours_validate_only", name), |b| {
+                b.iter(|| black_box(validator.validate(black_box(&mut m)).is_ok()))
+            });
+        }
+        g.bench_with_input(
             BenchmarkId::new("ours_decode_validate_read_legs", name),
             bytes,
             |b, bytes| {
