@@ -5,6 +5,7 @@
 //! touches a socket, a thread or the clock (the `net` module does), and nothing on the
 //! per-message path allocates once buffers are sized at start-up.
 
+pub mod decimal;
 pub mod dict;
 pub mod echo;
 pub mod encode;
@@ -14,7 +15,9 @@ pub mod session;
 pub mod store;
 pub mod tags;
 pub mod validate;
+pub mod views;
 
+pub use decimal::Decimal;
 pub use encode::{EncodeError, Encoder};
 pub use frame::{FrameStatus, Framer, SOH};
 pub use message::{Decoder, Field, FieldRef, Message, ParseError};
