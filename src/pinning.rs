@@ -15,7 +15,9 @@ pub enum Pinning {
     NotAsked,
     /// The thread is pinned to `cpu`.
     Pinned { cpu: usize },
-    /// `cpu` is not among the `available` CPUs this process may use: the thread runs unpinned.
+    /// The system refused `cpu`, which is not among the `available` CPUs of the calling
+    /// thread's mask (fewer cores than asked, or outside the process's cpuset): the thread
+    /// runs unpinned.
     Unavailable { cpu: usize, available: usize },
     /// The operating system refused the affinity change: the thread runs unpinned.
     Refused { cpu: usize },
@@ -57,7 +59,8 @@ impl fmt::Display for Pinning {
     }
 }
 
-/// The CPUs this process may run on (its affinity mask), ascending; empty if unknown.
+/// The CPUs the calling thread may run on (its affinity mask, inherited from the thread that
+/// spawned it), ascending; empty if unknown.
 pub fn available_cpus() -> Vec<usize> {
     let mut ids: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
@@ -68,23 +71,29 @@ pub fn available_cpus() -> Vec<usize> {
     ids
 }
 
-/// Pins the calling thread to `cpu` when it is one this process may use; otherwise leaves
-/// the thread as it is. Never panics, never prints.
+/// CPU numbers at or past this are refused without asking the system (the kernel's
+/// `cpu_set_t` holds this many).
+const MAX_CPU_ID: usize = 1024;
+
+/// Pins the calling thread to `cpu` when the system lets it; otherwise leaves the thread as
+/// it is. A thread inherits its spawner's mask, so a CPU outside the calling thread's mask is
+/// still tried (the process may use it); only a refusal makes it unavailable. Never panics,
+/// never prints.
 pub fn pin_current_thread(cpu: Option<usize>) -> Pinning {
     let Some(cpu) = cpu else {
         return Pinning::NotAsked;
     };
     let available = available_cpus();
-    if !available.contains(&cpu) {
-        return Pinning::Unavailable {
+    if cpu < MAX_CPU_ID && core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        return Pinning::Pinned { cpu };
+    }
+    if available.contains(&cpu) {
+        Pinning::Refused { cpu }
+    } else {
+        Pinning::Unavailable {
             cpu,
             available: available.len(),
-        };
-    }
-    if core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
-        Pinning::Pinned { cpu }
-    } else {
-        Pinning::Refused { cpu }
+        }
     }
 }
 
