@@ -288,7 +288,7 @@ fn connected_pair() -> Result<(TcpStream, TcpStream)> {
     Ok((client, server))
 }
 
-fn start_relay(middle_cpu: Option<usize>) -> Result<(Rig, ())> {
+fn start_relay(middle_cpu: Option<usize>) -> Result<Rig> {
     let (desk_side, mut relay_in) = connected_pair()?;
     let (mut relay_out, dealer_side) = connected_pair()?;
     let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel(1);
@@ -306,16 +306,13 @@ fn start_relay(middle_cpu: Option<usize>) -> Result<(Rig, ())> {
     let pinning = pinned_rx.recv().context("relay thread started")?;
     let desk = FixPeer::new(desk_side, b"DESK", b"ROUTER")?;
     let dealer = FixPeer::new(dealer_side, b"DEALER", b"ROUTER")?;
-    Ok((
-        Rig {
-            desk,
-            dealer,
-            middle: Middle::Relay(relay),
-            desk_rx: None,
-            pinning,
-        },
-        (),
-    ))
+    Ok(Rig {
+        desk,
+        dealer,
+        middle: Middle::Relay(relay),
+        desk_rx: None,
+        pinning,
+    })
 }
 
 fn start_router(
@@ -545,7 +542,7 @@ fn main() -> Result<()> {
         let mut rows: Vec<(Contender, Histogram<u64>, String)> = Vec::new();
         for c in CONTENDERS {
             let mut rig = match c {
-                Contender::Relay => start_relay(middle_cpu)?.0,
+                Contender::Relay => start_relay(middle_cpu)?,
                 Contender::Block => start_router(IdleStrategy::Block, middle_cpu, peer_cpu)?,
                 Contender::Spin => start_router(IdleStrategy::Spin, middle_cpu, peer_cpu)?,
             };
