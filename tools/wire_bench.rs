@@ -7,7 +7,9 @@
 //! QuoteRequest and answers QuoteRequestReject so the RFQ ends. Per request it records the time
 //! from just before the desk's `write` to just after the dealer's `read` that completed the
 //! QuoteRequest, into an hdrhistogram, and prints p50/p90/p99/p99.9/max per contender and the
-//! ratio of each p50 to the relay's. The peers use blocking reads and never spin. It reports
+//! ratio of each p50 to the relay's. The peers never spin: the dealer's reads block, and the
+//! desk drains what it was sent between requests with non-blocking reads, so no desk thread
+//! is woken while a request is in flight (a real desk is on another machine). It reports
 //! the goals (DESIGN.md section 10); it asserts nothing about them. It must not be used as a
 //! test: its numbers depend on the machine and its load.
 
@@ -246,23 +248,34 @@ impl FixPeer {
     }
 }
 
-/// Reads and discards everything the desk is sent, until the connection ends.
-fn drain_thread(mut stream: TcpStream, cpu: Option<usize>) -> Result<JoinHandle<u64>> {
-    stream.set_read_timeout(None)?;
-    Ok(std::thread::Builder::new()
-        .name("bench-desk-rx".into())
-        .spawn(move || {
-            pin_current_thread(cpu);
-            let mut buf = vec![0u8; 1 << 16];
-            let mut total = 0u64;
-            while let Ok(n) = stream.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                total += n as u64;
-            }
-            total
-        })?)
+/// Writes all of `bytes` to a non-blocking socket. The router reads everything it is sent,
+/// so `WouldBlock` does not happen in practice; if it does, the thread yields and retries.
+fn write_fully(stream: &mut TcpStream, mut bytes: &[u8]) -> Result<()> {
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => bail!("connection closed while writing"),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Reads and discards what the desk has been sent so far (its socket is non-blocking);
+/// returns the bytes read.
+fn drain_desk(stream: &mut TcpStream, buf: &mut [u8]) -> Result<u64> {
+    let mut total = 0u64;
+    loop {
+        match stream.read(buf) {
+            Ok(0) => bail!("desk connection closed"),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(total),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The middle of the picture: the relay thread or the router.
@@ -275,7 +288,9 @@ struct Rig {
     desk: FixPeer,
     dealer: FixPeer,
     middle: Middle,
-    desk_rx: Option<JoinHandle<u64>>,
+    /// Bytes the desk was sent (acknowledgements, declines), drained between requests.
+    desk_bytes: u64,
+    desk_scratch: Vec<u8>,
     pinning: Pinning,
 }
 
@@ -290,6 +305,7 @@ fn connected_pair() -> Result<(TcpStream, TcpStream)> {
 
 fn start_relay(middle_cpu: Option<usize>) -> Result<Rig> {
     let (desk_side, mut relay_in) = connected_pair()?;
+    desk_side.set_nonblocking(true)?;
     let (mut relay_out, dealer_side) = connected_pair()?;
     let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel(1);
     let relay = std::thread::Builder::new()
@@ -310,16 +326,13 @@ fn start_relay(middle_cpu: Option<usize>) -> Result<Rig> {
         desk,
         dealer,
         middle: Middle::Relay(relay),
-        desk_rx: None,
+        desk_bytes: 0,
+        desk_scratch: vec![0; 1 << 16],
         pinning,
     })
 }
 
-fn start_router(
-    idle: IdleStrategy,
-    middle_cpu: Option<usize>,
-    peer_cpu: Option<usize>,
-) -> Result<Rig> {
+fn start_router(idle: IdleStrategy, middle_cpu: Option<usize>) -> Result<Rig> {
     let mut config = Config::parse(ROUTER_TOML, "wire-bench router.toml")?;
     for s in &mut config.sessions {
         s.addr = "127.0.0.1:0".parse().expect("literal address");
@@ -352,13 +365,16 @@ fn start_router(
     desk.logon().context("desk logon")?;
     let mut dealer = FixPeer::new(TcpStream::connect(addr(1)?)?, b"DEALER", b"ROUTER")?;
     dealer.logon().context("dealer logon")?;
-    let desk_rx = drain_thread(desk.stream.try_clone()?, peer_cpu)?;
+    // From here on the desk reads only between requests, without blocking: nothing waits
+    // on the desk's socket while a request is in flight (a real desk is on another machine).
+    desk.stream.set_nonblocking(true)?;
     let pinning = router.pinning;
     Ok(Rig {
         desk,
         dealer,
         middle: Middle::Router(router),
-        desk_rx: Some(desk_rx),
+        desk_bytes: 0,
+        desk_scratch: vec![0; 1 << 16],
         pinning,
     })
 }
@@ -383,6 +399,7 @@ impl Rig {
             if due > now {
                 std::thread::sleep(due - now);
             }
+            self.desk_bytes += drain_desk(&mut self.desk.stream, &mut self.desk_scratch)?;
             let id = req_id(&mut id_buf, first_id + i);
             self.desk.encode(b"R", |e| {
                 e.str(131, id)
@@ -394,7 +411,7 @@ impl Rig {
                     .uint(38, 2_000_000);
             })?;
             let sent_at = Instant::now();
-            self.desk.stream.write_all(self.desk.encoder.frame())?;
+            write_fully(&mut self.desk.stream, self.desk.encoder.frame())?;
             let (len, read_at) = self
                 .dealer
                 .recv_type(b"R")
@@ -423,12 +440,13 @@ impl Rig {
         Ok(())
     }
 
+    /// Stops the middle; returns the bytes the desk was sent.
     fn stop(self) -> Result<u64> {
         let Rig {
             desk,
             dealer,
             middle,
-            desk_rx,
+            desk_bytes,
             ..
         } = self;
         match middle {
@@ -443,10 +461,7 @@ impl Rig {
                 drop(dealer);
             }
         }
-        Ok(match desk_rx {
-            Some(t) => t.join().map_err(|_| anyhow::anyhow!("drain panicked"))?,
-            None => 0,
-        })
+        Ok(desk_bytes)
     }
 }
 
@@ -543,8 +558,8 @@ fn main() -> Result<()> {
         for c in CONTENDERS {
             let mut rig = match c {
                 Contender::Relay => start_relay(middle_cpu)?,
-                Contender::Block => start_router(IdleStrategy::Block, middle_cpu, peer_cpu)?,
-                Contender::Spin => start_router(IdleStrategy::Spin, middle_cpu, peer_cpu)?,
+                Contender::Block => start_router(IdleStrategy::Block, middle_cpu)?,
+                Contender::Spin => start_router(IdleStrategy::Spin, middle_cpu)?,
             };
             if let Some(w) = rig.pinning.warning(c.label()) {
                 println!("{w}");
@@ -557,7 +572,13 @@ fn main() -> Result<()> {
             rig.drive(next_id, args.requests, args.rate, Some(&mut hist))
                 .with_context(|| format!("{} run", c.label()))?;
             next_id += args.requests;
-            rig.stop()?;
+            let desk_bytes = rig.stop()?;
+            if c != Contender::Relay && desk_bytes == 0 {
+                bail!(
+                    "{}: the desk was sent nothing (no acknowledgements?)",
+                    c.label()
+                );
+            }
             if let Some((_, total)) = totals.iter_mut().find(|(t, _)| *t == c) {
                 total.add(&hist)?;
             }
