@@ -2,8 +2,9 @@
 //!
 //! Owns the benchmark only: it starts, in one process and in alternation, (1) a relay thread
 //! that copies bytes from the desk's socket to the dealer's (the floor), (2) the router with
-//! `idle = "block"` and (3) the router with `idle = "spin"`. A desk client sends QuoteRequests
-//! at a fixed rate, one in flight at a time; one dealer (max_dealers = 1) reads each router
+//! `idle = "block"`, (3) the router with `idle = "spin"` and, for reference only, (4) the relay
+//! busy-polling its read as the spinning router does (the floor a spinning engine could reach
+//! at best). A desk client sends QuoteRequests at a fixed rate, one in flight at a time; one dealer (max_dealers = 1) reads each router
 //! QuoteRequest and answers QuoteRequestReject so the RFQ ends. Per request it records the time
 //! from just before the desk's `write` to just after the dealer's `read` that completed the
 //! QuoteRequest, into an hdrhistogram, and prints p50/p90/p99/p99.9/max per contender and the
@@ -62,12 +63,21 @@ struct Args {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Contender {
+    /// The floor: a thread blocking in `read` on the desk's socket, writing to the dealer's.
     Relay,
     Block,
     Spin,
+    /// For reference, not a goal: the relay busy-polling a non-blocking read, as the router
+    /// does in `spin` (the spin contender's floor).
+    SpinRelay,
 }
 
-const CONTENDERS: [Contender; 3] = [Contender::Relay, Contender::Block, Contender::Spin];
+const CONTENDERS: [Contender; 4] = [
+    Contender::Relay,
+    Contender::Block,
+    Contender::Spin,
+    Contender::SpinRelay,
+];
 
 impl Contender {
     fn label(self) -> &'static str {
@@ -75,6 +85,7 @@ impl Contender {
             Contender::Relay => "relay (floor)",
             Contender::Block => "router block",
             Contender::Spin => "router spin",
+            Contender::SpinRelay => "relay spin",
         }
     }
 }
@@ -303,19 +314,29 @@ fn connected_pair() -> Result<(TcpStream, TcpStream)> {
     Ok((client, server))
 }
 
-fn start_relay(middle_cpu: Option<usize>) -> Result<Rig> {
+fn start_relay(middle_cpu: Option<usize>, spin: bool) -> Result<Rig> {
     let (desk_side, mut relay_in) = connected_pair()?;
     desk_side.set_nonblocking(true)?;
     let (mut relay_out, dealer_side) = connected_pair()?;
+    relay_in.set_nonblocking(spin)?;
     let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel(1);
     let relay = std::thread::Builder::new()
         .name("bench-relay".into())
         .spawn(move || {
             let _ = pinned_tx.send(pin_current_thread(middle_cpu));
             let mut buf = vec![0u8; 1 << 16];
-            while let Ok(n) = relay_in.read(&mut buf) {
-                if n == 0 || relay_out.write_all(&buf[..n]).is_err() {
-                    break;
+            loop {
+                match relay_in.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if relay_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    // Only with `spin`: the relay polls (this is the middle, not a peer).
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
             }
         })?;
@@ -557,7 +578,8 @@ fn main() -> Result<()> {
         let mut rows: Vec<(Contender, Histogram<u64>, String)> = Vec::new();
         for c in CONTENDERS {
             let mut rig = match c {
-                Contender::Relay => start_relay(middle_cpu)?,
+                Contender::Relay => start_relay(middle_cpu, false)?,
+                Contender::SpinRelay => start_relay(middle_cpu, true)?,
                 Contender::Block => start_router(IdleStrategy::Block, middle_cpu)?,
                 Contender::Spin => start_router(IdleStrategy::Spin, middle_cpu)?,
             };
@@ -573,7 +595,7 @@ fn main() -> Result<()> {
                 .with_context(|| format!("{} run", c.label()))?;
             next_id += args.requests;
             let desk_bytes = rig.stop()?;
-            if c != Contender::Relay && desk_bytes == 0 {
+            if matches!(c, Contender::Block | Contender::Spin) && desk_bytes == 0 {
                 bail!(
                     "{}: the desk was sent nothing (no acknowledgements?)",
                     c.label()
