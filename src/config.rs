@@ -63,6 +63,9 @@ pub struct RfqSettings {
 pub struct RouterSettings {
     /// How the engine thread waits for work.
     pub idle: IdleStrategy,
+    /// The CPU the engine thread is pinned to (`None`: unpinned). A CPU this process may not
+    /// use is not an error: the router starts unpinned and says so once.
+    pub engine_cpu: Option<usize>,
 }
 
 /// How the network loop waits when it has nothing to do.
@@ -499,6 +502,8 @@ struct RawProtocol {
 struct RawRouter {
     #[serde(default)]
     idle: IdleStrategy,
+    #[serde(default)]
+    engine_cpu: Option<usize>,
 }
 
 pub(crate) type Num = Option<Spanned<u64>>;
@@ -1037,6 +1042,7 @@ impl Config {
         let limits = checker.limits(&raw.limits)?;
         let router = RouterSettings {
             idle: raw.router.idle,
+            engine_cpu: raw.router.engine_cpu,
         };
         let max_sessions = u64::from(limits.max_sessions);
         let mut sessions: Vec<SessionConfig> = Vec::with_capacity(raw.session.len());

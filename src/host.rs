@@ -648,6 +648,8 @@ pub struct RunningHost {
     /// Per session: the local address of its listener (acceptors), `None` for initiators.
     pub listen_addrs: Vec<Option<SocketAddr>>,
     pub handle: LoopHandle,
+    /// How the thread was pinned (or why not).
+    pub pinning: crate::pinning::Pinning,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
@@ -674,10 +676,51 @@ impl Drop for RunningHost {
     }
 }
 
-/// Starts `sessions` with `app` on a new thread named `name`. Listener addresses are bound
-/// before this returns, so clients may connect at once.
+/// How [`spawn_with`] starts the host's thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnOptions {
+    /// The thread's name (as `ps -L`, `top -H` and debuggers show it).
+    pub name: String,
+    /// The CPU to pin the thread to (`None`: unpinned). An unusable CPU is not an error: the
+    /// thread runs unpinned and [`RunningHost::pinning`] says why.
+    pub cpu: Option<usize>,
+}
+
+impl SpawnOptions {
+    /// An unpinned thread named `name`.
+    pub fn named(name: &str) -> SpawnOptions {
+        SpawnOptions {
+            name: name.to_string(),
+            cpu: None,
+        }
+    }
+}
+
+/// Starts `sessions` with `app` on a new thread named `name`, unpinned. Listener addresses
+/// are bound before this returns, so clients may connect at once.
 pub fn spawn<A: HostApp + Send + 'static>(
     name: &str,
+    settings: NetSettings,
+    sessions: Vec<HostSessionConfig>,
+    max_pending_logon: usize,
+    validator: Arc<Validator>,
+    app: A,
+) -> std::io::Result<RunningHost> {
+    spawn_with(
+        SpawnOptions::named(name),
+        settings,
+        sessions,
+        max_pending_logon,
+        validator,
+        app,
+    )
+}
+
+/// As [`spawn`], with the thread's name and CPU from `options`. The thread pins itself
+/// before its first cycle; this returns once it has, with the outcome in
+/// [`RunningHost::pinning`] (the library prints nothing: the caller reports it).
+pub fn spawn_with<A: HostApp + Send + 'static>(
+    options: SpawnOptions,
     settings: NetSettings,
     sessions: Vec<HostSessionConfig>,
     max_pending_logon: usize,
@@ -691,12 +734,31 @@ pub fn spawn<A: HostApp + Send + 'static>(
         .start(event_loop.net())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let handle = event_loop.handle();
+    let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel(1);
+    let cpu = options.cpu;
     let thread = std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || event_loop.run(&mut host))?;
+        .name(options.name)
+        .spawn(move || {
+            // The receiver waits for this; if it is gone the caller gave up, which is fine.
+            let _ = pinned_tx.send(crate::pinning::pin_current_thread(cpu));
+            event_loop.run(&mut host)
+        })?;
+    let pinning = match pinned_rx.recv() {
+        Ok(p) => p,
+        // The thread ended before reporting: join it to surface why.
+        Err(_) => {
+            let ended = thread
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("host thread panicked")));
+            return Err(ended
+                .err()
+                .unwrap_or_else(|| std::io::Error::other("host thread ended at start")));
+        }
+    };
     Ok(RunningHost {
         listen_addrs,
         handle,
+        pinning,
         thread: Some(thread),
     })
 }

@@ -16,6 +16,7 @@ pub mod fix;
 pub mod host;
 pub mod journal;
 pub mod net;
+pub mod pinning;
 pub mod pipeline;
 pub mod rfq;
 pub mod router;

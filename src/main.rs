@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
-use rfq_router::host::{sessions_from_config, spawn};
+use rfq_router::host::{sessions_from_config, spawn_with, RunningHost, SpawnOptions};
 use rfq_router::net::NetSettings;
 use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::router::RouterApp;
@@ -263,8 +263,11 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
     let panel = scored_panel(selection, &dealers)?;
     describe_selection(&panel);
     let app = RouterApp::from_config(&config, &dealers, panel, now());
-    let router = spawn(
-        "engine",
+    let router = spawn_with(
+        SpawnOptions {
+            name: "engine".to_string(),
+            cpu: config.router.engine_cpu,
+        },
         NetSettings::from_config(&config),
         sessions_from_config(&config),
         config.limits.max_pending_logon as usize,
@@ -272,6 +275,7 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
         app,
     )
     .context("starting the engine thread")?;
+    report_threads(&config, &router);
     println!("router running (Ctrl-C to stop)");
     loop {
         if status_every_s == 0 {
@@ -284,6 +288,17 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
             "status: connections accepted {} connected {} closed {} | bytes in {} out {}",
             c.accepted, c.connected, c.closed, c.bytes_in, c.bytes_out
         );
+    }
+}
+
+/// Says how each router thread was placed; a CPU that could not be used is warned about once.
+fn report_threads(config: &Config, router: &RunningHost) {
+    println!(
+        "thread engine: {}, idle = {:?}",
+        router.pinning, config.router.idle
+    );
+    if let Some(warning) = router.pinning.warning("engine") {
+        eprintln!("rfq-router: {warning}");
     }
 }
 

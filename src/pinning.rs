@@ -1,0 +1,106 @@
+//! Pinning the calling thread to one CPU, and saying what came of it.
+//!
+//! This file owns the one call into `core_affinity` (which wraps sched_getaffinity /
+//! sched_setaffinity): [`pin_current_thread`] pins, or leaves the thread unpinned when the CPU
+//! asked for is not one this process may run on, and returns a [`Pinning`] that says which.
+//! It must not print or log: a caller that wants the router to "say so once" prints
+//! [`Pinning::warning`] itself (the binary does; the library prints nothing).
+
+use std::fmt;
+
+/// What became of a thread's CPU request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pinning {
+    /// No CPU was configured: the thread runs where the scheduler puts it.
+    NotAsked,
+    /// The thread is pinned to `cpu`.
+    Pinned { cpu: usize },
+    /// The system refused `cpu`, which is not among the `available` CPUs of the calling
+    /// thread's mask (fewer cores than asked, or outside the process's cpuset): the thread
+    /// runs unpinned.
+    Unavailable { cpu: usize, available: usize },
+    /// The operating system refused the affinity change: the thread runs unpinned.
+    Refused { cpu: usize },
+}
+
+impl Pinning {
+    /// True when the thread is pinned.
+    pub fn is_pinned(self) -> bool {
+        matches!(self, Pinning::Pinned { .. })
+    }
+
+    /// A one-line warning when a configured CPU could not be used (`None` otherwise).
+    pub fn warning(self, thread: &str) -> Option<String> {
+        match self {
+            Pinning::NotAsked | Pinning::Pinned { .. } => None,
+            Pinning::Unavailable { cpu, available } => Some(format!(
+                "warning: thread {thread:?} asked for CPU {cpu}, but this process may use only \
+                 {available} CPU(s) ({}); running unpinned",
+                describe_cpus(&available_cpus())
+            )),
+            Pinning::Refused { cpu } => Some(format!(
+                "warning: thread {thread:?} could not be pinned to CPU {cpu} (the system refused); \
+                 running unpinned"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Pinning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pinning::NotAsked => f.write_str("unpinned (no CPU configured)"),
+            Pinning::Pinned { cpu } => write!(f, "pinned to CPU {cpu}"),
+            Pinning::Unavailable { cpu, .. } => {
+                write!(f, "unpinned (CPU {cpu} not available)")
+            }
+            Pinning::Refused { cpu } => write!(f, "unpinned (pinning to CPU {cpu} refused)"),
+        }
+    }
+}
+
+/// The CPUs the calling thread may run on (its affinity mask, inherited from the thread that
+/// spawned it), ascending; empty if unknown.
+pub fn available_cpus() -> Vec<usize> {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// CPU numbers at or past this are refused without asking the system (the kernel's
+/// `cpu_set_t` holds this many).
+const MAX_CPU_ID: usize = 1024;
+
+/// Pins the calling thread to `cpu` when the system lets it; otherwise leaves the thread as
+/// it is. A thread inherits its spawner's mask, so a CPU outside the calling thread's mask is
+/// still tried (the process may use it); only a refusal makes it unavailable. Never panics,
+/// never prints.
+pub fn pin_current_thread(cpu: Option<usize>) -> Pinning {
+    let Some(cpu) = cpu else {
+        return Pinning::NotAsked;
+    };
+    let available = available_cpus();
+    if cpu < MAX_CPU_ID && core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        return Pinning::Pinned { cpu };
+    }
+    if available.contains(&cpu) {
+        Pinning::Refused { cpu }
+    } else {
+        Pinning::Unavailable {
+            cpu,
+            available: available.len(),
+        }
+    }
+}
+
+fn describe_cpus(cpus: &[usize]) -> String {
+    if cpus.is_empty() {
+        return "unknown".to_string();
+    }
+    let list: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
+    format!("CPU {}", list.join(", "))
+}
