@@ -86,6 +86,10 @@ pub struct FieldInfo {
     pub in_trailer: bool,
     /// A non-empty value needs no check: any bytes are well formed and allowed.
     pub plain: bool,
+    /// A value of digits only (at most 18) is well formed and allowed: UInt without enums.
+    pub quick_digits: bool,
+    /// Bit `b` set when the one-byte value `b` (ASCII) is well formed and allowed.
+    pub quick_bytes: u128,
     /// The tag itself (the key of `EnumSet::Packed` lookups).
     tag: u16,
     enums: EnumSet,
@@ -383,6 +387,8 @@ impl Fix44Dict {
                         format,
                         ValueFormat::Text | ValueFormat::Data | ValueFormat::MultipleValue
                     ),
+                quick_digits: format == ValueFormat::UInt && enums == EnumSet::Any,
+                quick_bytes: 0,
                 tag: tag as u16,
                 enums,
             };
@@ -522,6 +528,25 @@ impl Fix44Dict {
             "FIX 4.4 groups nest {deepest} deep"
         );
         d.max_group_depth = deepest;
+        for tag in 0..d.fields.len() {
+            let info = d.fields[tag];
+            let mut quick = 0u128;
+            for b in 0..128u8 {
+                let well_formed = match info.format {
+                    ValueFormat::Text
+                    | ValueFormat::Data
+                    | ValueFormat::MultipleValue
+                    | ValueFormat::Char => true,
+                    ValueFormat::Boolean => b == b'Y' || b == b'N',
+                    ValueFormat::Int | ValueFormat::UInt | ValueFormat::Float => b.is_ascii_digit(),
+                    _ => false,
+                };
+                if info.defined && well_formed && d.value_allowed(&info, &[b]) {
+                    quick |= 1 << b;
+                }
+            }
+            d.fields[tag].quick_bytes = quick;
+        }
         d
     }
 

@@ -476,9 +476,14 @@ impl Validator {
         val: &[u8],
         found: &mut Found,
     ) {
-        // Most fields are free text: a value is all they need.
-        if !val.is_empty() && info.is_some_and(|f| f.plain) {
-            return;
+        // Most fields are free text, a count or a one-byte code: decided here, in line.
+        if let (Some(f), [first, ..]) = (info, val) {
+            if f.plain
+                || (val.len() == 1 && *first < 128 && f.quick_bytes & (1 << *first) != 0)
+                || (f.quick_digits && val.len() <= 18 && val.iter().all(u8::is_ascii_digit))
+            {
+                return;
+            }
         }
         self.check_value_in_full(tag, info, index, val, found);
     }
@@ -1092,6 +1097,41 @@ mod tests {
             is(R::TagSpecifiedWithoutValue, "55")
         );
         assert_eq!(breach(&msg("0", "54=Z|")), is(R::ValueIncorrect, "54"));
+    }
+
+    #[test]
+    fn quick_checks_agree_with_the_full_check() {
+        let v = Validator::fix44();
+        let d = v.dict();
+        let full = |tag: u32, info, val: &[u8]| {
+            let mut found = Found::default();
+            v.check_value_in_full(tag, Some(info), 0, val, &mut found);
+            found.field
+        };
+        let mut quick = 0;
+        for tag in 1..1024u32 {
+            let Some(info) = d.field(tag) else { continue };
+            for b in 0..128u8 {
+                if info.quick_bytes & (1 << b) != 0 {
+                    quick += 1;
+                    assert_eq!(full(tag, info, &[b]), None, "{tag}={b}");
+                }
+            }
+            if info.quick_digits {
+                for val in [&b"0"[..], b"42", b"123456789012345678"] {
+                    assert_eq!(full(tag, info, val), None, "{tag}");
+                }
+            }
+            if info.plain {
+                assert_eq!(full(tag, info, b"any text"), None, "{tag}");
+            }
+        }
+        assert!(quick > 100);
+        assert_eq!(
+            d.field(35).map(|f| f.quick_bytes & (1 << b'R') != 0),
+            Some(true)
+        );
+        assert_eq!(d.field(52).map(|f| f.quick_bytes), Some(0));
     }
 
     #[test]
