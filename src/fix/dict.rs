@@ -86,7 +86,8 @@ pub struct FieldInfo {
     pub in_trailer: bool,
     /// A non-empty value needs no check: any bytes are well formed and allowed.
     pub plain: bool,
-    /// A value of digits only (at most 18) is well formed and allowed: UInt without enums.
+    /// A value of digits only (at most 18) is well formed and allowed: a number (int,
+    /// unsigned or float) without enums.
     pub quick_digits: bool,
     /// Bit `b` set when the one-byte value `b` (ASCII) is well formed and allowed.
     pub quick_bytes: u128,
@@ -387,7 +388,11 @@ impl Fix44Dict {
                         format,
                         ValueFormat::Text | ValueFormat::Data | ValueFormat::MultipleValue
                     ),
-                quick_digits: format == ValueFormat::UInt && enums == EnumSet::Any,
+                quick_digits: enums == EnumSet::Any
+                    && matches!(
+                        format,
+                        ValueFormat::UInt | ValueFormat::Int | ValueFormat::Float
+                    ),
                 quick_bytes: 0,
                 tag: tag as u16,
                 enums,
