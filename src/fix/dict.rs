@@ -72,8 +72,9 @@ enum EnumSet {
     Any,
     /// Single ASCII bytes: bit `b` set when byte `b` is allowed.
     Bytes(u128),
-    /// `enum_spans[start..start + len]`, sorted by value.
-    Spans { start: u32, len: u32 },
+    /// Values of at most `PACKED_MAX_LEN` bytes are in `enum_table` as
+    /// `(tag, pack(value))`; longer ones are `enum_spans[start..start + len]`, sorted.
+    Packed { start: u32, len: u32 },
 }
 
 /// What the dictionary says about one tag.
@@ -83,6 +84,15 @@ pub struct FieldInfo {
     pub format: ValueFormat,
     pub in_header: bool,
     pub in_trailer: bool,
+    /// A non-empty value needs no check: any bytes are well formed and allowed.
+    pub plain: bool,
+    /// A value of digits only (at most 18) is well formed and allowed: a number (int,
+    /// unsigned or float) without enums.
+    pub quick_digits: bool,
+    /// Bit `b` set when the one-byte value `b` (ASCII) is well formed and allowed.
+    pub quick_bytes: u128,
+    /// The tag itself (the key of `EnumSet::Packed` lookups).
+    tag: u16,
     enums: EnumSet,
 }
 
@@ -122,6 +132,31 @@ pub struct MsgTypeInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MsgTypeId(pub u8);
 
+/// Longest enum value that `pack` turns into a key.
+const PACKED_MAX_LEN: usize = 7;
+
+/// A value of at most `PACKED_MAX_LEN` bytes as one number: the bytes little-endian, the
+/// length in the top byte (so `A` and `A\0` differ). `None` when the value is longer.
+#[inline]
+fn pack(value: &[u8]) -> Option<u64> {
+    if value.len() > PACKED_MAX_LEN {
+        return None;
+    }
+    let mut key = (value.len() as u64) << 56;
+    for (i, &b) in value.iter().enumerate() {
+        key |= u64::from(b) << (8 * i);
+    }
+    Some(key)
+}
+
+/// Slot of `(tag, key)` in an enum table of `1 << bits` slots (multiplicative hashing).
+#[inline]
+fn enum_slot(tag: u32, key: u64, bits: u32) -> usize {
+    let h = (key ^ u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    (h >> (64 - bits)) as usize
+}
+
 /// Size of the msg-type index: one-byte types at `b`, two-byte types at `128 + 128 * b0 + b1`.
 const MSG_INDEX_LEN: usize = 128 + 128 * 128;
 
@@ -132,12 +167,17 @@ pub struct Fix44Dict {
     enum_values: Vec<u8>,
     /// (offset into `enum_values`, length), grouped per tag and sorted by value.
     enum_spans: Vec<(u32, u32)>,
+    /// Open-addressing set of `(tag, pack(value))` for `EnumSet::Packed` fields; an empty
+    /// slot has tag 0. Its length is `1 << enum_bits`.
+    enum_table: Vec<(u64, u32)>,
+    enum_bits: u32,
     scopes: Vec<Scope>,
     members: Vec<Member>,
     /// Required tags of each scope, ascending (the order QuickFIX reports them in).
     required: Vec<u16>,
-    /// `slots[scope * TAG_LIMIT + tag]` = position in the scope's members + 1; 0: not a member.
-    slots: Vec<u16>,
+    /// `slots[scope * TAG_LIMIT + tag]`: low 16 bits, position in the scope's members + 1
+    /// (0: not a member); high 16 bits, the member's `group`.
+    slots: Vec<u32>,
     msg_index: Vec<u8>,
     msg_types: Vec<MsgTypeInfo>,
     header: ScopeId,
@@ -302,6 +342,7 @@ impl Fix44Dict {
         let mut fields = vec![FieldInfo::default(); TAG_LIMIT as usize];
         let mut enum_values = Vec::new();
         let mut enum_spans = Vec::new();
+        let mut packed: Vec<(u32, u64)> = Vec::new();
         for f in dict.iter_fields() {
             let tag = u32::from(f.tag().get());
             assert!(tag < TAG_LIMIT, "FIX 4.4 tag {tag} above the table");
@@ -324,14 +365,17 @@ impl Fix44Dict {
             {
                 EnumSet::Bytes(values.iter().fold(0u128, |m, v| m | (1u128 << v[0])))
             } else {
+                packed.extend(values.iter().filter_map(|v| pack(v)).map(|k| (tag, k)));
                 let start = enum_spans.len() as u32;
-                for v in &values {
+                let long: Vec<&Vec<u8>> =
+                    values.iter().filter(|v| v.len() > PACKED_MAX_LEN).collect();
+                for v in &long {
                     enum_spans.push((enum_values.len() as u32, v.len() as u32));
                     enum_values.extend_from_slice(v);
                 }
-                EnumSet::Spans {
+                EnumSet::Packed {
                     start,
-                    len: values.len() as u32,
+                    len: long.len() as u32,
                 }
             };
             fields[tag as usize] = FieldInfo {
@@ -339,8 +383,35 @@ impl Fix44Dict {
                 format,
                 in_header: false,
                 in_trailer: false,
+                plain: enums == EnumSet::Any
+                    && matches!(
+                        format,
+                        ValueFormat::Text | ValueFormat::Data | ValueFormat::MultipleValue
+                    ),
+                quick_digits: enums == EnumSet::Any
+                    && matches!(
+                        format,
+                        ValueFormat::UInt | ValueFormat::Int | ValueFormat::Float
+                    ),
+                quick_bytes: 0,
+                tag: tag as u16,
                 enums,
             };
+        }
+
+        // At most half full, so probes stay short.
+        let mut enum_bits = 4;
+        while (1usize << enum_bits) < packed.len() * 2 {
+            enum_bits += 1;
+        }
+        let mut enum_table = vec![(0u64, 0u32); 1 << enum_bits];
+        let slot_mask = enum_table.len() - 1;
+        for &(tag, key) in &packed {
+            let mut i = enum_slot(tag, key, enum_bits);
+            while enum_table[i].1 != 0 {
+                i = (i + 1) & slot_mask;
+            }
+            enum_table[i] = (key, tag);
         }
 
         // Components by name: the definition with items (see the module doc).
@@ -396,7 +467,7 @@ impl Fix44Dict {
         let mut scopes = Vec::with_capacity(b.scopes.len());
         let mut members = Vec::new();
         let mut required = Vec::new();
-        let mut slots = vec![0u16; b.scopes.len() * TAG_LIMIT as usize];
+        let mut slots = vec![0u32; b.scopes.len() * TAG_LIMIT as usize];
         for (id, (draft, delimiter, count_tag)) in b.scopes.iter().enumerate() {
             if *count_tag != 0 {
                 assert!(
@@ -416,7 +487,8 @@ impl Fix44Dict {
                 count_tag: *count_tag,
             });
             for (pos, m) in draft.iter().enumerate() {
-                slots[id * TAG_LIMIT as usize + m.tag as usize] = pos as u16 + 1;
+                slots[id * TAG_LIMIT as usize + m.tag as usize] =
+                    (pos as u32 + 1) | (u32::from(m.group) << 16);
             }
             members.extend_from_slice(draft);
             required.extend_from_slice(&req);
@@ -437,6 +509,8 @@ impl Fix44Dict {
             fields,
             enum_values,
             enum_spans,
+            enum_table,
+            enum_bits,
             scopes,
             members,
             required,
@@ -459,6 +533,25 @@ impl Fix44Dict {
             "FIX 4.4 groups nest {deepest} deep"
         );
         d.max_group_depth = deepest;
+        for tag in 0..d.fields.len() {
+            let info = d.fields[tag];
+            let mut quick = 0u128;
+            for b in 0..128u8 {
+                let well_formed = match info.format {
+                    ValueFormat::Text
+                    | ValueFormat::Data
+                    | ValueFormat::MultipleValue
+                    | ValueFormat::Char => true,
+                    ValueFormat::Boolean => b == b'Y' || b == b'N',
+                    ValueFormat::Int | ValueFormat::UInt | ValueFormat::Float => b.is_ascii_digit(),
+                    _ => false,
+                };
+                if info.defined && well_formed && d.value_allowed(&info, &[b]) {
+                    quick |= 1 << b;
+                }
+            }
+            d.fields[tag].quick_bytes = quick;
+        }
         d
     }
 
@@ -497,18 +590,41 @@ impl Fix44Dict {
             EnumSet::Bytes(mask) => {
                 value.len() == 1 && value[0] < 128 && mask & (1u128 << value[0]) != 0
             }
-            EnumSet::Spans { start, len } => {
-                let spans = &self.enum_spans[start as usize..(start + len) as usize];
+            EnumSet::Packed { start, len } => {
+                let tag = u32::from(info.tag);
+                let one = |v: &[u8]| match pack(v) {
+                    Some(key) => self.in_table(tag, key),
+                    None => self.in_spans(start, len, v),
+                };
                 if info.format == ValueFormat::MultipleValue {
-                    value.split(|&b| b == b' ').all(|v| self.in_spans(spans, v))
+                    value.split(|&b| b == b' ').all(one)
                 } else {
-                    self.in_spans(spans, value)
+                    one(value)
                 }
             }
         }
     }
 
-    fn in_spans(&self, spans: &[(u32, u32)], value: &[u8]) -> bool {
+    /// Whether `value` is one of `tag`'s values in `enum_table`.
+    #[inline]
+    fn in_table(&self, tag: u32, key: u64) -> bool {
+        let mask = self.enum_table.len() - 1;
+        let mut i = enum_slot(tag, key, self.enum_bits);
+        loop {
+            match self.enum_table.get(i) {
+                Some(&(k, t)) if t == tag && k == key => return true,
+                Some(&(_, t)) if t != 0 => i = (i + 1) & mask,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Whether `value` is one of `enum_spans[start..start + len]` (the long values of a tag).
+    #[cold]
+    fn in_spans(&self, start: u32, len: u32, value: &[u8]) -> bool {
+        let Some(spans) = self.enum_spans.get(start as usize..(start + len) as usize) else {
+            return false;
+        };
         spans
             .binary_search_by(|&(off, len)| {
                 self.enum_values[off as usize..(off + len) as usize].cmp(value)
@@ -573,16 +689,24 @@ impl Fix44Dict {
     /// `tag`'s position in the scope's layout and its member entry, when it is a member.
     #[inline]
     pub fn member(&self, id: ScopeId, tag: u32) -> Option<(usize, &Member)> {
+        let (pos, _) = self.slot(id, tag)?;
+        let first = self.scopes[id as usize].first_member as usize;
+        Some((pos, &self.members[first + pos]))
+    }
+
+    /// `tag`'s position in the scope's layout and its `Member::group`, when it is a member:
+    /// `member` without touching the member list.
+    #[inline]
+    pub fn slot(&self, id: ScopeId, tag: u32) -> Option<(usize, ScopeId)> {
         if tag >= TAG_LIMIT {
             return None;
         }
-        match self.slots[id as usize * TAG_LIMIT as usize + tag as usize] {
-            0 => None,
-            n => {
-                let pos = n as usize - 1;
-                let first = self.scopes[id as usize].first_member as usize;
-                Some((pos, &self.members[first + pos]))
-            }
+        match self
+            .slots
+            .get(id as usize * TAG_LIMIT as usize + tag as usize)
+        {
+            Some(&n) if n & 0xffff != 0 => Some(((n & 0xffff) as usize - 1, (n >> 16) as ScopeId)),
+            _ => None,
         }
     }
 
@@ -673,6 +797,35 @@ mod tests {
         assert!(d.value_allowed(ei, b"1 A") && !d.value_allowed(ei, b"1  A"));
         assert!(d.value_allowed(d.field(58).unwrap(), b"anything"));
         assert!(d.field(999).is_none() && d.field(5000).is_none() && d.field(0).is_none());
+    }
+
+    #[test]
+    fn enum_tables_hold_exactly_the_dictionarys_values() {
+        let d = dict();
+        let mut long_values = 0;
+        for f in Dictionary::fix44().iter_fields() {
+            let tag = u32::from(f.tag().get());
+            let info = d.field(tag).unwrap();
+            let Some(values) = f.enums() else { continue };
+            let values: Vec<Vec<u8>> = values.map(|e| e.value().as_bytes().to_vec()).collect();
+            for v in &values {
+                long_values += usize::from(v.len() > PACKED_MAX_LEN);
+                assert!(d.value_allowed(info, v), "{tag}={v:?}");
+                // near misses: one byte more, one byte less, a NUL pad, the last byte changed
+                let mut near = vec![[&v[..], b"Q"].concat(), [&v[..], b"\0"].concat()];
+                near.push(v[..v.len() - 1].to_vec());
+                let mut changed = v.clone();
+                *changed.last_mut().unwrap() ^= 0x20;
+                near.push(changed);
+                for n in near
+                    .into_iter()
+                    .filter(|n| !n.is_empty() && !values.contains(n))
+                {
+                    assert!(!d.value_allowed(info, &n), "{tag}={n:?}");
+                }
+            }
+        }
+        assert!(long_values > 0, "some values take the long path");
     }
 
     #[test]

@@ -318,7 +318,7 @@ impl Validator {
             let mut member = None;
             while depth > 0 {
                 let g = &mut stack[depth - 1];
-                if let Some((pos, m)) = d.member(g.scope, tag) {
+                if let Some((pos, group)) = d.slot(g.scope, tag) {
                     if pos == 0 || !g.in_entry {
                         if pos != 0 {
                             found.structure(Violation::at(
@@ -344,7 +344,7 @@ impl Validator {
                     if let Some(w) = g.seen.get_mut(pos / 64) {
                         *w |= 1 << (pos % 64);
                     }
-                    member = Some((*m, g.count_index));
+                    member = Some((group, g.count_index));
                     break;
                 }
                 self.close_group(g, &mut found);
@@ -353,10 +353,10 @@ impl Validator {
 
             let info = d.field(tag);
             let nested = match member {
-                Some((m, count_index)) => {
+                Some((group, count_index)) => {
                     field.depth = depth as u8;
                     field.group = count_index;
-                    m.group
+                    group
                 }
                 None => {
                     field.depth = 0;
@@ -398,7 +398,7 @@ impl Validator {
                     } else {
                         body
                     };
-                    let m = scope.and_then(|s| d.member(s, tag)).map(|(_, m)| *m);
+                    let m = scope.and_then(|s| d.slot(s, tag)).map(|(_, group)| group);
                     if found.field.is_none() && info.is_some() && m.is_none() && body.is_some() {
                         // Defined, but not for this message type (header and trailer fields
                         // are always members of their scope).
@@ -411,7 +411,7 @@ impl Validator {
                             ));
                         }
                     }
-                    m.map_or(NO_SCOPE, |m| m.group)
+                    m.unwrap_or(NO_SCOPE)
                 }
             };
 
@@ -467,8 +467,30 @@ impl Validator {
 
     /// The per-field checks of level 4 that depend on the value: presence, format, enum, and
     /// whether the tag number is one the dictionary (or the options) accept.
-    #[inline]
+    #[inline(always)]
     fn check_value(
+        &self,
+        tag: u32,
+        info: Option<&FieldInfo>,
+        index: usize,
+        val: &[u8],
+        found: &mut Found,
+    ) {
+        // Most fields are free text, a count or a one-byte code: decided here, in line.
+        if let (Some(f), [first, ..]) = (info, val) {
+            if f.plain
+                || (val.len() == 1 && *first < 128 && f.quick_bytes & (1 << *first) != 0)
+                || (f.quick_digits && val.len() <= 18 && val.iter().all(u8::is_ascii_digit))
+            {
+                return;
+            }
+        }
+        self.check_value_in_full(tag, info, index, val, found);
+    }
+
+    /// `check_value` for the fields whose value has a syntax, an enum or none at all.
+    #[inline(never)]
+    fn check_value_in_full(
         &self,
         tag: u32,
         info: Option<&FieldInfo>,
@@ -530,7 +552,7 @@ impl Validator {
         for &tag in self.dict.required(g.scope) {
             let seen = self
                 .dict
-                .member(g.scope, u32::from(tag))
+                .slot(g.scope, u32::from(tag))
                 .is_some_and(|(pos, _)| {
                     g.seen
                         .get(pos / 64)
@@ -1075,6 +1097,41 @@ mod tests {
             is(R::TagSpecifiedWithoutValue, "55")
         );
         assert_eq!(breach(&msg("0", "54=Z|")), is(R::ValueIncorrect, "54"));
+    }
+
+    #[test]
+    fn quick_checks_agree_with_the_full_check() {
+        let v = Validator::fix44();
+        let d = v.dict();
+        let full = |tag: u32, info, val: &[u8]| {
+            let mut found = Found::default();
+            v.check_value_in_full(tag, Some(info), 0, val, &mut found);
+            found.field
+        };
+        let mut quick = 0;
+        for tag in 1..1024u32 {
+            let Some(info) = d.field(tag) else { continue };
+            for b in 0..128u8 {
+                if info.quick_bytes & (1 << b) != 0 {
+                    quick += 1;
+                    assert_eq!(full(tag, info, &[b]), None, "{tag}={b}");
+                }
+            }
+            if info.quick_digits {
+                for val in [&b"0"[..], b"42", b"123456789012345678"] {
+                    assert_eq!(full(tag, info, val), None, "{tag}");
+                }
+            }
+            if info.plain {
+                assert_eq!(full(tag, info, b"any text"), None, "{tag}");
+            }
+        }
+        assert!(quick > 100);
+        assert_eq!(
+            d.field(35).map(|f| f.quick_bytes & (1 << b'R') != 0),
+            Some(true)
+        );
+        assert_eq!(d.field(52).map(|f| f.quick_bytes), Some(0));
     }
 
     #[test]
