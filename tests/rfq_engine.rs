@@ -247,10 +247,11 @@ fn broadcast_asks_the_whole_panel_at_once_and_never_leaks_the_desk() {
     let sent = h.take();
     assert_eq!(
         types(&sent),
-        vec![ty(0, "AI"), ty(1, "R"), ty(2, "R"), ty(3, "R")]
+        vec![ty(1, "R"), ty(2, "R"), ty(3, "R"), ty(0, "AI")],
+        "dealers are asked before the desk is told (the ack is off the critical path)"
     );
-    assert_eq!(field(&sent[0].1, "297"), Some("0"), "desk told: accepted");
-    for (_, m) in &sent[1..] {
+    assert_eq!(field(&sent[3].1, "297"), Some("0"), "desk told: accepted");
+    for (_, m) in &sent[..3] {
         assert!(
             !m.contains("DESKREQ1"),
             "desk QuoteReqID leaked to a dealer: {m}"
@@ -388,7 +389,7 @@ fn hit_by_new_order_single_goes_to_a_dealer_that_wants_orders() {
 fn staggered_asks_one_dealer_per_gap() {
     let mut h = Harness::new(p(ProtocolKind::Staggered), None);
     h.rfq("D1", "1", "");
-    assert_eq!(types(&h.take()), vec![ty(0, "AI"), ty(1, "R")]);
+    assert_eq!(types(&h.take()), vec![ty(1, "R"), ty(0, "AI")]);
     h.advance_ms(4_999);
     assert!(h.take().is_empty(), "not before the gap");
     h.advance_ms(2);
@@ -407,7 +408,7 @@ fn whisper_moves_on_after_timeout_decline_and_uncompetitive_quote() {
     let mut h = Harness::new(proto, Some(100.0));
     h.rfq("D1", "1", "");
     let sent = h.take();
-    assert_eq!(types(&sent), vec![ty(0, "AI"), ty(1, "R")]);
+    assert_eq!(types(&sent), vec![ty(1, "R"), ty(0, "AI")]);
     // A is silent for 20 s: B is asked.
     h.advance_ms(19_999);
     assert!(h.take().is_empty());
@@ -642,7 +643,7 @@ fn hit_on_expired_or_withdrawn_quote_is_rejected() {
 fn dealer_disconnect_counts_as_a_decline_and_the_rfq_goes_on() {
     let mut h = Harness::new(p(ProtocolKind::Whisper), None);
     h.rfq("D1", "1", "");
-    assert_eq!(types(&h.take()), vec![ty(0, "AI"), ty(1, "R")]);
+    assert_eq!(types(&h.take()), vec![ty(1, "R"), ty(0, "AI")]);
     h.event(Event::SessionDown(SessionId(1)));
     assert_eq!(types(&h.take()), vec![ty(2, "R")]);
     assert_eq!(h.counters().dealer_disconnects, 1);
@@ -668,7 +669,7 @@ fn trader_override_uses_the_named_panel_and_journals_the_recommendation() {
     let mut h = Harness::new(p(ProtocolKind::Broadcast), None);
     h.rfq("D1", "1", "|453=1|448=DLRD|447=D|452=1");
     let sent = h.take();
-    assert_eq!(types(&sent), vec![ty(0, "AI"), ty(4, "R")]);
+    assert_eq!(types(&sent), vec![ty(4, "R"), ty(0, "AI")]);
     match &h.journal[0] {
         Record::Decision {
             panel,
@@ -684,7 +685,7 @@ fn trader_override_uses_the_named_panel_and_journals_the_recommendation() {
     assert_eq!(h.counters().overrides, 1);
     // PartyRole 35 (liquidity provider) names a dealer too; an unknown dealer is refused.
     h.rfq("D2", "1", "|453=1|448=DLRC|447=D|452=35");
-    assert_eq!(types(&h.take()), vec![ty(0, "AI"), ty(3, "R")]);
+    assert_eq!(types(&h.take()), vec![ty(3, "R"), ty(0, "AI")]);
     h.rfq("D3", "1", "|453=1|448=NOBODY|447=D|452=1");
     let sent = h.take();
     assert_eq!(types(&sent), vec![ty(0, "AG")]);

@@ -71,44 +71,51 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-/// FIX 4.4 Length -> Data field pairs: the data field's value is read by the length given.
-const DATA_FIELD_PAIRS: [(u32, u32); 16] = [
-    (90, 91),
-    (93, 89),
-    (95, 96),
-    (212, 213),
-    (348, 349),
-    (350, 351),
-    (352, 353),
-    (354, 355),
-    (356, 357),
-    (358, 359),
-    (360, 361),
-    (362, 363),
-    (364, 365),
-    (445, 446),
-    (618, 619),
-    (621, 622),
-];
-
-fn data_tag_for_length(tag: u32) -> Option<u32> {
-    DATA_FIELD_PAIRS.iter().find(|p| p.0 == tag).map(|p| p.1)
+/// Index of the first SOH at or after `from`. Eight bytes at a time (the classic "has a zero
+/// byte" word trick on `word ^ 0x0101..`), then byte by byte for the tail: field values are
+/// short, so this beats both a plain byte loop and a SIMD search's set-up cost.
+#[inline]
+fn find_soh(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")) ^ ONES;
+        let zero = word.wrapping_sub(ONES) & !word & HIGHS;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| b == SOH)
+        .map(|p| i + p)
 }
 
-/// Parses a positive decimal tag. 0 means invalid.
+/// FIX 4.4 Length -> Data field pairs: the data field's value is read by the length given.
 #[inline]
-fn parse_tag(text: &[u8]) -> u32 {
-    if text.is_empty() || text.len() > 9 || text[0] == b'0' {
-        return 0;
-    }
-    let mut v = 0u32;
-    for &b in text {
-        if !b.is_ascii_digit() {
-            return 0;
-        }
-        v = v * 10 + u32::from(b - b'0');
-    }
-    v
+fn data_tag_for_length(tag: u32) -> Option<u32> {
+    Some(match tag {
+        90 => 91,
+        93 => 89,
+        95 => 96,
+        212 => 213,
+        348 => 349,
+        350 => 351,
+        352 => 353,
+        354 => 355,
+        356 => 357,
+        358 => 359,
+        360 => 361,
+        362 => 363,
+        364 => 365,
+        445 => 446,
+        618 => 619,
+        621 => 622,
+        _ => return None,
+    })
 }
 
 /// Reusable tokeniser. One per session or per thread; decoding never allocates once the
@@ -135,15 +142,39 @@ impl Decoder {
         let mut pos = 0usize;
         let mut pending_data: Option<(u32, usize)> = None;
         while pos < frame.len() {
-            let eq = match frame[pos..].iter().position(|&b| b == b'=' || b == SOH) {
-                Some(i) if frame[pos + i] == b'=' => pos + i,
-                _ => return Err(ParseError::MalformedField { at: pos }),
+            // One pass over the tag: find `=` and parse the digits on the way.
+            let field_at = pos;
+            let mut tag_value: u32 = 0;
+            let mut digits_only = true;
+            let eq = loop {
+                let Some(&b) = frame.get(pos) else {
+                    return Err(ParseError::MalformedField { at: field_at });
+                };
+                if b == b'=' {
+                    break pos;
+                }
+                if b == SOH {
+                    return Err(ParseError::MalformedField { at: field_at });
+                }
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    digits_only = false;
+                } else {
+                    tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
+                }
+                pos += 1;
             };
-            let tag_text = &frame[pos..eq];
-            if tag_text.len() > u8::MAX as usize {
-                return Err(ParseError::MalformedField { at: pos });
+            let tag_len = eq - field_at;
+            if tag_len > u8::MAX as usize {
+                return Err(ParseError::MalformedField { at: field_at });
             }
-            let tag = parse_tag(tag_text);
+            // A tag is 1 to 9 digits with no leading zero; anything else is 0 ("invalid").
+            let tag = if digits_only && (1..=9).contains(&tag_len) && frame[field_at] != b'0' {
+                tag_value
+            } else {
+                0
+            };
+            pos = field_at;
             let value_at = eq + 1;
             let value_end = match pending_data.take() {
                 Some((data_tag, len)) if data_tag == tag => {
@@ -153,8 +184,8 @@ impl Decoder {
                         _ => return Err(ParseError::BadDataLength { tag }),
                     }
                 }
-                _ => match frame[value_at..].iter().position(|&b| b == SOH) {
-                    Some(i) => value_at + i,
+                _ => match find_soh(frame, value_at) {
+                    Some(i) => i,
                     None => return Err(ParseError::MalformedField { at: pos }),
                 },
             };
@@ -172,7 +203,7 @@ impl Decoder {
                 tag,
                 at: pos as u32,
                 value_len: (value_end - value_at) as u32,
-                tag_len: tag_text.len() as u8,
+                tag_len: tag_len as u8,
                 depth: 0,
                 group: NO_GROUP,
             });
@@ -508,6 +539,25 @@ mod tests {
             small.decode(&f).unwrap_err(),
             ParseError::TooManyFields { limit: 5 }
         );
+    }
+
+    #[test]
+    fn find_soh_agrees_with_a_byte_search_at_every_offset() {
+        let mut buf = vec![b'x'; 40];
+        for soh_at in 0..40 {
+            buf.iter_mut().for_each(|b| *b = b'x');
+            buf[soh_at] = SOH;
+            for from in 0..40 {
+                let want = buf[from..].iter().position(|&b| b == SOH).map(|p| p + from);
+                assert_eq!(find_soh(&buf, from), want, "soh at {soh_at}, from {from}");
+            }
+        }
+        // bytes that differ from SOH only in high bits must not match
+        let tricky = [0x81u8, 0x00, 0x02, 0xFF, 0x80, 0x41, 0x01, 0x7F, 0x01];
+        assert_eq!(find_soh(&tricky, 0), Some(6));
+        assert_eq!(find_soh(&tricky, 7), Some(8));
+        assert_eq!(find_soh(b"", 0), None);
+        assert_eq!(find_soh(b"abc", 5), None);
     }
 
     #[test]

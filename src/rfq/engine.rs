@@ -703,8 +703,13 @@ impl<P: Panel> Engine<P> {
                 return;
             }
         }
-        self.status_to_desk(h, STATUS_ACCEPTED, None, b"", out);
+        // Dealers first: the desk's acknowledgement is not on the wire-to-wire path. If the
+        // protocol ended the RFQ at once (every chosen dealer went offline), the desk has
+        // already been told why and there is nothing left to accept.
         self.start_protocol(now, h, out);
+        if self.rfqs.get(h).is_some() {
+            self.status_to_desk(h, STATUS_ACCEPTED, None, b"", out);
+        }
     }
 
     fn start_protocol(&mut self, now: Nanos, h: Handle, out: &mut Outbox) {
