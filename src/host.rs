@@ -109,6 +109,8 @@ pub struct HostCounters {
     pub rejected_pending_limit: u64,
     /// First message was not a readable Logon.
     pub rejected_not_logon: u64,
+    /// No readable Logon within the logon timeout of being accepted.
+    pub rejected_logon_timeout: u64,
     /// Logon for CompIDs no acceptor session has.
     pub rejected_unknown_identity: u64,
     /// Logon for a session that already has a connection.
@@ -130,8 +132,9 @@ struct HostSession {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConnState {
     Free,
-    /// Accepted on a listener; waiting for the Logon that says which session it is.
-    Pending(ConnId),
+    /// Accepted on a listener at the given time; waiting for the Logon that says which
+    /// session it is.
+    Pending(ConnId, Nanos),
     Bound(ConnId, usize),
 }
 
@@ -301,6 +304,11 @@ pub struct Host<A: HostApp> {
     conns: Vec<ConnState>,
     pending: usize,
     max_pending_logon: usize,
+    /// A connection that has not sent a readable Logon this long after being accepted is
+    /// closed (the shortest `logon_timeout_ms` of the acceptor sessions).
+    pending_logon_timeout_ms: u64,
+    /// When the oldest pending connection times out, if any is pending.
+    next_pending_expiry: Option<Nanos>,
     framer: Framer,
     app: A,
     counters: HostCounters,
@@ -327,6 +335,12 @@ impl<A: HostApp> Host<A> {
             .max()
             .unwrap_or(1 << 20);
         let n = sessions.len();
+        let pending_logon_timeout_ms = sessions
+            .iter()
+            .filter(|s| s.net.role == ConfigRole::Acceptor)
+            .map(|s| s.fix.logon_timeout_ms)
+            .min()
+            .unwrap_or(10_000);
         let sessions = sessions
             .into_iter()
             .map(|cfg| {
@@ -351,6 +365,8 @@ impl<A: HostApp> Host<A> {
             conns: Vec::new(),
             pending: 0,
             max_pending_logon,
+            pending_logon_timeout_ms,
+            next_pending_expiry: None,
             framer: Framer::new(max_message),
             app,
             counters: HostCounters::default(),
@@ -414,7 +430,7 @@ impl<A: HostApp> Host<A> {
 
     fn conn_state(&self, conn: ConnId) -> ConnState {
         match self.conns.get(conn.index()) {
-            Some(&ConnState::Pending(c)) if c == conn => ConnState::Pending(c),
+            Some(&ConnState::Pending(c, at)) if c == conn => ConnState::Pending(c, at),
             Some(&ConnState::Bound(c, s)) if c == conn => ConnState::Bound(c, s),
             _ => ConnState::Free,
         }
@@ -524,6 +540,27 @@ impl<A: HostApp> Host<A> {
         }
     }
 
+    /// Closes connections that sent no readable Logon in time. Runs only when the earliest
+    /// deadline has passed, so its scan of the connection table is paid once per timeout.
+    fn expire_pending(&mut self, net: &mut Net, now: Nanos) {
+        let mut next: Option<Nanos> = None;
+        for i in 0..self.conns.len() {
+            let ConnState::Pending(conn, since) = self.conns[i] else {
+                continue;
+            };
+            let deadline = since.add_millis(self.pending_logon_timeout_ms);
+            if deadline <= now {
+                self.counters.rejected_logon_timeout += 1;
+                self.pending -= 1;
+                self.conns[i] = ConnState::Free;
+                net.close(conn);
+            } else {
+                next = Some(next.map_or(deadline, |d| d.min(deadline)));
+            }
+        }
+        self.next_pending_expiry = next;
+    }
+
     fn session_for_logon(&self, sender: &[u8], target: &[u8]) -> Option<usize> {
         self.sessions.iter().position(|s| {
             s.cfg.net.role == ConfigRole::Acceptor
@@ -541,7 +578,13 @@ impl<A: HostApp> Handler for Host<A> {
             return;
         }
         self.pending += 1;
-        self.set_conn(conn, ConnState::Pending(conn));
+        let now = net.now();
+        self.set_conn(conn, ConnState::Pending(conn, now));
+        let deadline = now.add_millis(self.pending_logon_timeout_ms);
+        self.next_pending_expiry = Some(
+            self.next_pending_expiry
+                .map_or(deadline, |d| d.min(deadline)),
+        );
     }
 
     fn on_connected(&mut self, net: &mut Net, conn: ConnId, _dialer: DialerId, tag: u64) {
@@ -556,7 +599,7 @@ impl<A: HostApp> Handler for Host<A> {
     fn on_data(&mut self, net: &mut Net, conn: ConnId, data: &[u8]) -> usize {
         match self.conn_state(conn) {
             ConnState::Free => data.len(),
-            ConnState::Pending(_) => {
+            ConnState::Pending(..) => {
                 let Some((sender, target)) = logon_comp_ids(&self.framer, data) else {
                     if self.framer.next_frame(data) == FrameStatus::Incomplete {
                         return 0;
@@ -610,7 +653,7 @@ impl<A: HostApp> Handler for Host<A> {
     fn on_closed(&mut self, net: &mut Net, conn: ConnId, _reason: CloseReason) {
         match self.conn_state(conn) {
             ConnState::Free => {}
-            ConnState::Pending(_) => {
+            ConnState::Pending(..) => {
                 self.pending -= 1;
                 self.set_conn(conn, ConnState::Free);
             }
@@ -619,6 +662,9 @@ impl<A: HostApp> Handler for Host<A> {
     }
 
     fn on_tick(&mut self, net: &mut Net, now: Nanos) {
+        if self.next_pending_expiry.is_some_and(|d| d <= now) {
+            self.expire_pending(net, now);
+        }
         if self.app.next_deadline().is_some_and(|d| d <= now) {
             self.with_session(net, usize::MAX, |_, app, _, peers| app.on_tick(now, peers));
         }
@@ -639,7 +685,10 @@ impl<A: HostApp> Handler for Host<A> {
             .iter()
             .filter(|s| s.conn.is_some())
             .filter_map(|s| s.session.next_deadline());
-        sessions.chain(self.app.next_deadline()).min()
+        sessions
+            .chain(self.app.next_deadline())
+            .chain(self.next_pending_expiry)
+            .min()
     }
 }
 

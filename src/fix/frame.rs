@@ -174,18 +174,20 @@ fn starts_like_begin_string(buf: &[u8]) -> bool {
     buf[..n] == b"8=FIX."[..n]
 }
 
-/// Offset (>= 1) of the next `8=FIX.` that follows a separator, if any.
+/// Offset (>= 1) of the next `8=FIX.` (or of a prefix of it at the very end), if any.
+///
+/// Like QuickFIX, the next start is looked for anywhere, not only after a separator: a valid
+/// message that directly follows garbage must not be lost. A false start costs nothing, since
+/// every candidate is still checked for BodyLength and CheckSum.
 fn resync_offset(buf: &[u8]) -> Option<usize> {
     let mut from = 1;
     while from < buf.len() {
         let rel = buf[from..].iter().position(|&b| b == b'8')?;
         let at = from + rel;
-        if buf[at - 1] == SOH {
-            let tail = &buf[at..];
-            let n = tail.len().min(6);
-            if tail[..n] == b"8=FIX."[..n] {
-                return Some(at);
-            }
+        let tail = &buf[at..];
+        let n = tail.len().min(6);
+        if tail[..n] == b"8=FIX."[..n] {
+            return Some(at);
         }
         from = at + 1;
     }

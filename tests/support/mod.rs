@@ -95,6 +95,24 @@ impl Peer {
         self.stream.write_all(frame).expect("write");
     }
 
+    /// Writes bytes as they are (hostile input).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// Reads until the router closes the connection: true if it did within the read timeout.
+    pub fn try_recv_until_closed(&mut self) -> bool {
+        loop {
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
     pub fn logon(&mut self, heart_bt_int_s: u32) -> Msg {
         self.send("A", &format!("98=0|108={heart_bt_int_s}|"));
         self.recv_type("A")
