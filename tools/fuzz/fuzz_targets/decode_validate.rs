@@ -1,4 +1,3 @@
-#![no_main]
 //! Fuzz target `decode_validate`: arbitrary bytes through the Framer, the Decoder, the
 //! Validator and every typed view accessor.
 //!
@@ -8,6 +7,8 @@
 //! validator and the views without having to guess a checksum. Any panic, abort, overflow
 //! or time-out is a bug. The accessor lists mirror `src/fix/views`: a new accessor there
 //! should be added here.
+
+#![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rfq_router::fix::message::parse_u64;

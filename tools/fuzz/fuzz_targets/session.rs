@@ -1,4 +1,3 @@
-#![no_main]
 //! Fuzz target `session`: arbitrary bytes and timer steps into `fix::session::Session`.
 //!
 //! Owns nothing but the harness. The input is read as a script of operations: raw bytes
@@ -8,6 +7,8 @@
 //! passing, our own application sends and Logouts, and reconnects. Checked on every step:
 //! nothing panics, every frame the session writes is a whole, valid frame, `on_input` never
 //! claims more bytes than it was given, and the gap queue stays within its bound.
+
+#![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rfq_router::fix::echo::EchoApp;
