@@ -131,11 +131,7 @@ impl Outbox {
 
     pub fn uint(&mut self, tag: u32, value: u64) -> &mut Self {
         let mut digits = [0u8; 20];
-        let d = write_u64(value, &mut digits);
-        let mut tmp = [0u8; 20];
-        tmp[..d.len()].copy_from_slice(d);
-        let n = d.len();
-        self.put(tag, &tmp[..n]);
+        self.put(tag, write_u64(value, &mut digits));
         self
     }
 

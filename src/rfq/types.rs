@@ -69,8 +69,9 @@ impl std::fmt::Debug for FixId {
     }
 }
 
-/// The order side as the desk asked (Side 54): 1 buy, 2 sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The order side as the desk asked (Side 54): 1 buy, 2 sell. Shared by the engine and
+/// selection (pre-trade analytics, rule conditions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
     Buy,
     Sell,
@@ -108,45 +109,12 @@ pub struct Px {
 }
 
 impl Px {
-    /// Parses a FIX decimal (`-`? digits, optional `.` digits). `None` for anything else.
+    /// Parses a FIX decimal with `fix::Decimal`'s rules (`-`? digits, optional `.` digits;
+    /// no exponent, no sign `+`, at most 18 significant digits). `None` for anything else.
     pub fn parse(v: &[u8]) -> Option<Px> {
         let text = FixId::new(v)?;
-        let (neg, digits) = match v.first() {
-            Some(b'-') => (true, &v[1..]),
-            _ => (false, v),
-        };
-        if digits.is_empty() {
-            return None;
-        }
-        let mut int_part = 0f64;
-        let mut frac = 0f64;
-        let mut scale = 1f64;
-        let mut seen_dot = false;
-        let mut seen_digit = false;
-        for &b in digits {
-            match b {
-                b'0'..=b'9' => {
-                    seen_digit = true;
-                    let d = f64::from(b - b'0');
-                    if seen_dot {
-                        scale /= 10.0;
-                        frac += d * scale;
-                    } else {
-                        int_part = int_part * 10.0 + d;
-                    }
-                }
-                b'.' if !seen_dot => seen_dot = true,
-                _ => return None,
-            }
-        }
-        if !seen_digit {
-            return None;
-        }
-        let value = int_part + frac;
-        Some(Px {
-            text,
-            value: if neg { -value } else { value },
-        })
+        let value = crate::fix::Decimal::parse(v)?.to_f64();
+        Some(Px { text, value })
     }
 }
 

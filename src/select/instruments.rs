@@ -281,16 +281,9 @@ impl Date {
         Some(Date::from_ymd(y as i32, m, d))
     }
 
-    /// Days since the epoch of a valid (year, month, day); era arithmetic after the usual
-    /// days-from-civil derivation (March-based years so that leap days come last).
+    /// Days since the epoch of a valid (year, month, day).
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Date {
-        let y = if month <= 2 { year - 1 } else { year };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (month as i32 + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + day as i32 - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        Date(era * 146_097 + doe - 719_468)
+        Date(crate::time::days_from_civil(i64::from(year), month, day) as i32)
     }
 
     /// The UTC date of an instant given in nanoseconds since the epoch.

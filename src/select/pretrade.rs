@@ -17,23 +17,8 @@ use crate::select::instruments::{AssetClass, Date, Instrument};
 use crate::time::Nanos;
 use serde::Deserialize;
 
-/// Which way the desk trades. (The RFQ engine has the same enum in `rfq::types`; the two
-/// merge into one.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    Buy,
-    Sell,
-}
-
-impl Side {
-    /// +1 for a buy, -1 for a sell (DESIGN section 7's `dir`).
-    pub fn dir(self) -> f64 {
-        match self {
-            Side::Buy => 1.0,
-            Side::Sell => -1.0,
-        }
-    }
-}
+/// Which way the desk trades: the engine's `Side`.
+pub use crate::rfq::types::Side;
 
 /// Daily price volatility by asset class, in bps, for bonds whose row has none.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use toml::Spanned;
 
-/// Most dealers one panel holds (the RFQ engine's `MAX_PANEL`).
-pub const MAX_PANEL: usize = 32;
+/// Most dealers one panel holds: the RFQ engine's limit.
+pub use crate::rfq::outbox::MAX_PANEL;
 /// Most rules in one file.
 pub const MAX_RULES: usize = 1024;
 /// Largest rules file accepted, in bytes.

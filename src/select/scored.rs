@@ -11,7 +11,7 @@
 //! sized at construction); only `recommend` and construction allocate.
 
 use crate::dealers::Dealers;
-use crate::rfq::types::{DealerId, Side as RfqSide};
+use crate::rfq::types::DealerId;
 use crate::select::expr::Facts;
 use crate::select::instruments::{
     AssetClass, AssetClassSet, Instrument, InstrumentsError, SecurityMaster,
@@ -239,13 +239,6 @@ impl<S: ScoreSource> fmt::Debug for ScoredPanel<S> {
     }
 }
 
-fn to_pretrade_side(s: RfqSide) -> Side {
-    match s {
-        RfqSide::Buy => Side::Buy,
-        RfqSide::Sell => Side::Sell,
-    }
-}
-
 /// Everything one RFQ's decision was made from (shared by `select` and `recommend`).
 struct Decision<'p> {
     instrument: &'p Instrument,
@@ -316,7 +309,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
         let instrument = master
             .lookup_fix(spec.instrument.as_bytes(), id_source)
             .ok_or(Refusal::UNKNOWN_INSTRUMENT)?;
-        let side = spec.side.map(to_pretrade_side);
+        let side = spec.side;
         let order = OrderTerms {
             side,
             size: spec.qty,
@@ -442,8 +435,8 @@ impl<S: ScoreSource> ScoredPanel<S> {
             asset_class: asset_class.name(),
             rating: d.instrument.rating.symbol(),
             side: spec.side.map(|s| match s {
-                RfqSide::Buy => "buy",
-                RfqSide::Sell => "sell",
+                Side::Buy => "buy",
+                Side::Sell => "sell",
             }),
             qty: spec.qty,
             pretrade: PretradeView {
