@@ -23,7 +23,7 @@ use std::sync::Arc;
 use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
-use rfq_router::host::{sessions_from_config, spawn};
+use rfq_router::host::{sessions_from_config, spawn, RunningHost};
 use rfq_router::net::NetSettings;
 use rfq_router::router::RouterApp;
 use rfq_router::select::StaticTiers;
@@ -263,6 +263,30 @@ session = "quickfix-dealer"
 tier = 1
 "#;
 
+/// Starts our router (static tiers) for `config` and `dealers_toml` on a thread; returns it
+/// and the desk session's port.
+fn start_router(name: &str, config: &Config, dealers_toml: &str) -> (RunningHost, u16) {
+    let dealers = Dealers::parse(dealers_toml, "interop dealers.toml", config)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let panel = StaticTiers {
+        protocol: config.rfq.protocol,
+    };
+    let app = RouterApp::from_config(config, &dealers, panel, utc_now());
+    let router = spawn(
+        name,
+        NetSettings::from_config(config),
+        sessions_from_config(config),
+        16,
+        Arc::new(Validator::fix44()),
+        app,
+    )
+    .expect("the router starts");
+    let desk_port = router.listen_addrs[0]
+        .expect("the desk session listens")
+        .port();
+    (router, desk_port)
+}
+
 fn utc_now() -> Nanos {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -298,28 +322,7 @@ fn quickfix_desk_to_our_router_to_quickfix_dealer() {
             Role::Initiator => dealer_addr,
         };
     }
-    let dealers = Dealers::parse(DEALERS_TOML, "interop dealers.toml", &config)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app = RouterApp::from_config(
-        &config,
-        &dealers,
-        StaticTiers {
-            protocol: config.rfq.protocol,
-        },
-        utc_now(),
-    );
-    let router = spawn(
-        "interop-router",
-        NetSettings::from_config(&config),
-        sessions_from_config(&config),
-        16,
-        Arc::new(Validator::fix44()),
-        app,
-    )
-    .expect("the router starts");
-    let desk_port = router.listen_addrs[0]
-        .expect("the desk session listens")
-        .port();
+    let (router, desk_port) = start_router("interop-router", &config, DEALERS_TOML);
     // (b): our initiator has logged on to QuickFIX before any RFQ is sent.
     dealer.wait_logon("DEALERQ->ROUTER");
 
@@ -462,28 +465,7 @@ fn quickfix_desk_lifts_the_best_of_two_quickfix_dealers() {
             .parse()
             .expect("loopback address");
     }
-    let dealers = Dealers::parse(TWO_DEALERS_TOML, "interop dealers.toml", &config)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app = RouterApp::from_config(
-        &config,
-        &dealers,
-        StaticTiers {
-            protocol: config.rfq.protocol,
-        },
-        utc_now(),
-    );
-    let router = spawn(
-        "interop-router-2",
-        NetSettings::from_config(&config),
-        sessions_from_config(&config),
-        16,
-        Arc::new(Validator::fix44()),
-        app,
-    )
-    .expect("the router starts");
-    let desk_port = router.listen_addrs[0]
-        .expect("the desk session listens")
-        .port();
+    let (router, desk_port) = start_router("interop-router-2", &config, TWO_DEALERS_TOML);
     dealer_q.wait_logon("DEALERQ->ROUTER");
     dealer_r.wait_logon("DEALERR->ROUTER");
 
