@@ -47,6 +47,8 @@ pub trait HostApp {
     fn next_deadline(&self) -> Option<Nanos> {
         None
     }
+    /// Another thread woke the loop (see [`crate::inbox`]): drain what it sent.
+    fn on_wake(&mut self, _now: Nanos, _peers: &mut Peers<'_>) {}
 }
 
 /// One `Application` per session, each seeing only its own session's messages (the echo
@@ -677,6 +679,11 @@ impl<A: HostApp> Handler for Host<A> {
                 cur.expect("session").session.on_timer(now, staged)
             });
         }
+    }
+
+    fn on_wake(&mut self, net: &mut Net) {
+        let now = net.now();
+        self.with_session(net, usize::MAX, |_, app, _, peers| app.on_wake(now, peers));
     }
 
     fn next_deadline(&self) -> Option<Nanos> {

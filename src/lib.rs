@@ -14,6 +14,7 @@ pub mod conformance;
 pub mod dealers;
 pub mod fix;
 pub mod host;
+pub mod inbox;
 pub mod journal;
 pub mod net;
 pub mod pinning;
