@@ -66,6 +66,12 @@ pub struct RouterSettings {
     /// The CPU the engine thread is pinned to (`None`: unpinned). A CPU this process may not
     /// use is not an error: the router starts unpinned and says so once.
     pub engine_cpu: Option<usize>,
+    /// The journal writer thread's CPU (`None`: unpinned); same rule as `engine_cpu`.
+    pub journal_cpu: Option<usize>,
+    /// The scoring (TCA) thread's CPU.
+    pub scoring_cpu: Option<usize>,
+    /// The admin (metrics, API) thread's CPU.
+    pub admin_cpu: Option<usize>,
 }
 
 /// How the network loop waits when it has nothing to do.
@@ -504,6 +510,12 @@ struct RawRouter {
     idle: IdleStrategy,
     #[serde(default)]
     engine_cpu: Option<usize>,
+    #[serde(default)]
+    journal_cpu: Option<usize>,
+    #[serde(default)]
+    scoring_cpu: Option<usize>,
+    #[serde(default)]
+    admin_cpu: Option<usize>,
 }
 
 pub(crate) type Num = Option<Spanned<u64>>;
@@ -1043,6 +1055,9 @@ impl Config {
         let router = RouterSettings {
             idle: raw.router.idle,
             engine_cpu: raw.router.engine_cpu,
+            journal_cpu: raw.router.journal_cpu,
+            scoring_cpu: raw.router.scoring_cpu,
+            admin_cpu: raw.router.admin_cpu,
         };
         let max_sessions = u64::from(limits.max_sessions);
         let mut sessions: Vec<SessionConfig> = Vec::with_capacity(raw.session.len());

@@ -104,3 +104,28 @@ fn describe_cpus(cpus: &[usize]) -> String {
     let list: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
     format!("CPU {}", list.join(", "))
 }
+
+/// Spawns a named thread that pins itself to `cpu` (when given and allowed) before running
+/// `body`. Every router thread (journal, scoring, admin) starts through here, so each has a
+/// name in `top -H` and a CPU from `[router]`. A refused pin is reported once on stderr, and
+/// the thread runs unpinned.
+pub fn spawn_pinned<T, F>(
+    name: &str,
+    cpu: Option<usize>,
+    body: F,
+) -> std::io::Result<std::thread::JoinHandle<T>>
+where
+    F: FnOnce(Pinning) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let thread_name = name.to_string();
+    std::thread::Builder::new()
+        .name(thread_name.clone())
+        .spawn(move || {
+            let pinning = pin_current_thread(cpu);
+            if let Some(w) = pinning.warning(&thread_name) {
+                eprintln!("{w}");
+            }
+            body(pinning)
+        })
+}
