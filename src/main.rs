@@ -363,6 +363,7 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
     .context("starting the scoring thread")?;
     report_threads(&config, &router);
     println!("router running (Ctrl-C to stop)");
+    let mut refusals_seen = 0;
     loop {
         if status_every_s == 0 {
             std::thread::park();
@@ -371,6 +372,13 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
         std::thread::sleep(Duration::from_secs(status_every_s));
         let c = router.handle.counters();
         let s = &scoring.counters;
+        let refusals = s.rules_refused.load(Ordering::Acquire);
+        if refusals != refusals_seen {
+            refusals_seen = refusals;
+            if let Some(why) = s.last_refusal.lock().ok().and_then(|l| l.clone()) {
+                eprintln!("rfq-router: rules reload refused, the rules in force stay: {why}");
+            }
+        }
         println!(
             "status: connections accepted {} connected {} closed {} | bytes in {} out {} | \
              scoring: facts {} updates {} executions {} rules reloaded {} refused {}",

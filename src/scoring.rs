@@ -212,6 +212,8 @@ pub struct ScoringCounters {
     pub reports_refused: AtomicU64,
     pub rules_reloaded: AtomicU64,
     pub rules_refused: AtomicU64,
+    /// The last refusal, `file:line:column: reason` (for the binary to log).
+    pub last_refusal: std::sync::Mutex<Option<String>>,
 }
 
 /// The sending half the engine thread uses (through `RouterApp`).
@@ -390,9 +392,13 @@ impl ScoringThread {
                 RulesReload::Installed(rules)
             }
             Reload::Refused(e) => {
-                c.rules_refused.fetch_add(1, Ordering::Relaxed);
+                let text = e.to_string();
+                if let Ok(mut last) = c.last_refusal.lock() {
+                    *last = Some(text.clone());
+                }
+                c.rules_refused.fetch_add(1, Ordering::Release);
                 RulesReload::Refused {
-                    error: e.to_string().into_boxed_str(),
+                    error: text.into_boxed_str(),
                 }
             }
         };
