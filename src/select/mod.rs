@@ -6,7 +6,10 @@
 //! analytics: `table` (memory-mapped score tables, seqlock rows), `model` (decayed
 //! statistics, shrinkage, the composite score), `segment` (segment keys and back-off),
 //! `instruments` (the security master), `pretrade` (illiquidity, % of ADV, square-root
-//! impact, fair value) and `rules` with its condition language `expr`. Loading files is
+//! impact, fair value) and `rules` with its condition language `expr`; the feedback loop is
+//! `tca` (facts from the engine, transaction-cost analysis), `market` (feed mids), `cache`
+//! (precomputed scores per segment path) and `feedback` (reloads and score updates on their
+//! way to the engine, and their journal records). Loading files is
 //! start-up or reload work and may allocate; the per-RFQ path does not.
 //! Selection is part of the deterministic core: it never reads the clock, does no I/O on the
 //! selection path and does not allocate while selecting.

@@ -6,9 +6,12 @@
 //! score tables with back-off narrow -> broad, or neutral priors when there is no data), and
 //! `rules::build_panel`. Also owns the human-facing `Recommendation` (chosen dealers with
 //! their scores, the rule that fired, and why each other candidate was left out) and the
-//! embedded copies of `config/rules.toml` and `config/instruments.csv`. Must not: read the
-//! clock (`now` comes in the `RfqSpec`), do I/O, or allocate in `Panel::select` (scratch is
-//! sized at construction); only `recommend` and construction allocate.
+//! embedded copies of `config/rules.toml` and `config/instruments.csv`, the latest market
+//! mid per instrument (the fair value) and the `Panel` hooks that install reloaded rules and
+//! refresh precomputed scores after a score update. Must not: read the clock (`now` comes in
+//! the `RfqSpec`), do I/O, or allocate in `Panel::select` in steady state (scratch is sized
+//! at construction; the score cache allocates an entry per new segment path until it is
+//! full); `recommend` and construction allocate.
 
 use crate::dealers::Dealers;
 use crate::rfq::types::DealerId;
