@@ -12,7 +12,10 @@ use clap::{Parser, Subcommand};
 use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
-use rfq_router::host::{sessions_from_config, spawn_with, RunningHost, SpawnOptions};
+use rfq_router::host::{sessions_from_config, spawn_journaled, RunningHost, SpawnOptions};
+use rfq_router::journal::run_files::RunPaths;
+use rfq_router::journal::tap::{journal_config, JournalTap};
+use rfq_router::journal::Journal;
 use rfq_router::net::NetSettings;
 use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::router::RouterApp;
@@ -88,6 +91,9 @@ enum Command {
         /// Print a status line every this many seconds (0: never).
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         status_every_s: u64,
+        /// Journal directory (default: `[journal] dir` of the configuration, "journal").
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
     },
     /// Check the configuration files and print what they describe; exit non-zero on error.
     CheckConfig {
@@ -257,13 +263,62 @@ fn recommend(
     Ok(())
 }
 
-fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Result<()> {
+/// Opens the journal, reports what recovery found, and writes the run's first record (the
+/// files the engine is built from) with the engine's start time.
+fn open_journal(
+    config: &Config,
+    dir: Option<PathBuf>,
+    paths: &RunPaths,
+    start: Nanos,
+) -> Result<JournalTap> {
+    let max_message = config
+        .sessions
+        .iter()
+        .map(|s| s.limits.max_message_bytes as usize)
+        .max()
+        .unwrap_or(65_536);
+    let jc = journal_config(&config.journal, dir, max_message, config.router.journal_cpu);
+    let shown = jc.dir.display().to_string();
+    let (journal, report) =
+        Journal::open(jc).with_context(|| format!("opening the journal in {shown}"))?;
+    for event in &report.events {
+        eprintln!("rfq-router: journal {shown}: {event}");
+    }
+    println!(
+        "journal: {shown}, durability {:?}, next record {}",
+        config.journal.durability, report.next_seq
+    );
+    let files = paths
+        .identify()
+        .context("reading the configuration files for the journal")?;
+    let entries: Vec<_> = files.iter().map(|f| f.as_run_file()).collect();
+    let mut tap = JournalTap::new(journal, config.sessions.len());
+    tap.run_start(start, &entries)
+        .map_err(|e| anyhow::anyhow!("journal {shown}: writing the run's first record: {e}"))?;
+    Ok(tap)
+}
+
+fn run(
+    files: &ConfigArgs,
+    selection: &SelectionArgs,
+    status_every_s: u64,
+    journal_dir: Option<PathBuf>,
+) -> Result<()> {
     let (config, dealers) = load(files)?;
     describe(&config, &dealers);
     let panel = scored_panel(selection, &dealers)?;
     describe_selection(&panel);
-    let app = RouterApp::from_config(&config, &dealers, panel, now());
-    let router = spawn_with(
+    let start = now();
+    let paths = RunPaths {
+        config: files.config.clone(),
+        dealers: files.dealers.clone(),
+        rules: selection.rules.clone(),
+        instruments: selection.instruments.clone(),
+        scores: selection.scores.clone(),
+    };
+    let tap = open_journal(&config, journal_dir, &paths, start)?;
+    let app = RouterApp::from_config(&config, &dealers, panel, start);
+    let router = spawn_journaled(
         SpawnOptions {
             name: "engine".to_string(),
             cpu: config.router.engine_cpu,
@@ -273,6 +328,7 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
         config.limits.max_pending_logon as usize,
         Arc::new(Validator::fix44()),
         app,
+        Some(tap),
     )
     .context("starting the engine thread")?;
     report_threads(&config, &router);
@@ -321,12 +377,14 @@ fn real_main() -> Result<()> {
         },
         selection: SelectionArgs::default(),
         status_every_s: 10,
+        journal: None,
     }) {
         Command::Run {
             files,
             selection,
             status_every_s,
-        } => run(&files, &selection, status_every_s),
+            journal,
+        } => run(&files, &selection, status_every_s, journal),
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
