@@ -12,7 +12,9 @@ use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
 use rfq_router::host::{sessions_from_config, spawn_journaled, RunningHost, SpawnOptions};
-use rfq_router::journal::format::{decode_fix_payload, fix_tag_value};
+use rfq_router::journal::format::{
+    decode_fix_payload, fix_tag_value, record_crc, segment_file_name,
+};
 use rfq_router::journal::records::{decode_decision, decode_input, EngineInput, FixSource};
 use rfq_router::journal::run_files::RunPaths;
 use rfq_router::journal::tap::{journal_config, JournalTap};
@@ -381,6 +383,142 @@ fn the_router_journals_every_message_decision_and_input() {
         "verify failed: {}{}",
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
+    );
+    replay_ok(&dir);
+
+    // One recorded output changed (B's price as the desk saw it), with a valid CRC:
+    // verify still passes, replay names that record and fails.
+    let tampered = tamper(&dir, 0, "S", b"133=101.10", b"133=101.11");
+    let o = rfq_journal(&["replay", dir.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains(&format!("record {tampered}:")) && out.contains("133=101.11"),
+        "replay did not name record {tampered}: {out}"
+    );
+}
+
+/// `rfq-journal replay DIR` succeeds and says what it compared.
+fn replay_ok(dir: &Path) -> String {
+    let o = rfq_journal(&["replay", dir.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "replay failed: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.starts_with("replay OK"), "{out}");
+    out
+}
+
+/// Rewrites `from` to `to` (same length) in the first `fix-out` record of `msg_type` on
+/// `session` containing it, recomputing the record's CRC. Returns the record's sequence.
+fn tamper(dir: &Path, session: u16, msg_type: &str, from: &[u8], to: &[u8]) -> u64 {
+    assert_eq!(from.len(), to.len());
+    let reader = JournalReader::open(dir).unwrap();
+    let (seq, segment, offset, len) = reader
+        .records()
+        .map(|r| r.unwrap())
+        .find_map(|r| {
+            let v = r.record;
+            if v.kind() != Some(RecordKind::FixOutbound) {
+                return None;
+            }
+            let p =
+                decode_fix_payload(rfq_router::journal::FixDirection::Outbound, v.payload).ok()?;
+            let t = fix_tag_value(p.raw, b"35")?;
+            let hit = p.session_id == session
+                && t == msg_type.as_bytes()
+                && p.raw.windows(from.len()).any(|w| w == from);
+            hit.then_some((
+                v.seq,
+                r.segment_number,
+                r.offset as usize,
+                32 + v.payload.len(),
+            ))
+        })
+        .expect("record to tamper with");
+    drop(reader);
+    let path = dir.join(segment_file_name(segment));
+    let mut bytes = fs::read(&path).unwrap();
+    let rec = &mut bytes[offset..offset + len];
+    let at = rec.windows(from.len()).position(|w| w == from).unwrap();
+    rec[at..at + to.len()].copy_from_slice(to);
+    let crc = record_crc(rec);
+    rec[4..8].copy_from_slice(&crc.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    seq
+}
+
+#[test]
+fn whisper_with_timeouts_replays_exactly() {
+    // A never answers: its 300 ms response timeout moves the RFQ on to B (a timer fired by a
+    // Tick); B declines; C is asked and quotes; the desk sees C's quote.
+    let mut w = start("whisper", "whisper", "os", false);
+    w.desk.send("R", &rfq("DESK-W"));
+    w.desk.recv_type("AI");
+    w.a.recv_type("R");
+    let rb = w.b.recv_type("R");
+    w.b.send(
+        "AG",
+        &format!(
+            "131={}|658=10|146=1|55=NWU 4.25 2031|",
+            rb.get(131).unwrap()
+        ),
+    );
+    let rc = w.c.recv_type("R");
+    quote(&mut w.c, rc.get(131).unwrap(), "C1", "100.90");
+    let q = w.desk.recv_type("S");
+    assert_eq!(q.get(448), Some("DLRC"));
+    // A second request, then the desk cancels it while dealers are being asked; then
+    // dealer C logs out (a SessionDown for the engine, journaled before its Logout reply).
+    w.desk.send("R", &rfq("DESK-W2"));
+    w.desk.recv_type("AI");
+    w.a.recv_type("R");
+    w.desk.send("Z", "131=DESK-W2|117=*|298=1|");
+    let cancelled = w.desk.recv_type("AI");
+    assert_eq!(cancelled.get(297), Some("4"), "{}", cancelled.0);
+    w.c.send("5", "");
+    w.c.recv_type("5");
+    let dir = stop(w);
+    let seen = read(&dir);
+    assert_eq!(seen.decisions.len(), 2);
+    assert!(
+        seen.inputs.iter().any(|x| x == "down 3"),
+        "{:?}",
+        seen.inputs
+    );
+    assert!(
+        seen.inputs.iter().any(|x| x == "tick"),
+        "the timeout came from a Tick: {:?}",
+        seen.inputs
+    );
+    let out = replay_ok(&dir);
+    assert!(out.contains("2 decisions"), "{out}");
+}
+
+#[test]
+fn replay_refuses_files_that_differ_from_the_run() {
+    let mut w = start("mismatch", "broadcast", "os", false);
+    w.desk.send("R", &rfq("DESK-M"));
+    w.desk.recv_type("AI");
+    let dir = stop(w);
+    replay_ok(&dir);
+    let rules = dir.parent().unwrap().join("rules.toml");
+    let mut text = fs::read_to_string(&rules).unwrap();
+    text.push_str("# edited after the run\n");
+    fs::write(&rules, text).unwrap();
+    let o = rfq_journal(&["replay", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("rules") && err.contains("--allow-mismatch"),
+        "{err}"
     );
 }
 

@@ -13,6 +13,7 @@ pub mod format;
 pub mod reader;
 pub mod records;
 pub mod recovery;
+pub mod replay;
 pub mod run_files;
 pub mod tap;
 pub mod writer;
