@@ -300,9 +300,15 @@ fn write_text(out: &mut impl Write, r: &RecordView<'_>) -> io::Result<()> {
             writeln!(out)
         }
         Some(Err(e)) => writeln!(out, "bad FIX payload ({e}): {}", hex(r.payload)),
-        None => match printable(r.payload) {
-            Some(s) => writeln!(out, "{s}"),
-            None => writeln!(out, "{} bytes: {}", r.payload.len(), hex(r.payload)),
+        None => match r
+            .kind()
+            .and_then(|k| rfq_router::journal::records::describe(k, r.payload))
+        {
+            Some(text) => writeln!(out, "{text}"),
+            None => match printable(r.payload) {
+                Some(s) => writeln!(out, "{s}"),
+                None => writeln!(out, "{} bytes: {}", r.payload.len(), hex(r.payload)),
+            },
         },
     }
 }

@@ -708,6 +708,99 @@ pub fn decode_run_start(payload: &[u8]) -> Result<RunStart<'_>, DecodeError> {
     Ok(RunStart { config_hash, files })
 }
 
+/// One line describing a record of this module (`rfq-journal cat`), or `None` for kinds and
+/// sub-kinds it does not own. Tools only: it allocates.
+pub fn describe(kind: RecordKind, payload: &[u8]) -> Option<String> {
+    let text = match kind {
+        RecordKind::EngineInput => match decode_input(payload) {
+            Ok(EngineInput::Fix {
+                session,
+                message: FixSource::Record(seq),
+            }) => format!("fix session={session} message=#{seq}"),
+            Ok(EngineInput::Fix {
+                session,
+                message: FixSource::Inline(f),
+            }) => format!(
+                "fix session={session} message={}",
+                String::from_utf8_lossy(f).replace('\x01', "|")
+            ),
+            Ok(EngineInput::SessionUp { session }) => format!("session-up session={session}"),
+            Ok(EngineInput::SessionDown { session }) => {
+                format!("session-down session={session}")
+            }
+            Ok(EngineInput::Tick) => "tick".to_string(),
+            Err(e) => format!("bad input payload: {e}"),
+        },
+        RecordKind::EngineDecision if sub_kind(payload) == Some(SubKind::Decision as u8) => {
+            match decode_decision(payload) {
+                Ok(d) => {
+                    let ids = |v: &[DealerId]| {
+                        v.iter()
+                            .map(|d| d.0.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    let rule = if d.rule == RULE_NONE {
+                        "none".to_string()
+                    } else {
+                        d.rule.to_string()
+                    };
+                    let scores: Vec<String> = d.scores.iter().map(|s| format!("{s:.3}")).collect();
+                    format!(
+                        "rfq={} protocol={} panel=[{}] recommended=[{}] overridden={} rule={rule} \
+                         rules={}-{:016x} scores=[{}]",
+                        d.rfq,
+                        d.protocol,
+                        ids(&d.panel),
+                        ids(&d.recommended),
+                        d.overridden,
+                        d.rules_seq,
+                        d.rules_hash,
+                        scores.join(",")
+                    )
+                }
+                Err(e) => format!("bad decision payload: {e}"),
+            }
+        }
+        RecordKind::Unsent => match decode_unsent(payload) {
+            Ok(u) => format!(
+                "session={} 35={} reason={}",
+                u.session,
+                String::from_utf8_lossy(u.msg_type),
+                u.reason
+            ),
+            Err(e) => format!("bad unsent payload: {e}"),
+        },
+        RecordKind::ConfigReload if sub_kind(payload) == Some(SubKind::RunStart as u8) => {
+            match decode_run_start(payload) {
+                Ok(r) => {
+                    let files: Vec<String> = r
+                        .files
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}={} ({} bytes, {:016x})",
+                                f.role.name(),
+                                f.path,
+                                f.len,
+                                f.hash
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "run start config={:016x} {}",
+                        r.config_hash,
+                        files.join(" ")
+                    )
+                }
+                Err(e) => format!("bad run-start payload: {e}"),
+            }
+        }
+        _ => return None,
+    };
+    Some(text)
+}
+
 /// The sub-kind of an engine record's payload (kinds 3, 5, 6, 7, 8), if it has a byte.
 pub fn sub_kind(payload: &[u8]) -> Option<u8> {
     payload.first().copied()
@@ -836,6 +929,43 @@ mod tests {
             decode_run_start(&buf[..n]),
             Err(DecodeError::BadLength { what: "file count" })
         );
+    }
+
+    #[test]
+    fn records_describe_themselves_for_cat() {
+        let mut buf = [0u8; 256];
+        let n = encode_input(
+            &EngineInput::Fix {
+                session: 2,
+                message: FixSource::Record(9),
+            },
+            &mut buf,
+        )
+        .unwrap();
+        assert_eq!(
+            describe(RecordKind::EngineInput, &buf[..n]).as_deref(),
+            Some("fix session=2 message=#9")
+        );
+        let rec = Record::Decision {
+            rfq: 7,
+            protocol: 0,
+            panel: ids(&[1, 2]),
+            recommended: ids(&[1, 2]),
+            overridden: false,
+            rule: Some(3),
+            rules_version: Some((1, 0xab)),
+            scores: [0.5f32, 0.25].into_iter().collect(),
+        };
+        let (kind, n) = encode_engine_record(&rec, &mut buf).unwrap();
+        let text = describe(kind, &buf[..n]).unwrap();
+        assert!(
+            text.starts_with("rfq=7 protocol=0 panel=[1,2]") && text.contains("rule=3"),
+            "{text}"
+        );
+        assert_eq!(describe(RecordKind::Admin, b"x"), None);
+        assert!(describe(RecordKind::Unsent, b"x")
+            .unwrap()
+            .starts_with("bad unsent payload"));
     }
 
     #[test]
