@@ -319,6 +319,7 @@ fn run(
     };
     let tap = open_journal(&config, journal_dir, &paths, start)?;
     let journal_metrics = tap.journal().metrics_handle();
+    let tap_counters = tap.counters_handle();
     let app = RouterApp::from_config(&config, &dealers, panel, start);
     let router = spawn_journaled(
         SpawnOptions {
@@ -354,9 +355,10 @@ fn run(
         next_status += status_every;
         let c = router.handle.counters();
         let j = journal_metrics.snapshot();
+        let t = tap_counters.snapshot();
         println!(
             "status: connections accepted {} connected {} closed {} | bytes in {} out {} | \
-             journal written {} durable {} queue {}/{} full {}",
+             journal written {} durable {} queue {}/{} full {} failed appends {} fills held {}",
             c.accepted,
             c.connected,
             c.closed,
@@ -366,8 +368,17 @@ fn run(
             j.durable_seq,
             j.queue_len,
             j.queue_capacity,
-            j.queue_full_events
+            j.queue_full_events,
+            t.append_failures,
+            t.executions_held
         );
+        if t.append_failures > 0 {
+            eprintln!(
+                "rfq-router: warning: {} journal appends failed: records are missing from the \
+                 journal",
+                t.append_failures
+            );
+        }
     }
     println!("stopping");
     router

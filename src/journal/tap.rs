@@ -11,6 +11,8 @@
 //! first error kept; it is never silently ignored and never panics.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::format::{fix_tag_value, FixDirection, RecordKind, FIX_PAYLOAD_PREFIX_LEN};
 use super::records::{
@@ -85,6 +87,57 @@ pub struct TapCounters {
     pub holds_dropped: u64,
 }
 
+/// The tap's counters as other threads read them (the status line, metrics). Only the engine
+/// thread writes them.
+#[derive(Debug, Default)]
+struct SharedCounters {
+    fix_in: AtomicU64,
+    fix_out: AtomicU64,
+    inputs: AtomicU64,
+    inputs_inlined: AtomicU64,
+    engine_records: AtomicU64,
+    unsent: AtomicU64,
+    append_failures: AtomicU64,
+    executions_held: AtomicU64,
+    frames_held: AtomicU64,
+    holds_released: AtomicU64,
+    holds_dropped: AtomicU64,
+}
+
+impl SharedCounters {
+    fn snapshot(&self) -> TapCounters {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TapCounters {
+            fix_in: r(&self.fix_in),
+            fix_out: r(&self.fix_out),
+            inputs: r(&self.inputs),
+            inputs_inlined: r(&self.inputs_inlined),
+            engine_records: r(&self.engine_records),
+            unsent: r(&self.unsent),
+            append_failures: r(&self.append_failures),
+            executions_held: r(&self.executions_held),
+            frames_held: r(&self.frames_held),
+            holds_released: r(&self.holds_released),
+            holds_dropped: r(&self.holds_dropped),
+        }
+    }
+}
+
+/// One writer per counter: a load and a store, no read-modify-write.
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+/// Reads the tap's counters from any thread.
+#[derive(Debug, Clone)]
+pub struct TapCountersHandle(Arc<SharedCounters>);
+
+impl TapCountersHandle {
+    pub fn snapshot(&self) -> TapCounters {
+        self.0.snapshot()
+    }
+}
+
 /// What to do with an outbound frame in `fsync` durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldDecision {
@@ -119,7 +172,7 @@ pub struct JournalTap {
     holds: Vec<Hold>,
     holding: usize,
     next_hold_check: Option<Nanos>,
-    counters: TapCounters,
+    counters: Arc<SharedCounters>,
     first_failure: Option<AppendError>,
 }
 
@@ -127,7 +180,7 @@ impl std::fmt::Debug for JournalTap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JournalTap")
             .field("journal", &self.journal)
-            .field("counters", &self.counters)
+            .field("counters", &self.counters.snapshot())
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +198,7 @@ impl JournalTap {
             holds: (0..sessions).map(|_| Hold::default()).collect(),
             holding: 0,
             next_hold_check: None,
-            counters: TapCounters::default(),
+            counters: Arc::new(SharedCounters::default()),
             first_failure: None,
         }
     }
@@ -155,7 +208,12 @@ impl JournalTap {
     }
 
     pub fn counters(&self) -> TapCounters {
-        self.counters
+        self.counters.snapshot()
+    }
+
+    /// The counters, for other threads.
+    pub fn counters_handle(&self) -> TapCountersHandle {
+        TapCountersHandle(Arc::clone(&self.counters))
     }
 
     /// The first append that failed, if any.
@@ -169,7 +227,7 @@ impl JournalTap {
     }
 
     fn failed(&mut self, e: AppendError) {
-        self.counters.append_failures += 1;
+        bump(&self.counters.append_failures);
         self.first_failure.get_or_insert(e);
     }
 
@@ -180,7 +238,7 @@ impl JournalTap {
             .append_fix(FixDirection::Inbound, session as u16, now, frame)
         {
             Ok(seq) => {
-                self.counters.fix_in += 1;
+                bump(&self.counters.fix_in);
                 if let Some(l) = self.last_in.get_mut(session) {
                     *l = LastIn {
                         seq,
@@ -201,7 +259,7 @@ impl JournalTap {
             .append_fix(FixDirection::Outbound, session as u16, now, frame)
         {
             Ok(seq) => {
-                self.counters.fix_out += 1;
+                bump(&self.counters.fix_out);
                 Some(seq)
             }
             Err(e) => {
@@ -221,7 +279,7 @@ impl JournalTap {
                 FixSource::Record(l.seq)
             }
             _ => {
-                self.counters.inputs_inlined += 1;
+                bump(&self.counters.inputs_inlined);
                 FixSource::Inline(frame)
             }
         };
@@ -248,7 +306,7 @@ impl JournalTap {
             self.scratch.resize(INPUT_HEADER_LEN + inline_len, 0);
         }
         match encode_input(input, &mut self.scratch) {
-            Ok(n) => self.append_scratch(RecordKind::EngineInput, now, n, |c| c.inputs += 1),
+            Ok(n) => self.append_scratch(RecordKind::EngineInput, now, n, |c| &c.inputs),
             Err(_) => self.failed(AppendError::PayloadTooLarge {
                 len: INPUT_HEADER_LEN + inline_len,
                 max: self.scratch.len(),
@@ -259,7 +317,7 @@ impl JournalTap {
     /// A record the engine produced (`Command::Journal`).
     pub fn engine_record(&mut self, now: Nanos, record: &Record) {
         match encode_engine_record(record, &mut self.scratch) {
-            Ok((kind, n)) => self.append_scratch(kind, now, n, |c| c.engine_records += 1),
+            Ok((kind, n)) => self.append_scratch(kind, now, n, |c| &c.engine_records),
             Err(_) => self.failed(AppendError::PayloadTooLarge {
                 len: MAX_DECISION_PAYLOAD,
                 max: self.scratch.len(),
@@ -275,7 +333,7 @@ impl JournalTap {
             msg_type,
         };
         match encode_unsent(&u, &mut self.scratch) {
-            Ok(n) => self.append_scratch(RecordKind::Unsent, now, n, |c| c.unsent += 1),
+            Ok(n) => self.append_scratch(RecordKind::Unsent, now, n, |c| &c.unsent),
             Err(_) => self.failed(AppendError::PayloadTooLarge {
                 len: msg_type.len(),
                 max: self.scratch.len(),
@@ -301,10 +359,10 @@ impl JournalTap {
         kind: RecordKind,
         now: Nanos,
         len: usize,
-        count: impl FnOnce(&mut TapCounters),
+        counter: impl FnOnce(&SharedCounters) -> &AtomicU64,
     ) {
         match self.journal.append(kind, now, &self.scratch[..len]) {
-            Ok(_) => count(&mut self.counters),
+            Ok(_) => bump(counter(&self.counters)),
             Err(e) => self.failed(e),
         }
     }
@@ -337,16 +395,16 @@ impl JournalTap {
         if h.bytes.len() + frame.len() > MAX_HELD_BYTES {
             h.bytes.clear();
             self.holding -= usize::from(holding);
-            self.counters.holds_dropped += 1;
+            bump(&self.counters.holds_dropped);
             return HoldDecision::Overflow;
         }
         if must_wait {
             h.until_seq = h.until_seq.max(seq.unwrap_or(0));
-            self.counters.executions_held += 1;
+            bump(&self.counters.executions_held);
             self.journal.request_sync();
         }
         h.bytes.extend_from_slice(frame);
-        self.counters.frames_held += 1;
+        bump(&self.counters.frames_held);
         if !holding {
             self.holding += 1;
             let at = Nanos(now.0.saturating_add(HOLD_CHECK_INTERVAL_NS));
@@ -366,7 +424,7 @@ impl JournalTap {
                 write(i, &h.bytes);
                 h.bytes.clear();
                 self.holding -= 1;
-                self.counters.holds_released += 1;
+                bump(&self.counters.holds_released);
             }
         }
         self.next_hold_check = if self.holding == 0 {
@@ -383,7 +441,7 @@ impl JournalTap {
             if !h.bytes.is_empty() {
                 h.bytes.clear();
                 self.holding -= 1;
-                self.counters.holds_dropped += 1;
+                bump(&self.counters.holds_dropped);
             }
         }
     }
