@@ -439,28 +439,28 @@ fn owed<P: Panel>(r: &Run<P>, seq: u64) -> Result<(), ReplayError> {
 
 /// Queues what the engine produced for input `seq`.
 fn collect<P: Panel>(r: &mut Run<P>, seq: u64, encoded: &mut [u8]) -> Result<(), ReplayError> {
+    // Sends and journal records are what the journal holds; other commands (added by other
+    // issues, e.g. TCA facts for the scoring thread) are not outputs replay checks.
     for cmd in r.out.commands() {
-        match cmd {
-            Command::Send {
-                session,
+        if let Command::Send {
+            session,
+            msg_type,
+            body,
+        } = cmd
+        {
+            let body = r.out.body(body).to_vec();
+            let q = Run::<P>::session_slot(&mut r.expected, session.0);
+            q.push_back(Expected {
                 msg_type,
                 body,
-            } => {
-                let body = r.out.body(body).to_vec();
-                let q = Run::<P>::session_slot(&mut r.expected, session.0);
-                q.push_back(Expected {
-                    msg_type,
-                    body,
-                    input_seq: seq,
-                });
-                r.pending += 1;
-            }
-            Command::Journal(record) => {
-                let (kind, n) = encode_engine_record(record, encoded)
-                    .map_err(|e| bad(seq, format!("replayed record does not encode: {e}")))?;
-                if kind == RecordKind::EngineDecision {
-                    r.decisions.push_back((encoded[..n].to_vec(), seq));
-                }
+                input_seq: seq,
+            });
+            r.pending += 1;
+        } else if let Command::Journal(record) = cmd {
+            let (kind, n) = encode_engine_record(record, encoded)
+                .map_err(|e| bad(seq, format!("replayed record does not encode: {e}")))?;
+            if kind == RecordKind::EngineDecision {
+                r.decisions.push_back((encoded[..n].to_vec(), seq));
             }
         }
     }
