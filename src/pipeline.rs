@@ -291,6 +291,16 @@ impl<P: Panel> Pipeline<P> {
         self.journal = Some(journal);
     }
 
+    /// As the router does after a restart: RFQs are numbered after `last_rfq_seq` (journaled
+    /// as an input, so a replay does the same).
+    pub fn resume_numbering_after(&mut self, last_rfq_seq: u64) {
+        if let Some(j) = &self.journal {
+            j.borrow_mut()
+                .input(self.now, &EngineInput::ResumeNumbering { last_rfq_seq });
+        }
+        self.engine.resume_numbering_after(last_rfq_seq);
+    }
+
     /// Detaches the journal (to close it).
     pub fn take_journal(&mut self) -> Option<JournalTap> {
         self.journal.take().map(RefCell::into_inner)

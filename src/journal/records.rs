@@ -156,6 +156,9 @@ pub enum InputEvent {
     SessionUp = 2,
     SessionDown = 3,
     Tick = 4,
+    /// Not an `Event`: `Engine::resume_numbering_after(ref_seq)`, called once after a restart
+    /// before the first event (the highest RFQ number of earlier runs).
+    ResumeNumbering = 5,
     // Reserved for the events other issues add to `rfq::engine::Event`: give each a code
     // here, name the record carrying its data in `ref_seq`, and teach `replay` to rebuild it.
 }
@@ -167,6 +170,7 @@ impl InputEvent {
             2 => Some(InputEvent::SessionUp),
             3 => Some(InputEvent::SessionDown),
             4 => Some(InputEvent::Tick),
+            5 => Some(InputEvent::ResumeNumbering),
             _ => None,
         }
     }
@@ -177,6 +181,7 @@ impl InputEvent {
             InputEvent::SessionUp => "session-up",
             InputEvent::SessionDown => "session-down",
             InputEvent::Tick => "tick",
+            InputEvent::ResumeNumbering => "resume-numbering",
         }
     }
 }
@@ -204,6 +209,10 @@ pub enum EngineInput<'a> {
         session: u16,
     },
     Tick,
+    /// RFQs are numbered after `last_rfq_seq` (a restart).
+    ResumeNumbering {
+        last_rfq_seq: u64,
+    },
 }
 
 /// Which file a run-start entry describes. Stable codes.
@@ -408,6 +417,9 @@ pub fn encode_input(input: &EngineInput<'_>, buf: &mut [u8]) -> Result<usize, En
         EngineInput::SessionUp { session } => (InputEvent::SessionUp, session, 0, 0, &[]),
         EngineInput::SessionDown { session } => (InputEvent::SessionDown, session, 0, 0, &[]),
         EngineInput::Tick => (InputEvent::Tick, 0, 0, 0, &[]),
+        EngineInput::ResumeNumbering { last_rfq_seq } => {
+            (InputEvent::ResumeNumbering, 0, 0, last_rfq_seq, &[])
+        }
     };
     let inline_len = u32::try_from(inline.len()).map_err(|_| EncodeError::TooLong {
         what: "inlined message",
@@ -450,6 +462,9 @@ pub fn decode_input(payload: &[u8]) -> Result<EngineInput<'_>, DecodeError> {
         InputEvent::SessionUp => EngineInput::SessionUp { session },
         InputEvent::SessionDown => EngineInput::SessionDown { session },
         InputEvent::Tick => EngineInput::Tick,
+        InputEvent::ResumeNumbering => EngineInput::ResumeNumbering {
+            last_rfq_seq: ref_seq,
+        },
     })
 }
 
@@ -729,6 +744,9 @@ pub fn describe(kind: RecordKind, payload: &[u8]) -> Option<String> {
                 format!("session-down session={session}")
             }
             Ok(EngineInput::Tick) => "tick".to_string(),
+            Ok(EngineInput::ResumeNumbering { last_rfq_seq }) => {
+                format!("resume-numbering after={last_rfq_seq}")
+            }
             Err(e) => format!("bad input payload: {e}"),
         },
         RecordKind::EngineDecision if sub_kind(payload) == Some(SubKind::Decision as u8) => {
@@ -829,6 +847,7 @@ mod tests {
             EngineInput::SessionUp { session: 2 },
             EngineInput::SessionDown { session: 65535 },
             EngineInput::Tick,
+            EngineInput::ResumeNumbering { last_rfq_seq: 41 },
         ];
         for c in cases {
             let n = encode_input(&c, &mut buf).unwrap();

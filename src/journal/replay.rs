@@ -10,13 +10,17 @@
 //! bytes after the header fields 8, 9, 35, 34, 49, 52, 56 and before the trailer 10, which
 //! are the session layer's) or as an `unsent` record; each decision as a `decision` record
 //! with identical bytes. Session-level messages (0 1 2 3 4 5 A j) and resends (43=Y) are the
-//! session layer's and are skipped. The first difference stops the replay. This module reads
+//! session layer's, and messages flagged as the router's own (`FIX_FLAG_NOT_ENGINE`: restart
+//! notices) are not the engine's: both are skipped. The first difference stops the replay. This module reads
 //! through an iterator of records and never prints; progress goes to a callback.
 
 use std::collections::VecDeque;
 use std::fmt;
 
-use super::format::{decode_fix_payload, fix_tag_value, FixDirection, RecordKind};
+use super::format::{
+    decode_fix_payload, fix_payload_flags, fix_tag_value, FixDirection, RecordKind,
+    FIX_FLAG_NOT_ENGINE,
+};
 use super::reader::{JournalRecord, ReadProblem};
 use super::records::{
     decode_decision, decode_input, decode_run_start, decode_unsent, encode_engine_record, sub_kind,
@@ -265,7 +269,10 @@ pub fn replay<'a, P: Panel>(
                 let Some(msg_type) = fix_tag_value(p.raw, b"35") else {
                     return Err(bad(seq, "fix-out frame without MsgType"));
                 };
-                if SESSION_LEVEL.contains(&msg_type) || fix_tag_value(p.raw, b"43") == Some(b"Y") {
+                if SESSION_LEVEL.contains(&msg_type)
+                    || fix_tag_value(p.raw, b"43") == Some(b"Y")
+                    || fix_payload_flags(rec.payload) & FIX_FLAG_NOT_ENGINE != 0
+                {
                     continue;
                 }
                 let body = frame_body(p.raw)
@@ -390,6 +397,10 @@ pub fn replay<'a, P: Panel>(
                     }
                     EngineInput::Tick => {
                         r.engine.on(now, Event::Tick, &mut r.out);
+                    }
+                    EngineInput::ResumeNumbering { last_rfq_seq } => {
+                        r.engine.resume_numbering_after(last_rfq_seq);
+                        r.out.clear();
                     }
                 }
                 collect(r, seq, &mut encoded)?;

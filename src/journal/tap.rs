@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::format::{fix_tag_value, FixDirection, RecordKind, FIX_PAYLOAD_PREFIX_LEN};
+use super::format::{
+    fix_tag_value, FixDirection, RecordKind, FIX_FLAG_NOT_ENGINE, FIX_PAYLOAD_PREFIX_LEN,
+};
 use super::records::{
     encode_engine_record, encode_input, encode_run_start, encode_unsent, EngineInput, FixSource,
     RunFile, Unsent, INPUT_HEADER_LEN, MAX_DECISION_PAYLOAD,
@@ -174,6 +176,8 @@ pub struct JournalTap {
     next_hold_check: Option<Nanos>,
     counters: Arc<SharedCounters>,
     first_failure: Option<AppendError>,
+    /// Outbound frames are the router's own messages, not engine outputs (flagged).
+    router_origin: bool,
 }
 
 impl std::fmt::Debug for JournalTap {
@@ -200,6 +204,7 @@ impl JournalTap {
             next_hold_check: None,
             counters: Arc::new(SharedCounters::default()),
             first_failure: None,
+            router_origin: false,
         }
     }
 
@@ -251,13 +256,29 @@ impl JournalTap {
         }
     }
 
+    /// While `on`, application messages written are the router's own (a restart's notices
+    /// to a desk, say), not the engine's outputs: their `fix-out` records carry
+    /// `FIX_FLAG_NOT_ENGINE` and replay does not expect the engine to produce them. Set it
+    /// around such sends and clear it after.
+    pub fn set_router_origin(&mut self, on: bool) {
+        self.router_origin = on;
+    }
+
     /// A frame as written to `session` (or as handed to the hold). Returns its record's
     /// sequence number.
     pub fn fix_out(&mut self, now: Nanos, session: usize, frame: &[u8]) -> Option<u64> {
-        match self
-            .journal
-            .append_fix(FixDirection::Outbound, session as u16, now, frame)
-        {
+        let flags = if self.router_origin {
+            FIX_FLAG_NOT_ENGINE
+        } else {
+            0
+        };
+        match self.journal.append_fix_flagged(
+            FixDirection::Outbound,
+            session as u16,
+            flags,
+            now,
+            frame,
+        ) {
             Ok(seq) => {
                 bump(&self.counters.fix_out);
                 Some(seq)

@@ -445,6 +445,20 @@ impl Journal {
         r
     }
 
+    /// As [`Journal::append_fix`], with the payload prefix's `flags` byte (see
+    /// `format::FixPayloadPrefix::flags`).
+    pub fn append_fix_flagged(
+        &mut self,
+        direction: FixDirection,
+        session_id: u16,
+        flags: u8,
+        timestamp: Nanos,
+        raw: &[u8],
+    ) -> Result<u64, AppendError> {
+        let prefix = super::format::encode_fix_prefix_flagged(session_id, direction, flags);
+        self.push_waiting(direction.record_kind(), timestamp, &prefix, raw)
+    }
+
     /// Queues a FIX message, waiting while the queue is full (see [`Journal::append`]).
     pub fn append_fix(
         &mut self,
