@@ -932,6 +932,11 @@ pub fn spawn_journaled<A: HostApp + Send + 'static>(
     let now = event_loop.net().now();
     let mut host = Host::new(sessions, max_pending_logon, validator, app, now);
     if let Some(tap) = journal {
+        // Held ExecutionReports go out on the loop cycle after their record is durable.
+        let wake = event_loop.handle();
+        tap.journal().set_durable_waker(Box::new(move || {
+            let _ = wake.wake();
+        }));
         host.set_journal(tap);
     }
     let listen_addrs = host

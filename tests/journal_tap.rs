@@ -144,6 +144,11 @@ fn fsync_holds_an_execution_report_and_what_follows_until_durable() {
         64,
     );
     let pause = journal.pause_drain();
+    // The journal thread tells the engine's loop when a held record became durable.
+    let (woken_tx, woken) = std::sync::mpsc::channel::<()>();
+    journal.set_durable_waker(Box::new(move || {
+        let _ = woken_tx.send(());
+    }));
     let mut tap = JournalTap::new(journal, 3);
     let t = Nanos(1_000_000);
     let send = |tap: &mut JournalTap, session: usize, f: &[u8]| {
@@ -173,7 +178,11 @@ fn fsync_holds_an_execution_report_and_what_follows_until_durable() {
     let mut released: Vec<(usize, Vec<u8>)> = Vec::new();
     tap.release(Nanos(check.0 + 1), |s, b| released.push((s, b.to_vec())));
     assert!(released.is_empty());
+    assert!(woken.try_recv().is_err(), "nothing durable yet");
     drop(pause);
+    woken
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the journal thread wakes the loop once the fill is durable");
     let last = tap.journal().next_seq() - 1;
     assert_eq!(
         tap.journal().wait_durable(last, Duration::from_secs(20)),

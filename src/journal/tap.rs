@@ -4,7 +4,8 @@
 //! Owns the encoding scratch buffer, the per-session "latest inbound frame" that lets an
 //! engine input name its `fix-in` record instead of copying the message, and, in `fsync`
 //! durability, the per-session hold that keeps an ExecutionReport (and whatever follows it on
-//! that session) off the wire until its record is durable. The host and the router call it
+//! that session) off the wire until its record is durable (the journal thread wakes the loop
+//! through `Journal::set_durable_waker` once it is). The host and the router call it
 //! on the engine thread; it never blocks except on a full journal queue (back-pressure,
 //! counted by the journal), never reads the clock (`now` is the loop's) and does not allocate
 //! in steady state (the hold buffers keep their capacity). A failed append is counted and its
@@ -178,6 +179,8 @@ pub struct JournalTap {
     first_failure: Option<AppendError>,
     /// Outbound frames are the router's own messages, not engine outputs (flagged).
     router_origin: bool,
+    /// `durable_seq` when holds were last looked at.
+    durable_checked: u64,
 }
 
 impl std::fmt::Debug for JournalTap {
@@ -205,6 +208,7 @@ impl JournalTap {
             counters: Arc::new(SharedCounters::default()),
             first_failure: None,
             router_origin: false,
+            durable_checked: 0,
         }
     }
 
@@ -422,6 +426,7 @@ impl JournalTap {
         if must_wait {
             h.until_seq = h.until_seq.max(seq.unwrap_or(0));
             bump(&self.counters.executions_held);
+            self.journal.wake_when_durable();
             self.journal.request_sync();
         }
         h.bytes.extend_from_slice(frame);
@@ -435,11 +440,16 @@ impl JournalTap {
     }
 
     /// Hands every hold whose records are durable to `write(session, bytes)`, in order.
+    /// Cheap when nothing changed (one atomic load): call it every loop cycle.
     pub fn release(&mut self, now: Nanos, mut write: impl FnMut(usize, &[u8])) {
-        if self.holding == 0 || self.next_hold_check.is_some_and(|t| t > now) {
+        if self.holding == 0 {
             return;
         }
         let durable = self.journal.durable_seq();
+        if durable == self.durable_checked && self.next_hold_check.is_some_and(|t| t > now) {
+            return;
+        }
+        self.durable_checked = durable;
         for (i, h) in self.holds.iter_mut().enumerate() {
             if !h.bytes.is_empty() && h.until_seq <= durable {
                 write(i, &h.bytes);
