@@ -1,0 +1,754 @@
+//! `rfq-journal`'s analysis commands as an operator runs them: the built binary on a journal
+//! this test writes with `journal::writer::Journal`, holding the FIX records of realistic RFQs
+//! (desk QuoteRequests, dealer requests, quotes, declines, a late quote, a hit, executions,
+//! a rejection, an expiry, an all-decline) on the embedded configuration's sessions. Checks
+//! output content of `cat` filters (an RFQ followed across sessions by any of its ids),
+//! `stats`, `export`, `whatif`, `scores`, every `--help`, and errors for bad inputs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rfq_router::fix::encode::Encoder;
+use rfq_router::journal::{FixDirection, Journal, JournalConfig};
+use rfq_router::time::{parse_utc_timestamp, Nanos};
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("journal-tools-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rfq-journal"))
+        .args(args)
+        .output()
+        .expect("run rfq-journal")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Session ids of the embedded config/router.toml (index of each [[session]]).
+const DESK: u16 = 0;
+const DEALER_A: u16 = 1; // Dealer A, DLRA
+const DEALER_C: u16 = 2; // Dealer C, DLRC
+const DEALER_D: u16 = 3; // Dealer D, DLRD
+const DEALER_B: u16 = 4; // Dealer B, DLRB, hit with NewOrderSingle
+
+const T0: &str = "20261120-14:00:00";
+
+/// Writes FIX frames into a journal with per-session sequence numbers, like the router.
+struct Writer {
+    journal: Journal,
+    enc: Encoder,
+    seqs: [u64; 5],
+    t0: Nanos,
+}
+
+impl Writer {
+    fn new(dir: &Path) -> Writer {
+        let config = JournalConfig {
+            segment_size_bytes: 64 * 1024,
+            max_payload_bytes: 8192,
+            ..JournalConfig::new(dir)
+        };
+        let (journal, _) = Journal::open(config).unwrap();
+        Writer {
+            journal,
+            enc: Encoder::new(8192),
+            seqs: [0; 5],
+            t0: parse_utc_timestamp(T0.as_bytes()).unwrap(),
+        }
+    }
+
+    /// One message at `ms` after T0 on `session`; `inbound` from the peer.
+    fn msg(&mut self, ms: u64, session: u16, inbound: bool, msg_type: &str, body: &[(u32, &str)]) {
+        let ts = Nanos(self.t0.0 + ms * 1_000_000);
+        let comp = ["DESK", "DEALERA", "DEALERC", "DEALERD", "DEALERB"][usize::from(session)];
+        let (sender, target) = if inbound {
+            (comp, "ROUTER")
+        } else {
+            ("ROUTER", comp)
+        };
+        self.seqs[usize::from(session)] += 1;
+        let seq = self.seqs[usize::from(session)];
+        self.enc
+            .start(msg_type.as_bytes())
+            .str(49, sender.as_bytes())
+            .str(56, target.as_bytes())
+            .uint(34, seq)
+            .timestamp(52, ts);
+        for (tag, v) in body {
+            self.enc.str(*tag, v.as_bytes());
+        }
+        let frame = self.enc.finish().unwrap().to_vec();
+        let dir = if inbound {
+            FixDirection::Inbound
+        } else {
+            FixDirection::Outbound
+        };
+        self.journal.append_fix(dir, session, ts, &frame).unwrap();
+    }
+
+    fn close(self) {
+        self.journal.close().unwrap();
+    }
+}
+
+const A_BOND: &str = "US99A1NW1035"; // Northwind Utilities, ig_corp A-
+const B_BOND: &str = "US99B2BT1007"; // Bellmare Telecom, ig_corp BBB
+const C_BOND: &str = "US99C3HP1093"; // Harlow Pharma, ig_corp AA-
+
+/// Three desk requests (four legs):
+/// - DQ1 (R1-0): buy 5mm A_BOND; asked A, B, C; A and B quote, C declines; the desk hits B
+///   (NewOrderSingle to B), B fills at 99.20, A hears "done away".
+/// - DQ2: leg 1 (R2-1) sell 2mm B_BOND, asked A and C; A quotes, C quotes late (refused);
+///   it expires. Leg 2 names an unknown bond: rejected.
+/// - DQ3 (R3-2): buy 1mm C_BOND; A, B, D all decline: no quote.
+fn demo_journal(dir: &Path) {
+    let mut w = Writer::new(dir);
+    for s in [DESK, DEALER_A, DEALER_C, DEALER_D, DEALER_B] {
+        w.msg(0, s, true, "A", &[(98, "0"), (108, "30")]);
+        w.msg(1, s, false, "A", &[(98, "0"), (108, "30")]);
+    }
+    // DQ1
+    let leg1 = [
+        (146, "1"),
+        (55, "NWU 4.25 31"),
+        (48, A_BOND),
+        (22, "4"),
+        (54, "1"),
+        (38, "5000000"),
+    ];
+    let mut r = vec![(131, "DQ1")];
+    r.extend_from_slice(&leg1);
+    w.msg(1000, DESK, true, "R", &r);
+    for s in [DEALER_A, DEALER_B, DEALER_C] {
+        w.msg(
+            1000,
+            s,
+            false,
+            "R",
+            &[
+                (131, "R1-0"),
+                (146, "1"),
+                (55, "NWU 4.25 31"),
+                (48, A_BOND),
+                (22, "4"),
+                (54, "1"),
+                (38, "5000000"),
+            ],
+        );
+    }
+    w.msg(
+        1000,
+        DESK,
+        false,
+        "AI",
+        &[
+            (117, "R1-0"),
+            (131, "DQ1"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+            (297, "0"),
+        ],
+    );
+    w.msg(
+        2000,
+        DEALER_A,
+        true,
+        "S",
+        &[
+            (131, "R1-0"),
+            (117, "A-Q1"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+            (132, "99.10"),
+            (133, "99.25"),
+        ],
+    );
+    w.msg(
+        2000,
+        DESK,
+        false,
+        "S",
+        &[
+            (131, "DQ1"),
+            (117, "Q1-0-0-0"),
+            (453, "1"),
+            (448, "DLRA"),
+            (447, "D"),
+            (452, "1"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+            (54, "1"),
+            (132, "99.10"),
+            (133, "99.25"),
+        ],
+    );
+    w.msg(
+        3000,
+        DEALER_B,
+        true,
+        "S",
+        &[
+            (131, "R1-0"),
+            (117, "B-Q1"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+            (132, "99.05"),
+            (133, "99.20"),
+            (135, "5000000"),
+        ],
+    );
+    w.msg(
+        3000,
+        DESK,
+        false,
+        "S",
+        &[
+            (131, "DQ1"),
+            (117, "Q1-0-1-0"),
+            (453, "1"),
+            (448, "DLRB"),
+            (447, "D"),
+            (452, "1"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+            (54, "1"),
+            (132, "99.05"),
+            (133, "99.20"),
+            (135, "5000000"),
+        ],
+    );
+    w.msg(
+        4000,
+        DEALER_C,
+        true,
+        "AG",
+        &[(131, "R1-0"), (658, "99"), (146, "1"), (55, "NWU 4.25 31")],
+    );
+    w.msg(
+        5000,
+        DESK,
+        true,
+        "AJ",
+        &[
+            (693, "DH1"),
+            (117, "Q1-0-1-0"),
+            (694, "1"),
+            (55, "NWU 4.25 31"),
+            (54, "1"),
+        ],
+    );
+    w.msg(
+        5000,
+        DEALER_B,
+        false,
+        "D",
+        &[
+            (11, "E1-0"),
+            (117, "B-Q1"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+            (54, "1"),
+            (60, "20261120-14:00:05.000"),
+            (38, "5000000"),
+            (40, "D"),
+            (44, "99.20"),
+        ],
+    );
+    w.msg(
+        5500,
+        DEALER_B,
+        true,
+        "8",
+        &[
+            (37, "B-ORD1"),
+            (11, "E1-0"),
+            (17, "B-X1"),
+            (150, "F"),
+            (39, "2"),
+            (55, "NWU 4.25 31"),
+            (54, "1"),
+            (32, "5000000"),
+            (31, "99.20"),
+            (151, "0"),
+            (14, "5000000"),
+            (6, "99.20"),
+        ],
+    );
+    w.msg(
+        5500,
+        DESK,
+        false,
+        "8",
+        &[
+            (37, "O1-0"),
+            (17, "X1-0-1-1"),
+            (150, "F"),
+            (39, "2"),
+            (693, "DH1"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+            (54, "1"),
+            (32, "5000000"),
+            (31, "99.20"),
+            (151, "0"),
+            (14, "5000000"),
+            (6, "99.20"),
+        ],
+    );
+    w.msg(
+        5500,
+        DEALER_A,
+        false,
+        "AJ",
+        &[
+            (693, "P1-0-0-0"),
+            (117, "A-Q1"),
+            (694, "5"),
+            (55, "NWU 4.25 31"),
+            (48, A_BOND),
+            (22, "4"),
+        ],
+    );
+    // DQ2: two legs, the second unknown.
+    w.msg(
+        10_000,
+        DESK,
+        true,
+        "R",
+        &[
+            (131, "DQ2"),
+            (146, "2"),
+            (55, "BLT 3.875 29"),
+            (48, B_BOND),
+            (22, "4"),
+            (54, "2"),
+            (38, "2000000"),
+            (55, "MYSTERY"),
+            (48, "XS0000000000"),
+            (22, "4"),
+            (54, "2"),
+            (38, "1000000"),
+        ],
+    );
+    for s in [DEALER_A, DEALER_C] {
+        w.msg(
+            10_000,
+            s,
+            false,
+            "R",
+            &[
+                (131, "R2-1"),
+                (146, "1"),
+                (55, "BLT 3.875 29"),
+                (48, B_BOND),
+                (22, "4"),
+                (54, "2"),
+                (38, "2000000"),
+            ],
+        );
+    }
+    w.msg(
+        10_000,
+        DESK,
+        false,
+        "AI",
+        &[
+            (117, "R2-1"),
+            (131, "DQ2"),
+            (55, "BLT 3.875 29"),
+            (48, B_BOND),
+            (22, "4"),
+            (297, "0"),
+        ],
+    );
+    w.msg(
+        10_000,
+        DESK,
+        false,
+        "AG",
+        &[
+            (131, "DQ2"),
+            (658, "1"),
+            (146, "1"),
+            (55, "MYSTERY"),
+            (48, "XS0000000000"),
+            (22, "4"),
+            (58, "unknown instrument: XS0000000000"),
+        ],
+    );
+    w.msg(
+        12_500,
+        DEALER_A,
+        true,
+        "S",
+        &[
+            (131, "R2-1"),
+            (117, "A-Q2"),
+            (55, "BLT 3.875 29"),
+            (48, B_BOND),
+            (22, "4"),
+            (132, "101.50"),
+            (133, "101.70"),
+        ],
+    );
+    w.msg(
+        12_500,
+        DESK,
+        false,
+        "S",
+        &[
+            (131, "DQ2"),
+            (117, "Q2-1-0-0"),
+            (453, "1"),
+            (448, "DLRA"),
+            (447, "D"),
+            (452, "1"),
+            (55, "BLT 3.875 29"),
+            (48, B_BOND),
+            (22, "4"),
+            (54, "2"),
+            (132, "101.50"),
+            (133, "101.70"),
+        ],
+    );
+    w.msg(
+        40_000,
+        DEALER_C,
+        true,
+        "S",
+        &[
+            (131, "R2-1"),
+            (117, "C-Q2"),
+            (55, "BLT 3.875 29"),
+            (48, B_BOND),
+            (22, "4"),
+            (132, "101.40"),
+        ],
+    );
+    w.msg(
+        40_000,
+        DEALER_C,
+        false,
+        "AI",
+        &[
+            (117, "C-Q2"),
+            (131, "R2-1"),
+            (55, "BLT 3.875 29"),
+            (297, "7"),
+            (58, "quote arrived after the request closed for you"),
+        ],
+    );
+    w.msg(
+        130_000,
+        DESK,
+        false,
+        "AI",
+        &[
+            (117, "R2-1"),
+            (131, "DQ2"),
+            (55, "BLT 3.875 29"),
+            (48, B_BOND),
+            (22, "4"),
+            (297, "7"),
+            (58, "RFQ expired"),
+        ],
+    );
+    // DQ3: everybody declines.
+    w.msg(
+        200_000,
+        DESK,
+        true,
+        "R",
+        &[
+            (131, "DQ3"),
+            (146, "1"),
+            (55, "HPG 4.6 33"),
+            (48, C_BOND),
+            (22, "4"),
+            (54, "1"),
+            (38, "1000000"),
+        ],
+    );
+    for s in [DEALER_A, DEALER_B, DEALER_D] {
+        w.msg(
+            200_000,
+            s,
+            false,
+            "R",
+            &[
+                (131, "R3-2"),
+                (146, "1"),
+                (55, "HPG 4.6 33"),
+                (48, C_BOND),
+                (22, "4"),
+                (54, "1"),
+                (38, "1000000"),
+            ],
+        );
+    }
+    w.msg(
+        200_000,
+        DESK,
+        false,
+        "AI",
+        &[
+            (117, "R3-2"),
+            (131, "DQ3"),
+            (55, "HPG 4.6 33"),
+            (48, C_BOND),
+            (22, "4"),
+            (297, "0"),
+        ],
+    );
+    for (i, s) in [DEALER_A, DEALER_B, DEALER_D].into_iter().enumerate() {
+        w.msg(
+            201_000 + 1000 * i as u64,
+            s,
+            true,
+            "AG",
+            &[(131, "R3-2"), (658, "99"), (146, "1"), (55, "HPG 4.6 33")],
+        );
+    }
+    w.msg(
+        203_000,
+        DESK,
+        false,
+        "AI",
+        &[
+            (117, "R3-2"),
+            (131, "DQ3"),
+            (55, "HPG 4.6 33"),
+            (48, C_BOND),
+            (22, "4"),
+            (297, "5"),
+            (58, "no dealer quoted: all declined, timed out or dropped"),
+        ],
+    );
+    w.msg(210_000, DESK, true, "0", &[]);
+    w.close();
+}
+
+fn lines(o: &Output) -> Vec<String> {
+    text(&o.stdout).lines().map(String::from).collect()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    o
+}
+
+#[test]
+fn cat_follows_one_rfq_across_desk_and_dealer_sessions_by_any_of_its_ids() {
+    let dir = fresh_dir("cat-rfq");
+    demo_journal(&dir);
+    let d = dir.to_str().unwrap();
+    // DQ1's trail: desk R, 3 dealer R, desk AI, 2 quotes in + 2 relayed, a decline, the desk
+    // hit, the D to B, B's fill, the fill to the desk, done-away to A.
+    let by_desk_id = lines(&ok(run(&["cat", d, "--rfq", "DQ1"])));
+    assert_eq!(by_desk_id.len(), 15, "{by_desk_id:#?}");
+    assert!(by_desk_id[0].contains("session=0:desk in ") && by_desk_id[0].contains("|35=R|"));
+    for l in &by_desk_id {
+        assert!(
+            !l.contains("DQ2") && !l.contains("R2-1") && !l.contains("R3-2"),
+            "{l}"
+        );
+    }
+    for needle in [
+        "session=1:dealer-a out",
+        "session=4:dealer-b out",
+        "session=2:dealer-c in",
+        "35=D|",
+        "B-X1",
+        "X1-0-1-1",
+        "694=5",
+    ] {
+        assert!(
+            by_desk_id.iter().any(|l| l.contains(needle)),
+            "no {needle} in {by_desk_id:#?}"
+        );
+    }
+    for id in ["R1-0", "Q1-0-1-0", "E1-0", "B-Q1"] {
+        let other = lines(&ok(run(&["cat", d, "--rfq", id])));
+        assert_eq!(other, by_desk_id, "--rfq {id}");
+    }
+    // A two-leg request: the desk id gives both legs, the router id only its leg.
+    let dq2 = lines(&ok(run(&["cat", d, "--rfq", "DQ2"])));
+    assert!(dq2
+        .iter()
+        .any(|l| l.contains("XS0000000000") && l.contains("35=AG")));
+    assert!(
+        dq2.iter()
+            .any(|l| l.contains("C-Q2") && l.contains("35=AI")),
+        "the late quote's refusal"
+    );
+    let r21 = lines(&ok(run(&["cat", d, "--rfq", "R2-1"])));
+    assert_eq!(r21.len(), dq2.len() - 1, "all but the rejected leg's AG");
+
+    let json = lines(&ok(run(&[
+        "cat",
+        d,
+        "--json",
+        "--rfq",
+        "DQ3",
+        "--msg-type",
+        "AG",
+    ])));
+    assert_eq!(json.len(), 3, "{json:#?}");
+    for l in &json {
+        assert!(
+            l.contains("\"rfq\":\"R3-2\"") && l.contains("\"direction\":\"in\""),
+            "{l}"
+        );
+        assert!(l.contains("\"dealer\":\"Dealer "), "{l}");
+    }
+    let none = run(&["cat", d, "--rfq", "NOPE"]);
+    assert!(none.status.success());
+    assert!(lines(&none).is_empty());
+    assert!(text(&none.stderr).contains("no RFQ with id \"NOPE\""));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cat_filters_by_session_name_or_id_dealer_time_and_type() {
+    let dir = fresh_dir("cat-filters");
+    demo_journal(&dir);
+    let d = dir.to_str().unwrap();
+    let by_name = lines(&ok(run(&["cat", d, "--session", "dealer-a"])));
+    let by_id = lines(&ok(run(&["cat", d, "--session", "1"])));
+    assert_eq!(by_name, by_id);
+    // Logon x2, R x3, S x2, done-away, AG
+    assert_eq!(by_name.len(), 9, "{by_name:#?}");
+    assert!(by_name.iter().all(|l| l.contains("session=1:dealer-a")));
+
+    // Dealer B: its own session (Logon x2, R x2, S, D, 8, AG) and the desk's relayed quote
+    // naming it (448=DLRB).
+    let b = lines(&ok(run(&["cat", d, "--dealer", "Dealer B"])));
+    assert_eq!(b.len(), 9, "{b:#?}");
+    assert_eq!(b.iter().filter(|l| l.contains("session=0:desk")).count(), 1);
+    assert_eq!(lines(&ok(run(&["cat", d, "--dealer", "DLRB"]))), b);
+
+    let window = lines(&ok(run(&[
+        "cat",
+        d,
+        "--from",
+        "20261120-14:00:10",
+        "--to",
+        "20261120-14:03:20",
+        "--msg-type",
+        "AI",
+    ])));
+    // DQ2's accept, C's late refusal, DQ2's expiry; DQ3's at 14:03:20 is excluded.
+    assert_eq!(window.len(), 3, "{window:#?}");
+
+    let bad = run(&["cat", d, "--session", "nowhere"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let e = text(&bad.stderr);
+    assert!(e.contains("nowhere") && e.contains("dealer-a"), "{e}");
+    let bad = run(&["cat", d, "--dealer", "Dealer Z"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("Dealer A"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stats_counts_by_kind_session_and_dealer_with_outcomes() {
+    let dir = fresh_dir("stats");
+    demo_journal(&dir);
+    let s = text(&ok(run(&["stats", dir.to_str().unwrap()])).stdout);
+    assert!(
+        s.contains("rfq legs  4 (expired=1 filled=1 no-quote=1 rejected=1)"),
+        "{s}"
+    );
+    let line = |prefix: &str| {
+        s.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line in {s}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    // "Dealer A asked 3 quotes 2 refused 0 declines 1 hits 0 fills 0"
+    let a = line("Dealer A");
+    assert_eq!(
+        a[3..].join(" "),
+        "3 quotes 2 refused 0 declines 1 hits 0 fills 0",
+        "{a:?}"
+    );
+    let b = line("Dealer B");
+    assert_eq!(
+        b[3..].join(" "),
+        "2 quotes 1 refused 0 declines 1 hits 1 fills 1",
+        "{b:?}"
+    );
+    let c = line("Dealer C");
+    assert_eq!(
+        c[3..].join(" "),
+        "2 quotes 1 refused 1 declines 1 hits 0 fills 0",
+        "{c:?}"
+    );
+    let desk = line("0 ");
+    assert_eq!(desk[1], "desk", "{desk:?}");
+    assert!(desk.contains(&"(desk)".to_string()), "{desk:?}");
+    assert_eq!(
+        line("1 ")[6],
+        "(Dealer",
+        "dealer sessions name their dealer"
+    );
+    assert!(s.contains("fix-in"), "{s}");
+    assert!(s.contains("(210.000 s)"), "{s}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_inputs_are_named_clearly() {
+    let missing = fresh_dir("missing");
+    let empty = fresh_dir("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let foreign_dir = fresh_dir("foreign");
+    fs::create_dir_all(&foreign_dir).unwrap();
+    let foreign = foreign_dir.join("seg-000000000001.rfqj");
+    fs::write(&foreign, vec![b'x'; 4096]).unwrap();
+    let commands: [&[&str]; 3] = [&["cat"], &["stats"], &["verify"]];
+    for cmd in commands {
+        for (path, says) in [
+            (&missing, "no such file or directory"),
+            (&empty, "empty journal directory"),
+            (&foreign, "not an rfq-router journal segment"),
+            (&foreign_dir, "not an rfq-router journal segment"),
+        ] {
+            let mut args = vec![cmd[0], path.to_str().unwrap()];
+            args.extend_from_slice(&cmd[1..]);
+            let o = run(&args);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+            let e = text(&o.stderr);
+            assert!(e.contains(says), "{args:?}: {e}");
+            let named = if path == &foreign_dir { &foreign } else { path };
+            assert!(
+                e.contains(named.to_str().unwrap()),
+                "{args:?} names the path: {e}"
+            );
+        }
+    }
+    fs::remove_dir_all(&empty).unwrap();
+    fs::remove_dir_all(&foreign_dir).unwrap();
+}
