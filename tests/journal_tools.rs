@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rfq_router::fix::encode::Encoder;
-use rfq_router::journal::{FixDirection, Journal, JournalConfig};
+use rfq_router::journal::{FixDirection, Journal, JournalConfig, RecordKind};
 use rfq_router::time::{parse_utc_timestamp, Nanos};
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -20,8 +20,12 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The binary under test; `RFQ_JOURNAL_BIN` names another build of it (helpers sharing
+/// one target directory can overwrite each other's `target/debug/rfq-journal`).
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rfq-journal"))
+    let bin = std::env::var_os("RFQ_JOURNAL_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_rfq-journal").into());
+    Command::new(bin)
         .args(args)
         .output()
         .expect("run rfq-journal")
@@ -91,6 +95,11 @@ impl Writer {
             FixDirection::Outbound
         };
         self.journal.append_fix(dir, session, ts, &frame).unwrap();
+    }
+
+    fn record(&mut self, ms: u64, kind: RecordKind, payload: &[u8]) {
+        let ts = Nanos(self.t0.0 + ms * 1_000_000);
+        self.journal.append(kind, ts, payload).unwrap();
     }
 
     fn close(self) {
@@ -323,6 +332,9 @@ fn demo_journal(dir: &Path) {
             (22, "4"),
         ],
     );
+    // A TCA result this build can read (JSON with the tca.csv column names), one it cannot.
+    w.record(6000, RecordKind::TcaResult, br#"{"rfq":"R1-0","dealer":"Dealer B","instrument":"US99A1NW1035","side":"buy","qty":5000000,"arrival_mid":99.18,"exec_px":99.20,"price_improvement_bps":-2.0,"markout_60s_bps":1.5}"#);
+    w.record(7000, RecordKind::TcaResult, &[0xde, 0xad, 0xbe, 0xef]);
     // DQ2: two legs, the second unknown.
     w.msg(
         10_000,
@@ -728,7 +740,12 @@ fn bad_inputs_are_named_clearly() {
     fs::create_dir_all(&foreign_dir).unwrap();
     let foreign = foreign_dir.join("seg-000000000001.rfqj");
     fs::write(&foreign, vec![b'x'; 4096]).unwrap();
-    let commands: [&[&str]; 3] = [&["cat"], &["stats"], &["verify"]];
+    let commands: [&[&str]; 4] = [
+        &["cat"],
+        &["stats"],
+        &["verify"],
+        &["export", "--csv", "/nonexistent-out"],
+    ];
     for cmd in commands {
         for (path, says) in [
             (&missing, "no such file or directory"),
@@ -751,4 +768,154 @@ fn bad_inputs_are_named_clearly() {
     }
     fs::remove_dir_all(&empty).unwrap();
     fs::remove_dir_all(&foreign_dir).unwrap();
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+fn col<'a>(header: &[String], row: &'a [String], name: &str) -> &'a str {
+    let i = header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    &row[i]
+}
+
+#[test]
+fn export_writes_rfqs_quotes_executions_and_tca_as_csv() {
+    let dir = fresh_dir("export");
+    demo_journal(&dir);
+    let out = fresh_dir("export-out");
+    let o = ok(run(&[
+        "export",
+        dir.to_str().unwrap(),
+        "--csv",
+        out.to_str().unwrap(),
+    ]));
+    let said = text(&o.stdout);
+    assert!(
+        said.contains("4 rows") && said.contains("rfqs.csv"),
+        "{said}"
+    );
+    assert!(
+        text(&o.stderr).contains("1 tca record(s) not exported"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let (h, rfqs) = read_csv(&out.join("rfqs.csv"));
+    assert_eq!(rfqs.len(), 4);
+    let dq1 = &rfqs[0];
+    assert_eq!(col(&h, dq1, "desk_quote_req_id"), "DQ1");
+    assert_eq!(col(&h, dq1, "router_quote_req_id"), "R1-0");
+    assert_eq!(col(&h, dq1, "time_utc"), "20261120-14:00:01.000");
+    assert_eq!(col(&h, dq1, "instrument"), A_BOND);
+    assert_eq!(col(&h, dq1, "id_source"), "4");
+    assert_eq!(col(&h, dq1, "side"), "buy");
+    assert_eq!(col(&h, dq1, "qty"), "5000000");
+    assert_eq!(col(&h, dq1, "dealers_asked"), "3");
+    assert_eq!(col(&h, dq1, "dealers"), "Dealer A;Dealer B;Dealer C");
+    assert_eq!(col(&h, dq1, "quotes"), "2");
+    assert_eq!(col(&h, dq1, "outcome"), "filled");
+    assert_eq!(col(&h, dq1, "winner"), "Dealer B");
+    assert_eq!(col(&h, dq1, "exec_px"), "99.2");
+    assert_eq!(col(&h, dq1, "exec_qty"), "5000000");
+    assert_eq!(col(&h, dq1, "hit_by"), "desk");
+    let outcomes: Vec<(&str, &str, &str)> = rfqs
+        .iter()
+        .map(|r| {
+            (
+                col(&h, r, "desk_quote_req_id"),
+                col(&h, r, "leg"),
+                col(&h, r, "outcome"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("DQ1", "1", "filled"),
+            ("DQ2", "1", "expired"),
+            ("DQ2", "2", "rejected"),
+            ("DQ3", "1", "no-quote")
+        ]
+    );
+    assert!(col(&h, &rfqs[2], "outcome_detail").contains("unknown instrument"));
+    assert_eq!(col(&h, &rfqs[2], "router_quote_req_id"), "");
+    assert_eq!(col(&h, &rfqs[3], "dealers"), "Dealer A;Dealer B;Dealer D");
+
+    let (h, quotes) = read_csv(&out.join("quotes.csv"));
+    let q: Vec<(&str, &str, &str, &str)> = quotes
+        .iter()
+        .map(|r| {
+            (
+                col(&h, r, "dealer_quote_id"),
+                col(&h, r, "router_quote_id"),
+                col(&h, r, "status"),
+                col(&h, r, "response_ms"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        q,
+        [
+            ("A-Q1", "Q1-0-0-0", "relayed", "1000.000"),
+            ("B-Q1", "Q1-0-1-0", "relayed", "2000.000"),
+            ("A-Q2", "Q2-1-0-0", "relayed", "2500.000"),
+            ("C-Q2", "", "refused", "30000.000"),
+        ]
+    );
+    assert_eq!(col(&h, &quotes[1], "offer_px"), "99.2");
+    assert_eq!(col(&h, &quotes[1], "desk_quote_req_id"), "DQ1");
+    assert!(col(&h, &quotes[3], "detail").contains("after the request closed"));
+
+    let (h, execs) = read_csv(&out.join("executions.csv"));
+    assert_eq!(execs.len(), 1);
+    let x = &execs[0];
+    assert_eq!(
+        [
+            col(&h, x, "dealer"),
+            col(&h, x, "exec_id"),
+            col(&h, x, "desk_exec_id"),
+            col(&h, x, "ord_status"),
+            col(&h, x, "last_px"),
+            col(&h, x, "hit_px"),
+            col(&h, x, "side")
+        ],
+        ["Dealer B", "B-X1", "X1-0-1-1", "2", "99.2", "99.2", "buy"]
+    );
+
+    let (h, tca) = read_csv(&out.join("tca.csv"));
+    assert_eq!(h[..4], ["time_utc", "time_ns", "journal_seq", "rfq"]);
+    assert_eq!(tca.len(), 1);
+    assert_eq!(col(&h, &tca[0], "dealer"), "Dealer B");
+    assert_eq!(col(&h, &tca[0], "price_improvement_bps"), "-2");
+    assert_eq!(col(&h, &tca[0], "markout_60s_bps"), "1.5");
+    assert_eq!(col(&h, &tca[0], "markout_300s_bps"), "");
+
+    // A time range that holds no TCA record: the header alone.
+    let out2 = fresh_dir("export-out2");
+    ok(run(&[
+        "export",
+        dir.to_str().unwrap(),
+        "--csv",
+        out2.to_str().unwrap(),
+        "--to",
+        "20261120-14:00:05",
+    ]));
+    let (h, tca) = read_csv(&out2.join("tca.csv"));
+    assert_eq!(h.len(), 16);
+    assert!(tca.is_empty());
+    let (_, rfqs) = read_csv(&out2.join("rfqs.csv"));
+    assert_eq!(rfqs.len(), 1);
+    for d in [&dir, &out, &out2] {
+        fs::remove_dir_all(d).unwrap();
+    }
 }

@@ -17,16 +17,18 @@ use clap::{Args, Parser, Subcommand};
 mod cat;
 #[path = "rfq_journal/common.rs"]
 mod common;
+#[path = "rfq_journal/export.rs"]
+mod export;
 #[path = "rfq_journal/filter.rs"]
 mod filter;
 #[path = "rfq_journal/fixmsg.rs"]
 mod fixmsg;
-// Fields read by the export, whatif and scores commands (next commits).
-#[allow(dead_code)]
 #[path = "rfq_journal/model.rs"]
 mod model;
 #[path = "rfq_journal/stats.rs"]
 mod stats;
+#[path = "rfq_journal/tca.rs"]
+mod tca;
 #[path = "rfq_journal/verify.rs"]
 mod verify;
 
@@ -74,6 +76,10 @@ enum Command {
     /// segment file and byte offset. Exit 1 on corruption, 3 if the only problem is a torn
     /// tail (what a crash leaves; the router cuts it on its next start).
     Verify(VerifyArgs),
+    /// Write the RFQs, quotes, executions and TCA results as CSV files for the data
+    /// warehouse: rfqs.csv (one row per desk RFQ leg), quotes.csv, executions.csv, tca.csv.
+    #[command(after_long_help = export::COLUMNS_HELP)]
+    Export(ExportArgs),
 }
 
 #[derive(Args)]
@@ -98,6 +104,21 @@ pub struct StatsArgs {
 }
 
 #[derive(Args)]
+pub struct ExportArgs {
+    /// Journal directory or segment file.
+    pub path: PathBuf,
+    /// Directory to write the CSV files into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub csv: PathBuf,
+    /// Only records at or after this time (YYYYMMDD-HH:MM:SS[.fff] UTC, or ns).
+    #[arg(long, value_parser = common::parse_time, value_name = "TIME")]
+    pub from: Option<rfq_router::time::Nanos>,
+    /// Only records before this time.
+    #[arg(long, value_parser = common::parse_time, value_name = "TIME")]
+    pub to: Option<rfq_router::time::Nanos>,
+}
+
+#[derive(Args)]
 pub struct VerifyArgs {
     /// Journal directory or segment file.
     pub path: PathBuf,
@@ -109,6 +130,7 @@ fn main() -> ExitCode {
         Command::Cat(a) => cat::run(a, &common::load_names(&cli.config)?),
         Command::Stats(a) => stats::run(a, &common::load_names(&cli.config)?),
         Command::Verify(a) => verify::run(a),
+        Command::Export(a) => export::run(a, &common::load_names(&cli.config)?),
     })();
     match result {
         Ok(code) => code,

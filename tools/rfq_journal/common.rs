@@ -75,7 +75,6 @@ pub fn format_time(t: Nanos) -> String {
 }
 
 /// `YYYYMMDD-HH:MM:SS.fff` (for tables).
-#[allow(dead_code)]
 pub fn format_time_ms(t: Nanos) -> String {
     let mut buf = [0u8; UTC_TIMESTAMP_MS_LEN];
     String::from_utf8_lossy(format_utc_timestamp_ms(t, &mut buf)).into_owned()

@@ -121,7 +121,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-#[allow(dead_code)]
 pub fn side_name(side: Option<Side>) -> &'static str {
     match side {
         Some(Side::Buy) => "buy",

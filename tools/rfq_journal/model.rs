@@ -85,6 +85,7 @@ impl Quote {
     }
 
     /// The price on the side the desk trades (offer for a buy, bid for a sell).
+    #[allow(dead_code)] // read by `scores` (next commit)
     pub fn px_for(&self, side: Option<Side>) -> Option<f64> {
         match side {
             Some(Side::Buy) => self.offer_px,
@@ -97,10 +98,8 @@ impl Quote {
 /// The hit the router sent to the winning dealer (AJ 694=1 or D).
 #[derive(Debug, Clone)]
 pub struct Hit {
-    pub time: Nanos,
     pub session: u16,
     pub price: Option<f64>,
-    pub qty: Option<f64>,
     pub side: Option<Side>,
     /// No desk click preceded it: the router executed within its auto-execution band.
     pub auto: bool,
@@ -298,10 +297,8 @@ impl Model {
                     let r = self.rfqs.entry(k).or_default();
                     let auto = r.desk_hit.is_none();
                     r.hits.push(Hit {
-                        time,
                         session,
                         price: m.number(f::PRICE),
-                        qty: m.number(f::ORDER_QTY),
                         side: m.side(),
                         auto,
                     });
