@@ -919,3 +919,131 @@ fn export_writes_rfqs_quotes_executions_and_tca_as_csv() {
         fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// The shipped rules with the default panel cut to two dealers asked one by one (whisper),
+/// never Dealer C.
+fn tighter_rules(dir: &Path) -> PathBuf {
+    let shipped =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/rules.toml")).unwrap();
+    let tighter = shipped
+        .replacen("top = 4\nnever = []", "top = 2\nnever = [\"Dealer C\"]", 1)
+        .replacen(
+            "kind = \"broadcast\"\nmax_dealers = 4",
+            "kind = \"whisper\"\nmax_dealers = 2",
+            1,
+        );
+    assert_ne!(
+        tighter, shipped,
+        "the shipped rules changed shape: update this test"
+    );
+    fs::create_dir_all(dir).unwrap();
+    let path = dir.join("tighter.toml");
+    fs::write(&path, tighter).unwrap();
+    path
+}
+
+#[test]
+fn whatif_reports_panel_protocol_and_cost_changes_per_rfq_and_in_total() {
+    let dir = fresh_dir("whatif");
+    demo_journal(&dir);
+    let rules_dir = fresh_dir("whatif-rules");
+    let rules = tighter_rules(&rules_dir);
+    let o = ok(run(&[
+        "whatif",
+        dir.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]));
+    let s = text(&o.stdout);
+    println!("{s}");
+    assert!(
+        s.contains("Expected cost of an RFQ"),
+        "says what expected cost means: {s}"
+    );
+    // Four legs: DQ1, DQ2 leg 1 and DQ3 are known bonds; DQ2 leg 2 is refused under both.
+    assert!(s.contains("DQ2 leg 2 (not opened) XS0000000000"), "{s}");
+    assert!(s.contains("refused: unknown instrument"), "{s}");
+    let dq3 = s.split("DQ3 leg 1").nth(1).expect("DQ3 reported");
+    assert!(
+        dq3.contains("recorded  3 dealer(s) asked: Dealer A, Dealer B, Dealer D"),
+        "{dq3}"
+    );
+    let whatif_line = dq3
+        .lines()
+        .find(|l| l.trim_start().starts_with("whatif"))
+        .unwrap();
+    assert!(
+        whatif_line.contains("whisper") && whatif_line.contains("3 dealer(s)"),
+        "{whatif_line}"
+    );
+    assert!(!whatif_line.contains("Dealer C"), "{whatif_line}");
+    let change = dq3
+        .lines()
+        .find(|l| l.trim_start().starts_with("change"))
+        .unwrap();
+    assert!(
+        change.contains(
+            "added: none; removed: Dealer C; dealers 4 -> 3; protocol broadcast -> whisper"
+        ),
+        "{change}"
+    );
+    let total = s
+        .lines()
+        .find(|l| l.starts_with("total: "))
+        .expect("a total line");
+    assert!(total.starts_with("total: 4 RFQ leg(s);"), "{total}");
+    assert!(total.contains("refused 1 -> 1"), "{total}");
+    assert!(
+        total.contains("dealers added 0, removed 4; dealers asked 11 -> 7"),
+        "{total}"
+    );
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("expected cost over 3 leg(s)")),
+        "{s}"
+    );
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("removed by dealer:") && l.contains("Dealer C")),
+        "{s}"
+    );
+
+    // Against itself nothing changes.
+    let same = text(
+        &ok(run(&[
+            "whatif",
+            dir.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--baseline-rules",
+            rules.to_str().unwrap(),
+            "--changed-only",
+        ]))
+        .stdout,
+    );
+    let total = same.lines().find(|l| l.starts_with("total: ")).unwrap();
+    assert!(
+        total.contains("panel changed in 0, protocol changed in 0; dealers added 0, removed 0"),
+        "{total}"
+    );
+    assert!(
+        !same.contains(" leg 1 ("),
+        "--changed-only prints no unchanged RFQ: {same}"
+    );
+
+    let bad = run(&[
+        "whatif",
+        dir.to_str().unwrap(),
+        "--rules",
+        "/nonexistent/rules.toml",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("/nonexistent/rules.toml"),
+        "{}",
+        text(&bad.stderr)
+    );
+    for d in [&dir, &rules_dir] {
+        fs::remove_dir_all(d).unwrap();
+    }
+}

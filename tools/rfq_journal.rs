@@ -31,6 +31,8 @@ mod stats;
 mod tca;
 #[path = "rfq_journal/verify.rs"]
 mod verify;
+#[path = "rfq_journal/whatif.rs"]
+mod whatif;
 
 use common::ConfigArgs;
 use filter::FilterArgs;
@@ -80,6 +82,12 @@ enum Command {
     /// warehouse: rfqs.csv (one row per desk RFQ leg), quotes.csv, executions.csv, tca.csv.
     #[command(after_long_help = export::COLUMNS_HELP)]
     Export(ExportArgs),
+    /// Re-run dealer selection on every recorded desk RFQ leg under other rules (--rules)
+    /// and under the rules in force (the compiled-in config/rules.toml, or
+    /// --baseline-rules), and report per RFQ and in total how panels (dealers added and
+    /// removed), dealer counts, protocols and expected cost change.
+    #[command(after_long_help = whatif::EXPECTED_COST_HELP)]
+    Whatif(WhatifArgs),
 }
 
 #[derive(Args)]
@@ -119,6 +127,34 @@ pub struct ExportArgs {
 }
 
 #[derive(Args)]
+pub struct WhatifArgs {
+    /// Journal directory or segment file.
+    pub path: PathBuf,
+    /// The rules to try (rules.toml format).
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+    /// The rules to compare against. Default: the compiled-in config/rules.toml (the
+    /// shipped rules, what `rfq-router` runs without --rules).
+    #[arg(long, value_name = "FILE")]
+    pub baseline_rules: Option<PathBuf>,
+    /// Security master. Default: the compiled-in config/instruments.csv.
+    #[arg(long, value_name = "FILE")]
+    pub instruments: Option<PathBuf>,
+    /// Score tables (read-only) for the dealers' scores. Default: neutral priors.
+    #[arg(long, value_name = "FILE")]
+    pub scores: Option<PathBuf>,
+    /// Print only the RFQs whose panel, protocol or refusal changes (totals cover all).
+    #[arg(long)]
+    pub changed_only: bool,
+    /// Only RFQs at or after this time (YYYYMMDD-HH:MM:SS[.fff] UTC, or ns).
+    #[arg(long, value_parser = common::parse_time, value_name = "TIME")]
+    pub from: Option<rfq_router::time::Nanos>,
+    /// Only RFQs before this time.
+    #[arg(long, value_parser = common::parse_time, value_name = "TIME")]
+    pub to: Option<rfq_router::time::Nanos>,
+}
+
+#[derive(Args)]
 pub struct VerifyArgs {
     /// Journal directory or segment file.
     pub path: PathBuf,
@@ -131,6 +167,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => stats::run(a, &common::load_names(&cli.config)?),
         Command::Verify(a) => verify::run(a),
         Command::Export(a) => export::run(a, &common::load_names(&cli.config)?),
+        Command::Whatif(a) => whatif::run(a, &cli.config),
     })();
     match result {
         Ok(code) => code,
