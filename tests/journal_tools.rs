@@ -740,11 +740,17 @@ fn bad_inputs_are_named_clearly() {
     fs::create_dir_all(&foreign_dir).unwrap();
     let foreign = foreign_dir.join("seg-000000000001.rfqj");
     fs::write(&foreign, vec![b'x'; 4096]).unwrap();
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 6] = [
         &["cat"],
         &["stats"],
         &["verify"],
         &["export", "--csv", "/nonexistent-out"],
+        &[
+            "whatif",
+            "--rules",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/rules.toml"),
+        ],
+        &["scores"],
     ];
     for cmd in commands {
         for (path, says) in [
@@ -1045,5 +1051,224 @@ fn whatif_reports_panel_protocol_and_cost_changes_per_rfq_and_in_total() {
     );
     for d in [&dir, &rules_dir] {
         fs::remove_dir_all(d).unwrap();
+    }
+}
+
+fn line_of<'a>(s: &'a str, prefix: &str) -> Vec<&'a str> {
+    s.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line in {s}"))
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn scores_rebuild_dealer_statistics_from_the_fix_records() {
+    let dir = fresh_dir("scores");
+    demo_journal(&dir);
+    let s = text(&ok(run(&["scores", dir.to_str().unwrap()])).stdout);
+    assert!(s.starts_with("scores at 20261120-14:03:30.000"), "{s}");
+    // dealer rfqs quotes declines late wins fill ...
+    let a = line_of(&s, "Dealer A");
+    assert_eq!(a[2..7], ["3.00", "2.00", "1.00", "0.00", "0.00"], "{s}");
+    let b = line_of(&s, "Dealer B");
+    assert_eq!(b[2..7], ["2.00", "1.00", "1.00", "0.00", "1.00"], "{s}");
+    let c = line_of(&s, "Dealer C");
+    assert_eq!(c[2..7], ["2.00", "0.00", "1.00", "1.00", "0.00"], "{s}");
+    // B won at 99.20 against A's 99.25 offer: 99.25 - 99.20 over 99.25 is 5.04 bps better
+    // than the cover (shrunk toward the pool in the printed mean, so just > 0).
+    let cover: f64 = b[10].parse().unwrap();
+    assert!(cover > 0.0, "{s}");
+    assert!(s.contains("note: 1 tca record(s) not read"), "{s}");
+
+    // As of before the fill, B has no win.
+    let before = text(
+        &ok(run(&[
+            "scores",
+            dir.to_str().unwrap(),
+            "--at",
+            "20261120-14:00:05",
+        ]))
+        .stdout,
+    );
+    assert_eq!(line_of(&before, "Dealer B")[6], "0.00", "{before}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn scores_diff_against_a_score_table_and_fail_on_mismatch() {
+    use rfq_router::select::model::{ModelConfig, Observation};
+    use rfq_router::select::segment::SegmentKey;
+    use rfq_router::select::table::{ScoreWriter, TableParams};
+
+    // One RFQ for a bond the security master does not know (so only the `all` segment):
+    // Dealer A asked at 1 s and quotes at 3 s.
+    let dir = fresh_dir("scores-table");
+    let mut w = Writer::new(&dir);
+    w.msg(
+        1000,
+        DESK,
+        true,
+        "R",
+        &[
+            (131, "DQ9"),
+            (146, "1"),
+            (55, "ZZZ"),
+            (54, "1"),
+            (38, "1000000"),
+        ],
+    );
+    w.msg(
+        1000,
+        DEALER_A,
+        false,
+        "R",
+        &[
+            (131, "R9-0"),
+            (146, "1"),
+            (55, "ZZZ"),
+            (54, "1"),
+            (38, "1000000"),
+        ],
+    );
+    w.msg(
+        1000,
+        DESK,
+        false,
+        "AI",
+        &[(117, "R9-0"), (131, "DQ9"), (55, "ZZZ"), (297, "0")],
+    );
+    w.msg(
+        3000,
+        DEALER_A,
+        true,
+        "S",
+        &[(131, "R9-0"), (117, "A-9"), (55, "ZZZ"), (133, "100.5")],
+    );
+    w.close();
+
+    let cfg = ModelConfig::default();
+    let t0 = parse_utc_timestamp(T0.as_bytes()).unwrap();
+    let at = |ms: u64| Nanos(t0.0 + ms * 1_000_000);
+    let make = |path: &Path, extra_rfq: bool| {
+        let params = TableParams::new(4, 16, &cfg);
+        let mut table = ScoreWriter::create(path, params, t0).unwrap();
+        // Dealer A is dealer 0; the aggregate block is dealer 4.
+        for dealer in [0, 4] {
+            table
+                .update(dealer, SegmentKey::all(), |r| {
+                    r.observe(Observation::RfqSent, at(1000), &cfg).unwrap();
+                    r.observe(Observation::Quoted { response_s: 2.0 }, at(3000), &cfg)
+                        .unwrap();
+                    if extra_rfq && dealer == 0 {
+                        r.observe(Observation::RfqSent, at(2000), &cfg).unwrap();
+                    }
+                })
+                .unwrap();
+        }
+        table.flush().unwrap();
+    };
+    let good = dir.join("good.scores");
+    let bad = dir.join("bad.scores");
+    make(&good, false);
+    make(&bad, true);
+    let d = dir.to_str().unwrap();
+
+    let same = ok(run(&["scores", d, "--table", good.to_str().unwrap()]));
+    let s = text(&same.stdout);
+    assert!(s.contains("matches the journal"), "{s}");
+    assert_eq!(line_of(&s, "Dealer A")[2..4], ["1.00", "1.00"], "{s}");
+
+    let differ = run(&["scores", d, "--table", bad.to_str().unwrap()]);
+    assert_eq!(differ.status.code(), Some(1), "{}", text(&differ.stderr));
+    let s = text(&differ.stdout);
+    assert!(s.contains("MISMATCH: 1 row(s)"), "{s}");
+    let row = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("Dealer A segment all"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        row.contains("rfqs_sent journal 1.0000 table 2.0000"),
+        "{row}"
+    );
+
+    let missing = run(&[
+        "scores",
+        d,
+        "--table",
+        dir.join("nope.scores").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("nope.scores"),
+        "{}",
+        text(&missing.stderr)
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_command_has_help_that_says_what_it_needs() {
+    let expect: [(&str, &[&str]); 7] = [
+        (
+            "",
+            &[
+                "cat",
+                "stats",
+                "verify",
+                "export",
+                "whatif",
+                "scores",
+                "--config",
+                "--dealers",
+            ],
+        ),
+        (
+            "cat",
+            &[
+                "--rfq",
+                "--dealer",
+                "--session",
+                "--msg-type",
+                "--from",
+                "--to",
+                "--json",
+            ],
+        ),
+        ("stats", &["--rfq", "--dealer", "--session"]),
+        ("verify", &["PATH"]),
+        (
+            "export",
+            &[
+                "--csv",
+                "rfqs.csv - one row per desk RFQ leg",
+                "tca.csv",
+                "basis points",
+            ],
+        ),
+        (
+            "whatif",
+            &[
+                "--rules",
+                "--baseline-rules",
+                "--instruments",
+                "--dealers",
+                "--scores",
+                "Expected cost of an RFQ",
+            ],
+        ),
+        ("scores", &["--at", "--table", "--tolerance"]),
+    ];
+    for (cmd, needles) in expect {
+        let args: Vec<&str> = if cmd.is_empty() {
+            vec!["--help"]
+        } else {
+            vec![cmd, "--help"]
+        };
+        let o = ok(run(&args));
+        let h = text(&o.stdout);
+        for n in needles {
+            assert!(h.contains(n), "{cmd} --help lacks {n}: {h}");
+        }
     }
 }

@@ -25,6 +25,8 @@ mod filter;
 mod fixmsg;
 #[path = "rfq_journal/model.rs"]
 mod model;
+#[path = "rfq_journal/scores.rs"]
+mod scores;
 #[path = "rfq_journal/stats.rs"]
 mod stats;
 #[path = "rfq_journal/tca.rs"]
@@ -88,6 +90,11 @@ enum Command {
     /// removed), dealer counts, protocols and expected cost change.
     #[command(after_long_help = whatif::EXPECTED_COST_HELP)]
     Whatif(WhatifArgs),
+    /// Rebuild the dealers' score statistics from the journal (RFQs sent, quotes and their
+    /// response times, declines, late or refused quotes, wins with price improvement and
+    /// cover, and markouts and drift from TCA records) and print them per dealer; with
+    /// --table, diff them against a score-table file and exit 1 on a mismatch.
+    Scores(ScoresArgs),
 }
 
 #[derive(Args)]
@@ -155,6 +162,31 @@ pub struct WhatifArgs {
 }
 
 #[derive(Args)]
+pub struct ScoresArgs {
+    /// Journal directory or segment file.
+    pub path: PathBuf,
+    /// Rebuild from the records up to this time and show the scores as of it
+    /// (YYYYMMDD-HH:MM:SS[.fff] UTC, or ns). Default: the journal's last record.
+    #[arg(long, value_parser = common::parse_time, value_name = "TIME")]
+    pub at: Option<rfq_router::time::Nanos>,
+    /// Score table to compare with (src/select/TABLE_FORMAT.md; opened read-only). Every
+    /// row is compared both ways at --at; exit 1 when any differs beyond --tolerance.
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+    /// Relative tolerance of the comparison: |a - b| <= tol * (1 + max(|a|, |b|)).
+    #[arg(long, default_value_t = 1e-3, value_name = "X")]
+    pub tolerance: f64,
+    /// Rules whose [pretrade] settings place orders in size segments. Default: the
+    /// compiled-in config/rules.toml.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Security master (segments by issuer, sector, rating, maturity). Default: the
+    /// compiled-in config/instruments.csv.
+    #[arg(long, value_name = "FILE")]
+    pub instruments: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct VerifyArgs {
     /// Journal directory or segment file.
     pub path: PathBuf,
@@ -168,6 +200,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Export(a) => export::run(a, &common::load_names(&cli.config)?),
         Command::Whatif(a) => whatif::run(a, &cli.config),
+        Command::Scores(a) => scores::run(a, &cli.config),
     })();
     match result {
         Ok(code) => code,

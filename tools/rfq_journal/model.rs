@@ -85,7 +85,6 @@ impl Quote {
     }
 
     /// The price on the side the desk trades (offer for a buy, bid for a sell).
-    #[allow(dead_code)] // read by `scores` (next commit)
     pub fn px_for(&self, side: Option<Side>) -> Option<f64> {
         match side {
             Some(Side::Buy) => self.offer_px,
