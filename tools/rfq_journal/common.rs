@@ -57,6 +57,24 @@ pub fn progress_bar(total_bytes: u64) -> ProgressBar {
     bar
 }
 
+/// Items at least this many get a progress bar of their own (on a terminal).
+pub const PROGRESS_MIN_ITEMS: u64 = 20_000;
+
+/// A progress bar over `total` items of work after the journal was read (selection re-runs,
+/// score replays); hidden for small runs and when stderr is not a terminal.
+pub fn progress_items(total: u64, what: &str) -> ProgressBar {
+    if total < PROGRESS_MIN_ITEMS || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {what} ({{eta}})"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// `YYYYMMDD-HH:MM:SS[.fff[fff[fff]]]` (UTC) or nanoseconds since the Unix epoch.
 pub fn parse_time(s: &str) -> Result<Nanos, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {

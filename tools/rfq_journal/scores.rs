@@ -31,7 +31,7 @@ use rfq_router::select::segment::{Buckets, SegmentKey};
 use rfq_router::select::table::ScoreReader;
 use rfq_router::time::Nanos;
 
-use crate::common::{format_time_ms, load_config, open, Names};
+use crate::common::{format_time_ms, load_config, open, progress_items, Names};
 use crate::fixmsg::router_key;
 use crate::model::{self, Built};
 use crate::{tca, ScoresArgs, EXIT_PROBLEMS};
@@ -216,7 +216,9 @@ fn events(built: &Built, names: &Names, a: &ScoresArgs) -> Result<(Vec<Event>, u
 fn rebuild(events: &[Event], aggregate: u32, cfg: &ModelConfig) -> (Rows, u64) {
     let mut rows = Rows::new();
     let mut refused = 0u64;
+    let bar = progress_items(events.len() as u64, "observations");
     for e in events {
+        bar.inc(1);
         for &key in &e.keys {
             for dealer in [e.dealer, aggregate] {
                 let row = rows.entry((dealer, key)).or_default();
@@ -226,6 +228,7 @@ fn rebuild(events: &[Event], aggregate: u32, cfg: &ModelConfig) -> (Rows, u64) {
             }
         }
     }
+    bar.finish_and_clear();
     (rows, refused)
 }
 

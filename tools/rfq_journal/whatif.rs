@@ -23,7 +23,7 @@ use rfq_router::select::scored::{
 use rfq_router::select::table::ScoreReader;
 use rfq_router::select::{Candidate, RfqSpec};
 
-use crate::common::{format_time_ms, load_config, open, Names};
+use crate::common::{format_time_ms, load_config, open, progress_items, Names};
 use crate::fixmsg::side_name;
 use crate::model::{self, DeskLeg};
 use crate::{WhatifArgs, EXIT_PROBLEMS};
@@ -180,7 +180,9 @@ pub fn run(a: &WhatifArgs, config_args: &crate::common::ConfigArgs) -> Result<Ex
     writeln!(out, "{EXPECTED_COST_HELP}")?;
     writeln!(out)?;
     let mut t = Totals::default();
+    let bar = progress_items(built.model.legs.len() as u64, "RFQ legs");
     for leg in &built.model.legs {
+        bar.inc(1);
         let before = evaluate(&baseline, leg, &candidates);
         let after = evaluate(&other, leg, &candidates);
         t.legs += 1;
@@ -282,6 +284,7 @@ pub fn run(a: &WhatifArgs, config_args: &crate::common::ConfigArgs) -> Result<Ex
         }
         writeln!(out, "{change}")?;
     }
+    bar.finish_and_clear();
     writeln!(out)?;
     let mean = |n: u64| {
         if t.legs == 0 {
