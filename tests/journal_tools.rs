@@ -1272,3 +1272,79 @@ fn every_command_has_help_that_says_what_it_needs() {
         }
     }
 }
+
+#[test]
+fn whatif_prices_panels_with_the_dealers_scores_from_a_table() {
+    use rfq_router::select::model::{ModelConfig, Observation};
+    use rfq_router::select::segment::SegmentKey;
+    use rfq_router::select::table::{ScoreWriter, TableParams};
+
+    let dir = fresh_dir("whatif-scores");
+    demo_journal(&dir);
+    let rules_dir = fresh_dir("whatif-scores-rules");
+    let rules = tighter_rules(&rules_dir);
+    // Dealer C (dealer 2) with a strong record the day before: 20 RFQs, all quoted in 1 s
+    // and won with 5 bps of price improvement. The others have no rows (neutral priors).
+    let cfg = ModelConfig::default();
+    let t0 = parse_utc_timestamp(T0.as_bytes()).unwrap();
+    let day_before = Nanos(t0.0 - 86_400 * Nanos::PER_SEC);
+    let table_path = rules_dir.join("c-strong.scores");
+    let mut table =
+        ScoreWriter::create(&table_path, TableParams::new(4, 16, &cfg), day_before).unwrap();
+    for dealer in [2, 4] {
+        table
+            .update(dealer, SegmentKey::all(), |r| {
+                for _ in 0..20 {
+                    r.observe(Observation::RfqSent, day_before, &cfg).unwrap();
+                    r.observe(Observation::Quoted { response_s: 1.0 }, day_before, &cfg)
+                        .unwrap();
+                    let won = Observation::Won {
+                        price_improvement_bps: 5.0,
+                        vs_cover_bps: Some(2.0),
+                    };
+                    r.observe(won, day_before, &cfg).unwrap();
+                }
+            })
+            .unwrap();
+    }
+    table.flush().unwrap();
+    drop(table);
+
+    let args = [
+        "whatif",
+        dir.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--scores",
+        table_path.to_str().unwrap(),
+    ];
+    let s = text(&ok(run(&args)).stdout);
+    // DQ2 leg 1 loses Dealer C (and D): the panel's mean composite falls, the expected cost rises.
+    let dq2 = s.split("DQ2 leg 1").nth(1).unwrap();
+    let change = dq2
+        .lines()
+        .find(|l| l.trim_start().starts_with("change"))
+        .unwrap();
+    assert!(change.contains("removed: Dealer C, Dealer D"), "{change}");
+    let delta: f64 = change
+        .split("expected cost ")
+        .nth(1)
+        .and_then(|x| x.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        delta > 0.0,
+        "losing the best-scored dealer costs more: {change}"
+    );
+    let total = s
+        .lines()
+        .find(|l| l.starts_with("expected cost over"))
+        .unwrap();
+    let parts: Vec<&str> = total.split_whitespace().collect();
+    let (before, after): (f64, f64) = (parts[8].parse().unwrap(), parts[10].parse().unwrap());
+    assert!(after > before, "{total}");
+    for d in [&dir, &rules_dir] {
+        fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -23,8 +23,20 @@ use rfq_router::time::Nanos;
 use crate::common::Names;
 use crate::fixmsg::{self as f, router_key, Fields, RouterKey};
 
-/// Desk RFQ legs one run keeps in memory.
+/// Desk RFQ legs (and router ids) one run keeps in memory.
 pub const MAX_LEGS: usize = 5_000_000;
+/// Asks, quotes, declines, hits or reports kept per router id (a panel is at most 32
+/// dealers; more is a misbehaving peer): past it they are counted in `Model::dropped`.
+pub const MAX_PER_RFQ: usize = 1024;
+
+/// Pushes `item` unless `v` is full; counts what was dropped.
+fn push_bounded<T>(v: &mut Vec<T>, item: T, dropped: &mut u64) {
+    if v.len() < MAX_PER_RFQ {
+        v.push(item);
+    } else {
+        *dropped += 1;
+    }
+}
 
 /// One leg of a desk QuoteRequest.
 #[derive(Debug, Clone)]
@@ -169,6 +181,8 @@ pub struct Model {
     pending: HashMap<(u16, String), Vec<usize>>,
     /// (dealer session, dealer QuoteID) -> leg.
     dealer_quotes: HashMap<(u16, String), RouterKey>,
+    /// Entries not kept because a router id already had `MAX_PER_RFQ` of that kind.
+    pub dropped: u64,
 }
 
 fn text(v: &[u8]) -> String {
@@ -182,6 +196,12 @@ impl Model {
 
     /// Takes one FIX record into account.
     pub fn observe(&mut self, names: &Names, time: Nanos, fix: &FixPayload<'_>) -> Result<()> {
+        if self.rfqs.len() >= MAX_LEGS {
+            bail!(
+                "more than {MAX_LEGS} router RFQ ids in this journal: narrow it with \
+                 --from/--to"
+            );
+        }
         let m = Fields::parse(fix.raw);
         let session = fix.session_id;
         let inbound = fix.direction == FixDirection::Inbound;
@@ -226,11 +246,8 @@ impl Model {
         match (inbound, t) {
             (false, b"R") => {
                 if let Some(k) = key(f::QUOTE_REQ_ID) {
-                    self.rfqs
-                        .entry(k)
-                        .or_default()
-                        .asks
-                        .push(Ask { time, session });
+                    let r = self.rfqs.entry(k).or_default();
+                    push_bounded(&mut r.asks, Ask { time, session }, &mut self.dropped);
                 }
             }
             (true, b"S") => {
@@ -249,9 +266,11 @@ impl Model {
                         response_ns: asked.map(|a| time.0.saturating_sub(a.time.0)),
                         ..Quote::default()
                     };
-                    self.dealer_quotes
-                        .insert((session, q.dealer_quote_id.clone()), k);
-                    r.quotes.push(q);
+                    if r.quotes.len() < MAX_PER_RFQ {
+                        self.dealer_quotes
+                            .insert((session, q.dealer_quote_id.clone()), k);
+                    }
+                    push_bounded(&mut r.quotes, q, &mut self.dropped);
                 }
             }
             (false, b"AI") => {
@@ -270,11 +289,8 @@ impl Model {
             }
             (true, b"AG") => {
                 if let Some(k) = key(f::QUOTE_REQ_ID) {
-                    self.rfqs
-                        .entry(k)
-                        .or_default()
-                        .declines
-                        .push(Ask { time, session });
+                    let r = self.rfqs.entry(k).or_default();
+                    push_bounded(&mut r.declines, Ask { time, session }, &mut self.dropped);
                 }
             }
             (true, b"Z") => {
@@ -295,12 +311,13 @@ impl Model {
                 if let (true, Some(k)) = (hit, k) {
                     let r = self.rfqs.entry(k).or_default();
                     let auto = r.desk_hit.is_none();
-                    r.hits.push(Hit {
+                    let hit = Hit {
                         session,
                         price: m.number(f::PRICE),
                         side: m.side(),
                         auto,
-                    });
+                    };
+                    push_bounded(&mut r.hits, hit, &mut self.dropped);
                 }
             }
             (true, b"8") => {
@@ -323,7 +340,7 @@ impl Model {
                 if report.is_fill() {
                     r.end = Some((time, End::Filled));
                 }
-                r.reports.push(report);
+                push_bounded(&mut r.reports, report, &mut self.dropped);
             }
             _ => {}
         }
@@ -359,7 +376,9 @@ impl Model {
                 rejected: None,
             });
         }
-        self.pending.insert((session, req), indices);
+        if !indices.is_empty() {
+            self.pending.insert((session, req), indices);
+        }
         Ok(())
     }
 
@@ -525,5 +544,12 @@ pub fn build(
         }
     }
     bar.finish_and_clear();
+    if built.model.dropped > 0 {
+        eprintln!(
+            "rfq-journal: {} dealer message(s) not tracked: more than {MAX_PER_RFQ} of one kind \
+             for one RFQ",
+            built.model.dropped
+        );
+    }
     Ok(built)
 }

@@ -285,6 +285,19 @@ pub fn run(a: &ScoresArgs, config_args: &crate::common::ConfigArgs) -> Result<Ex
         ),
         None => None,
     };
+    if let Some(t) = &table {
+        let held = t.header().params.dealers as usize;
+        anyhow::ensure!(
+            held >= dealers.dealers.len(),
+            "--table {}: holds {held} dealer(s), the dealer database {}: not the router's table \
+             for these dealers",
+            a.table
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display(),
+            dealers.dealers.len()
+        );
+    }
     let at_most = a.at;
     let built = model::build(&reader, &names, |t| at_most.is_none_or(|at| t <= at))?;
     let cfg = ModelConfig::default();
