@@ -117,9 +117,15 @@ fn write_text(out: &mut impl Write, names: &Names, r: &RecordView<'_>) -> io::Re
             writeln!(out)
         }
         Some(Err(e)) => writeln!(out, "bad FIX payload ({e}): {}", hex(r.payload)),
-        None => match printable(r.payload) {
+        None => match r
+            .kind()
+            .and_then(|k| rfq_router::journal::records::describe(k, r.payload))
+        {
             Some(s) => writeln!(out, "{s}"),
-            None => writeln!(out, "{} bytes: {}", r.payload.len(), hex(r.payload)),
+            None => match printable(r.payload) {
+                Some(s) => writeln!(out, "{s}"),
+                None => writeln!(out, "{} bytes: {}", r.payload.len(), hex(r.payload)),
+            },
         },
     }
 }
@@ -166,7 +172,16 @@ fn write_json(
             }
             std::str::from_utf8(fix.raw).map_err(|_| fix.raw)
         }
-        _ => printable(r.payload).ok_or(r.payload),
+        _ => {
+            if let Some(d) = r
+                .kind()
+                .and_then(|k| rfq_router::journal::records::describe(k, r.payload))
+            {
+                out.write_all(b",\"decoded\":")?;
+                json_string(out, &d)?;
+            }
+            printable(r.payload).ok_or(r.payload)
+        }
     };
     match body {
         Ok(s) => {
