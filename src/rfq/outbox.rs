@@ -18,6 +18,9 @@ use std::ops::Range;
 pub const MAX_PANEL: usize = 32;
 
 /// A journal record the engine produces (issue 5 gives these their on-disk form).
+// Records live inline in the outbox's command vector, sized at construction: boxing the
+// large decision would allocate per RFQ.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// The panel chosen for an RFQ leg, and the one the router recommended when a trader
