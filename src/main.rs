@@ -152,6 +152,8 @@ fn describe(config: &Config, dealers: &Dealers) {
     for (i, s) in config.sessions.iter().enumerate() {
         let what = if config.rfq.desk_sessions.contains(&i) {
             "desk".to_string()
+        } else if config.rfq.feed_sessions.contains(&i) {
+            "market-data feed".to_string()
         } else if let Some(d) = dealers.dealers.iter().find(|d| d.session == i) {
             format!("dealer {:?} (tier {})", d.name, d.tier)
         } else {
