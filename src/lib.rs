@@ -22,4 +22,5 @@ pub mod pipeline;
 pub mod rfq;
 pub mod router;
 pub mod select;
+pub mod sim;
 pub mod time;

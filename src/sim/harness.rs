@@ -1,0 +1,959 @@
+//! The in-process simulation: the real RFQ engine, driven in virtual time by the simulated
+//! desk and dealers, one run per selection policy over the same order flow.
+//!
+//! Owns the event queue of virtual time (desk requests and decisions, dealer answers, leaks,
+//! executions, engine timers), the translation between the simulated parties and FIX (every
+//! message into the engine is encoded, tokenised and validated against FIX 4.4 exactly as a
+//! session would hand it over; every message out of the engine is read back from its
+//! outbox), and the tallies the report is built from. No sockets and no threads: a run is a
+//! pure function of the configuration and the seed (wall-clock time is read only to time the
+//! engine calls for the latency table; it never influences a decision). Must not: reach into
+//! the engine's state other than through `Engine::on` and its public accessors.
+
+use super::model::{
+    impact_bps, order_flow, reaction, universe, Bond, DealerTruth, MidPaths, Order, SimConfig,
+};
+use super::policy::{BroadcastAll, ForceProtocol, Oracle, PolicyKind, RandomK, StaticList};
+use super::rng::Rng;
+use crate::dealers::{Dealer, Dealers, HitMessage};
+use crate::fix::validate::Validator;
+use crate::fix::{Decoder, Encoder};
+use crate::rfq::engine::{
+    Counters, DealerConfig, Engine, EngineConfig, EngineLimits, Event, HitWith,
+};
+use crate::rfq::outbox::{Command, Outbox};
+use crate::rfq::types::{DealerId, FixId, SessionId};
+use crate::select::instruments::SecurityMaster;
+use crate::select::rules::RuleSet;
+use crate::select::scored::{load_instruments, load_rules, NeutralScores, ScoredPanel};
+use crate::select::{Candidate, Panel, Protocol, ProtocolKind, RfqSpec, Selection};
+use crate::time::Nanos;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+/// The desk's session; dealer `d` is session `d + 1`.
+pub const DESK_SESSION: u16 = 0;
+
+/// Everything a run needs that does not depend on the policy.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub cfg: Arc<SimConfig>,
+    pub master: SecurityMaster,
+    pub rules: RuleSet,
+    pub bonds: Arc<Vec<Bond>>,
+    pub orders: Arc<Vec<Order>>,
+    pub dealers: Arc<Vec<DealerTruth>>,
+    pub by_id: Arc<HashMap<String, usize>>,
+}
+
+/// Why a world could not be built.
+#[derive(Debug)]
+pub enum WorldError {
+    Instruments(String),
+    Rules(String),
+    Config(String),
+}
+
+impl std::fmt::Display for WorldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorldError::Instruments(e) => write!(f, "security master: {e}"),
+            WorldError::Rules(e) => write!(f, "rules: {e}"),
+            WorldError::Config(e) => write!(f, "simulation: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WorldError {}
+
+/// Most dealers a simulation may have (the engine's panel limit bounds broadcast).
+pub const MAX_SIM_DEALERS: usize = 32;
+/// Most RFQs one run may simulate.
+pub const MAX_SIM_RFQS: usize = 1_000_000;
+
+impl World {
+    /// The embedded security master and rules (the router's defaults) and `cfg`'s market.
+    pub fn new(cfg: SimConfig) -> Result<World, WorldError> {
+        let master = load_instruments(None).map_err(|e| WorldError::Instruments(e.to_string()))?;
+        let rules = load_rules(None).map_err(|e| WorldError::Rules(e.to_string()))?;
+        World::with(cfg, master, rules)
+    }
+
+    pub fn with(
+        cfg: SimConfig,
+        master: SecurityMaster,
+        rules: RuleSet,
+    ) -> Result<World, WorldError> {
+        if cfg.dealers == 0 || cfg.dealers > MAX_SIM_DEALERS {
+            return Err(WorldError::Config(format!(
+                "dealers must be 1..={MAX_SIM_DEALERS}, not {}",
+                cfg.dealers
+            )));
+        }
+        if cfg.rfqs == 0 || cfg.rfqs > MAX_SIM_RFQS {
+            return Err(WorldError::Config(format!(
+                "rfqs must be 1..={MAX_SIM_RFQS}, not {}",
+                cfg.rfqs
+            )));
+        }
+        if master.is_empty() {
+            return Err(WorldError::Instruments("no instruments".into()));
+        }
+        let bonds = universe(&master, &cfg);
+        let orders = order_flow(&bonds, &cfg);
+        let dealers = cfg.dealer_truths();
+        let by_id = bonds
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.clone(), i))
+            .collect();
+        Ok(World {
+            cfg: Arc::new(cfg),
+            master,
+            rules,
+            bonds: Arc::new(bonds),
+            orders: Arc::new(orders),
+            dealers: Arc::new(dealers),
+            by_id: Arc::new(by_id),
+        })
+    }
+
+    /// The dealers as the router's engine knows them (dealer `d` on session `d + 1`).
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            dealers: self
+                .dealers
+                .iter()
+                .enumerate()
+                .map(|(i, d)| DealerConfig {
+                    name: d.name.clone(),
+                    party_id: FixId::new(d.name.as_bytes()).expect("short dealer name"),
+                    session: SessionId(i as u16 + 1),
+                    tier: 1,
+                    disclose_side_and_size: true,
+                    hit_with: HitWith::QuoteResponse,
+                    tell_losers: true,
+                })
+                .collect(),
+            desks: vec![SessionId(DESK_SESSION)],
+            limits: EngineLimits::default(),
+            timer_tick_ms: 10,
+        }
+    }
+
+    /// The dealer database the router's selection sees: names and specialisms, all tier 1.
+    pub fn router_dealers(&self) -> Dealers {
+        Dealers {
+            dealers: self
+                .dealers
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Dealer {
+                    name: d.name.clone(),
+                    legal_entity: format!("{} (simulated)", d.name),
+                    party_id: d.name.clone(),
+                    session: i + 1,
+                    tier: 1,
+                    asset_classes: d.home.iter().map(|s| s.to_string()).collect(),
+                    agreements: Vec::new(),
+                    contacts: Vec::new(),
+                    disclose_side_and_size: true,
+                    hit_with: HitMessage::QuoteResponse,
+                    tell_losers: true,
+                    line: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Seconds of virtual time the order flow spans, plus the longest markout.
+    pub fn horizon_s(&self) -> f64 {
+        let last = self.orders.last().map_or(self.cfg.start_ns, |o| o.at.0);
+        (last - self.cfg.start_ns) as f64 / 1e9
+            + 2.0 * self.cfg.markout_horizons_s[2] as f64
+            + 600.0
+    }
+
+    /// The policy `kind` as a `Panel`, with its protocol forced to `protocol` when given.
+    pub fn policy(
+        &self,
+        kind: PolicyKind,
+        protocol: Option<ProtocolKind>,
+    ) -> ForceProtocol<AnyPolicy> {
+        let p = Protocol::default();
+        let inner = match kind {
+            PolicyKind::Dynamic => AnyPolicy::Dynamic(Box::new(ScoredPanel::new(
+                self.rules.clone(),
+                self.master.clone(),
+                &self.router_dealers(),
+                DynamicScores::default(),
+            ))),
+            PolicyKind::Static => AnyPolicy::Static(StaticList {
+                dealers: self
+                    .cfg
+                    .static_list
+                    .iter()
+                    .filter(|&&d| d < self.dealers.len())
+                    .map(|&d| DealerId(d as u16))
+                    .collect(),
+                protocol: p,
+            }),
+            PolicyKind::Broadcast => AnyPolicy::Broadcast(BroadcastAll { protocol: p }),
+            PolicyKind::Random => AnyPolicy::Random(RandomK {
+                k: self.cfg.random_k,
+                rng: Rng::derive(self.cfg.seed, 0x5A4D, 0, 0),
+                protocol: p,
+            }),
+            PolicyKind::Oracle => AnyPolicy::Oracle(Oracle {
+                cfg: self.cfg.clone(),
+                dealers: self.dealers.clone(),
+                bonds: self.bonds.clone(),
+                by_id: self.by_id.clone(),
+                protocol: p,
+            }),
+        };
+        ForceProtocol {
+            inner,
+            kind: protocol,
+        }
+    }
+}
+
+/// The dynamic policy's score source (neutral priors until the TCA loop feeds it).
+pub type DynamicScores = NeutralScores;
+
+/// One of the five policies, as one `Panel` type.
+pub enum AnyPolicy {
+    Dynamic(Box<ScoredPanel<DynamicScores>>),
+    Static(StaticList),
+    Broadcast(BroadcastAll),
+    Random(RandomK),
+    Oracle(Oracle),
+}
+
+impl Panel for AnyPolicy {
+    fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
+        match self {
+            AnyPolicy::Dynamic(p) => p.select(spec, candidates, out),
+            AnyPolicy::Static(p) => p.select(spec, candidates, out),
+            AnyPolicy::Broadcast(p) => p.select(spec, candidates, out),
+            AnyPolicy::Random(p) => p.select(spec, candidates, out),
+            AnyPolicy::Oracle(p) => p.select(spec, candidates, out),
+        }
+    }
+}
+
+/// What happened to one dealer in one run, measured by the simulator against the truth.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DealerTally {
+    pub asked: u64,
+    pub quoted: u64,
+    pub declined: u64,
+    pub won: u64,
+    /// Sum over its quotes of cost vs the true arrival mid, bps.
+    pub quote_cost_bps_sum: f64,
+    /// Sum over its quotes of response time, seconds.
+    pub response_s_sum: f64,
+    /// Times it traded ahead, and the adverse move it caused, bps.
+    pub leaks: u64,
+    pub leak_bps_sum: f64,
+}
+
+/// One policy's results over the order flow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyResult {
+    pub policy: PolicyKind,
+    pub label: &'static str,
+    pub rfqs: u64,
+    pub filled: u64,
+    /// Filled RFQs / RFQs.
+    pub fill_rate: f64,
+    /// Mean over all RFQs of the cost vs arrival, bps: a filled RFQ costs
+    /// `dir * (exec_px - arrival_mid) / arrival_mid * 1e4` (the true mid at the desk's
+    /// request); one not filled costs what the market moved against the desk until the RFQ
+    /// ended plus an average dealer's cost to trade it then (the desk still has to trade).
+    pub mean_cost_bps: f64,
+    /// Mean over filled RFQs only (flattering to policies that fill less).
+    pub mean_cost_filled_bps: f64,
+    /// Mean over RFQs of the adverse move caused by asked dealers trading ahead, bps.
+    pub leakage_bps: f64,
+    /// Mean dealers asked per RFQ.
+    pub dealers_asked: f64,
+    pub per_dealer: Vec<DealerTally>,
+    pub engine: EngineSummary,
+}
+
+/// The engine's counters that matter to the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EngineSummary {
+    pub rfqs_received: u64,
+    pub dealer_requests_sent: u64,
+    pub quotes_accepted: u64,
+    pub quotes_rejected_late: u64,
+    pub declines: u64,
+    pub timeouts: u64,
+    pub hits: u64,
+    pub fills: u64,
+    pub expired: u64,
+    pub cancelled: u64,
+    pub no_quote_ends: u64,
+    pub rejected: u64,
+}
+
+impl From<&Counters> for EngineSummary {
+    fn from(c: &Counters) -> Self {
+        EngineSummary {
+            rfqs_received: c.rfqs_received,
+            dealer_requests_sent: c.dealer_requests_sent,
+            quotes_accepted: c.quotes_accepted,
+            quotes_rejected_late: c.quotes_rejected_late,
+            declines: c.declines,
+            timeouts: c.timeouts,
+            hits: c.hits,
+            fills: c.fills,
+            expired: c.expired,
+            cancelled: c.cancelled,
+            no_quote_ends: c.no_quote_ends,
+            rejected: c.rfqs_rejected_invalid + c.rfqs_rejected_limit + c.rfqs_rejected_no_dealer,
+        }
+    }
+}
+
+/// Wall-clock timings of engine calls during a run (never used for decisions).
+#[derive(Debug, Clone)]
+pub struct Timings {
+    /// Tokenise + validate of each message into the engine, ns.
+    pub decode_ns: Histogram<u64>,
+    /// `Engine::on` for a desk QuoteRequest (selection, protocol start, encoding), ns.
+    pub desk_request_ns: Histogram<u64>,
+    /// `Engine::on` for any other message or tick, ns.
+    pub other_ns: Histogram<u64>,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        let h = || Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
+        Timings {
+            decode_ns: h(),
+            desk_request_ns: h(),
+            other_ns: h(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    DeskRequest(usize),
+    DeskDecide(usize),
+    DealerAnswer {
+        k: usize,
+        d: usize,
+    },
+    Leak {
+        k: usize,
+        d: usize,
+    },
+    DealerFill {
+        k: usize,
+        d: usize,
+        exec_ref: Vec<u8>,
+        px: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct RfqState {
+    arrival_mid: f64,
+    wire_id: Vec<u8>,
+    asked: Vec<usize>,
+    /// Live quotes relayed to the desk: (router QuoteID, dealer, price).
+    quotes: Vec<(Vec<u8>, usize, f64)>,
+    decided: bool,
+    ended: bool,
+    filled_px: Option<f64>,
+    winner: Option<usize>,
+    leak_bps: f64,
+    /// The true mid when the desk decided (or the RFQ ended without a decision).
+    end_mid: Option<f64>,
+}
+
+/// One run of one policy.
+pub struct Run<'w, P: Panel> {
+    world: &'w World,
+    engine: Engine<P>,
+    out: Outbox,
+    encoder: Encoder,
+    decoder: Decoder,
+    validator: Validator,
+    frame: Vec<u8>,
+    peer_seq: Vec<u64>,
+    now: Nanos,
+    heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    next_event: u64,
+    mids: MidPaths,
+    rfqs: Vec<RfqState>,
+    wire_to_rfq: HashMap<Vec<u8>, usize>,
+    tally: Vec<DealerTally>,
+    current_request: Option<usize>,
+    pub timings: Timings,
+    /// Messages the validator refused (a simulator bug if not zero).
+    pub invalid_messages: u64,
+}
+
+fn fields(body: &[u8]) -> Vec<(u32, &[u8])> {
+    body.split(|&b| b == crate::fix::SOH)
+        .filter_map(|f| {
+            let eq = f.iter().position(|&b| b == b'=')?;
+            let tag = std::str::from_utf8(&f[..eq]).ok()?.parse().ok()?;
+            Some((tag, &f[eq + 1..]))
+        })
+        .collect()
+}
+
+fn get<'a>(f: &[(u32, &'a [u8])], tag: u32) -> Option<&'a [u8]> {
+    f.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v)
+}
+
+fn num(v: Option<&[u8]>) -> Option<f64> {
+    std::str::from_utf8(v?).ok()?.parse().ok()
+}
+
+fn px_mantissa(px: f64) -> i64 {
+    (px * 1e4).round() as i64
+}
+
+impl<'w, P: Panel> Run<'w, P> {
+    pub fn new(world: &'w World, panel: P) -> Run<'w, P> {
+        let start = Nanos(world.cfg.start_ns);
+        let mut engine = Engine::new(world.engine_config(), panel, start);
+        let mut out = engine.outbox();
+        for s in 0..=world.dealers.len() {
+            engine.on(start, Event::SessionUp(SessionId(s as u16)), &mut out);
+        }
+        let mut heap = BinaryHeap::with_capacity(world.orders.len() * 4);
+        for (k, o) in world.orders.iter().enumerate() {
+            heap.push(Reverse((o.at.0, k as u64, Ev::DeskRequest(k))));
+        }
+        Run {
+            engine,
+            out,
+            encoder: Encoder::new(8192),
+            decoder: Decoder::new(512),
+            validator: Validator::fix44(),
+            frame: Vec::with_capacity(8192),
+            peer_seq: vec![1; world.dealers.len() + 1],
+            now: start,
+            next_event: world.orders.len() as u64,
+            heap,
+            mids: MidPaths::new(&world.bonds, &world.cfg, world.horizon_s()),
+            rfqs: vec![RfqState::default(); world.orders.len()],
+            wire_to_rfq: HashMap::new(),
+            tally: vec![DealerTally::default(); world.dealers.len()],
+            current_request: None,
+            timings: Timings::default(),
+            invalid_messages: 0,
+            world,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine<P> {
+        &self.engine
+    }
+
+    fn schedule(&mut self, at: Nanos, ev: Ev) {
+        self.next_event += 1;
+        self.heap
+            .push(Reverse((at.0.max(self.now.0), self.next_event, ev)));
+    }
+
+    fn after_s(&self, s: f64) -> Nanos {
+        Nanos(self.now.0 + (s.max(0.0) * 1e9) as u64)
+    }
+
+    /// Runs to the end; `progress(done)` is called as desk requests go out.
+    pub fn run(mut self, mut progress: impl FnMut(usize)) -> (PolicyResult, Timings, u64) {
+        let mut sent = 0;
+        loop {
+            let next_ev = self.heap.peek().map(|Reverse((t, _, _))| *t);
+            // Timers fire at the end of every engine call, so a wake-up is always ahead of
+            // `now`; `max` keeps virtual time moving whatever the wheel says.
+            let wake = self.engine.next_wakeup().map(|w| w.0.max(self.now.0 + 1));
+            match (next_ev, wake) {
+                (None, None) => break,
+                (None, Some(w)) => self.tick(Nanos(w)),
+                (Some(t), Some(w)) if w < t => self.tick(Nanos(w)),
+                (Some(_), _) => {
+                    let Some(Reverse((t, _, ev))) = self.heap.pop() else {
+                        break;
+                    };
+                    self.now = Nanos(t);
+                    if let Ev::DeskRequest(_) = ev {
+                        sent += 1;
+                        progress(sent);
+                    }
+                    self.handle(ev);
+                }
+            }
+        }
+        let result = self.result();
+        (result, self.timings, self.invalid_messages)
+    }
+
+    fn tick(&mut self, at: Nanos) {
+        self.now = at;
+        let t0 = std::time::Instant::now();
+        self.engine.on(at, Event::Tick, &mut self.out);
+        let _ = self.timings.other_ns.record(t0.elapsed().as_nanos() as u64);
+        self.drain();
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        let cfg = self.world.cfg.clone();
+        match ev {
+            Ev::DeskRequest(k) => {
+                let o = self.world.orders[k];
+                let bond = &self.world.bonds[o.bond];
+                self.rfqs[k].arrival_mid = self.mids.mid(o.bond, self.now);
+                let (id, src) = (bond.id.clone(), bond.id_source);
+                self.current_request = Some(k);
+                self.send(DESK_SESSION, b"R", |e| {
+                    e.str(131, format!("K{k}").as_bytes())
+                        .uint(146, 1)
+                        .str(55, id.as_bytes())
+                        .str(48, id.as_bytes())
+                        .str(22, src.as_bytes())
+                        .char(54, if o.buy { b'1' } else { b'2' })
+                        .uint(38, o.qty as u64);
+                });
+                self.current_request = None;
+                let at = self.after_s(cfg.desk_window_s);
+                self.schedule(at, Ev::DeskDecide(k));
+            }
+            Ev::DeskDecide(k) => self.desk_decide(k),
+            Ev::DealerAnswer { k, d } => self.dealer_answer(k, d),
+            Ev::Leak { k, d } => {
+                let o = self.world.orders[k];
+                let r = reaction(
+                    &cfg,
+                    &self.world.dealers[d],
+                    d,
+                    &self.world.bonds[o.bond],
+                    &o,
+                );
+                if let Some((_, bps)) = r.leak {
+                    self.mids.impulse(o.bond, self.now, o.dir() * bps);
+                    self.rfqs[k].leak_bps += bps;
+                    self.tally[d].leaks += 1;
+                    self.tally[d].leak_bps_sum += bps;
+                }
+            }
+            Ev::DealerFill { k, d, exec_ref, px } => {
+                let o = self.world.orders[k];
+                let bond = &self.world.bonds[o.bond];
+                let (id, src) = (bond.id.clone(), bond.id_source);
+                let qty = o.qty as u64;
+                self.send(d as u16 + 1, b"8", |e| {
+                    e.str(37, format!("O{k}").as_bytes())
+                        .str(17, format!("X{k}").as_bytes())
+                        .char(150, b'F')
+                        .char(39, b'2')
+                        .str(693, &exec_ref)
+                        .str(55, id.as_bytes())
+                        .str(48, id.as_bytes())
+                        .str(22, src.as_bytes())
+                        .char(54, if o.buy { b'1' } else { b'2' })
+                        .uint(32, qty)
+                        .str(31, &px)
+                        .uint(151, 0)
+                        .uint(14, qty)
+                        .str(6, &px);
+                });
+            }
+        }
+    }
+
+    fn desk_decide(&mut self, k: usize) {
+        let o = self.world.orders[k];
+        let mid = self.mids.mid(o.bond, self.now);
+        let st = &mut self.rfqs[k];
+        st.end_mid.get_or_insert(mid);
+        if st.ended || st.decided {
+            return;
+        }
+        st.decided = true;
+        let arrival = st.arrival_mid;
+        let best = st
+            .quotes
+            .iter()
+            .map(|(q, d, px)| (q.clone(), *d, o.dir() * (px - arrival) / arrival * 1e4))
+            .filter(|(_, _, c)| *c <= o.limit_bps)
+            .min_by(|a, b| a.2.total_cmp(&b.2));
+        let bond = &self.world.bonds[o.bond];
+        let (id, src) = (bond.id.clone(), bond.id_source);
+        match best {
+            Some((qid, _, _)) => self.send(DESK_SESSION, b"AJ", |e| {
+                e.str(693, format!("H{k}").as_bytes())
+                    .str(117, &qid)
+                    .char(694, b'1')
+                    .str(55, id.as_bytes())
+                    .str(48, id.as_bytes())
+                    .str(22, src.as_bytes())
+                    .char(54, if o.buy { b'1' } else { b'2' })
+                    .uint(38, o.qty as u64);
+            }),
+            None => self.send(DESK_SESSION, b"Z", |e| {
+                e.str(131, format!("K{k}").as_bytes())
+                    .str(117, format!("K{k}").as_bytes())
+                    .char(298, b'1');
+            }),
+        }
+    }
+
+    fn dealer_answer(&mut self, k: usize, d: usize) {
+        let cfg = self.world.cfg.clone();
+        let o = self.world.orders[k];
+        let bond = &self.world.bonds[o.bond];
+        let r = reaction(&cfg, &self.world.dealers[d], d, bond, &o);
+        let wire = self.rfqs[k].wire_id.clone();
+        let (id, src) = (bond.id.clone(), bond.id_source);
+        match r.quote_cost_bps {
+            Some(cost) => {
+                let mid = self.mids.mid(o.bond, self.now);
+                let px = (mid * (1.0 + o.dir() * cost / 1e4)).max(0.01);
+                let arrival = self.rfqs[k].arrival_mid;
+                self.tally[d].quoted += 1;
+                self.tally[d].response_s_sum += r.after_s;
+                self.tally[d].quote_cost_bps_sum += o.dir() * (px - arrival) / arrival * 1e4;
+                let m = px_mantissa(px);
+                self.send(d as u16 + 1, b"S", |e| {
+                    e.str(131, &wire)
+                        .str(117, format!("q{k}-{d}").as_bytes())
+                        .str(55, id.as_bytes())
+                        .str(48, id.as_bytes())
+                        .str(22, src.as_bytes())
+                        .char(54, if o.buy { b'1' } else { b'2' });
+                    let (px_tag, size_tag) = if o.buy { (133, 135) } else { (132, 134) };
+                    e.decimal(px_tag, m, 4).uint(size_tag, o.qty as u64);
+                });
+            }
+            None => {
+                self.tally[d].declined += 1;
+                self.send(d as u16 + 1, b"AG", |e| {
+                    e.str(131, &wire)
+                        .uint(658, 99)
+                        .uint(146, 1)
+                        .str(55, id.as_bytes())
+                        .str(48, id.as_bytes())
+                        .str(22, src.as_bytes());
+                });
+            }
+        }
+    }
+
+    /// Builds a message from `session`'s peer, hands it to the engine as its session would
+    /// (tokenised and validated), and reads the engine's output.
+    fn send(&mut self, session: u16, msg_type: &[u8], fill: impl FnOnce(&mut Encoder)) {
+        let s = usize::from(session);
+        let sender = if session == DESK_SESSION {
+            "DESK".to_string()
+        } else {
+            self.world.dealers[s - 1].name.clone()
+        };
+        self.encoder
+            .start(msg_type)
+            .uint(34, self.peer_seq[s])
+            .str(49, sender.as_bytes())
+            .timestamp(52, self.now)
+            .str(56, b"ROUTER");
+        fill(&mut self.encoder);
+        self.peer_seq[s] += 1;
+        let frame = self.encoder.finish().expect("simulated message fits");
+        self.frame.clear();
+        self.frame.extend_from_slice(frame);
+        let t0 = std::time::Instant::now();
+        let Ok(mut msg) = self.decoder.decode(&self.frame) else {
+            self.invalid_messages += 1;
+            return;
+        };
+        if self.validator.validate(&mut msg).is_err() {
+            self.invalid_messages += 1;
+            return;
+        }
+        let t1 = std::time::Instant::now();
+        let _ = self.timings.decode_ns.record((t1 - t0).as_nanos() as u64);
+        self.engine.on(
+            self.now,
+            Event::Fix {
+                session: SessionId(session),
+                msg: &msg,
+            },
+            &mut self.out,
+        );
+        let spent = t1.elapsed().as_nanos() as u64;
+        let h = if msg_type == b"R" {
+            &mut self.timings.desk_request_ns
+        } else {
+            &mut self.timings.other_ns
+        };
+        let _ = h.record(spent.max(1));
+        self.drain();
+    }
+
+    /// Reads the engine's outbox: messages to the desk and to dealers.
+    fn drain(&mut self) {
+        let msgs: Vec<(u16, Vec<u8>, Vec<u8>)> = self
+            .out
+            .commands()
+            .iter()
+            .filter_map(|c| match c {
+                Command::Send {
+                    session,
+                    msg_type,
+                    body,
+                } => Some((session.0, msg_type.to_vec(), self.out.body(body).to_vec())),
+                _ => None,
+            })
+            .collect();
+        for (session, msg_type, body) in msgs {
+            let f = fields(&body);
+            if session == DESK_SESSION {
+                self.to_desk(&msg_type, &f);
+            } else {
+                self.to_dealer(usize::from(session) - 1, &msg_type, &f);
+            }
+        }
+    }
+
+    fn rfq_of_desk_id(v: Option<&[u8]>) -> Option<usize> {
+        std::str::from_utf8(v?.strip_prefix(b"K")?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    fn dealer_of_party(&self, v: Option<&[u8]>) -> Option<usize> {
+        let v = v?;
+        self.world
+            .dealers
+            .iter()
+            .position(|d| d.name.as_bytes() == v)
+    }
+
+    fn to_desk(&mut self, msg_type: &[u8], f: &[(u32, &[u8])]) {
+        match msg_type {
+            b"S" => {
+                let (Some(k), Some(q), Some(d)) = (
+                    Self::rfq_of_desk_id(get(f, 131)),
+                    get(f, 117),
+                    self.dealer_of_party(get(f, 448)),
+                ) else {
+                    return;
+                };
+                let o = self.world.orders[k];
+                let px = num(get(f, if o.buy { 133 } else { 132 }));
+                if let Some(px) = px {
+                    let st = &mut self.rfqs[k];
+                    st.quotes.retain(|(_, dd, _)| *dd != d);
+                    st.quotes.push((q.to_vec(), d, px));
+                }
+            }
+            b"Z" => {
+                if let (Some(k), Some(q)) = (Self::rfq_of_desk_id(get(f, 131)), get(f, 117)) {
+                    self.rfqs[k].quotes.retain(|(qq, _, _)| qq != q);
+                }
+            }
+            b"AI" => {
+                let status = get(f, 297);
+                if matches!(status, Some(b"4") | Some(b"5") | Some(b"7")) {
+                    if let Some(k) = Self::rfq_of_desk_id(get(f, 131)) {
+                        self.end(k);
+                    }
+                }
+            }
+            b"AG" => {
+                if let Some(k) = Self::rfq_of_desk_id(get(f, 131)) {
+                    self.end(k);
+                }
+            }
+            b"8" => {
+                let k = get(f, 693)
+                    .and_then(|v| v.strip_prefix(b"H"))
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<usize>().ok());
+                let Some(k) = k else { return };
+                match get(f, 39) {
+                    Some(b"2") => {
+                        let Some(px) = num(get(f, 31)).or_else(|| num(get(f, 6))) else {
+                            return;
+                        };
+                        let o = self.world.orders[k];
+                        let st = &mut self.rfqs[k];
+                        st.filled_px = Some(px);
+                        st.ended = true;
+                        let bond = &self.world.bonds[o.bond];
+                        let imp = impact_bps(bond, o.qty, &self.world.cfg);
+                        self.mids.impulse(o.bond, self.now, o.dir() * imp);
+                    }
+                    Some(b"8") => self.end(k),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, k: usize) {
+        let mid = self.mids.mid(self.world.orders[k].bond, self.now);
+        let st = &mut self.rfqs[k];
+        st.ended = true;
+        st.end_mid.get_or_insert(mid);
+    }
+
+    fn to_dealer(&mut self, d: usize, msg_type: &[u8], f: &[(u32, &[u8])]) {
+        match msg_type {
+            b"R" => {
+                let Some(wire) = get(f, 131) else { return };
+                let k = match self.wire_to_rfq.get(wire) {
+                    Some(&k) => k,
+                    None => {
+                        let Some(k) = self.current_request else {
+                            return;
+                        };
+                        self.wire_to_rfq.insert(wire.to_vec(), k);
+                        self.rfqs[k].wire_id = wire.to_vec();
+                        k
+                    }
+                };
+                self.rfqs[k].asked.push(d);
+                self.tally[d].asked += 1;
+                let o = self.world.orders[k];
+                let r = reaction(
+                    &self.world.cfg,
+                    &self.world.dealers[d],
+                    d,
+                    &self.world.bonds[o.bond],
+                    &o,
+                );
+                let at = self.after_s(r.after_s);
+                self.schedule(at, Ev::DealerAnswer { k, d });
+                if let Some((after, _)) = r.leak {
+                    let at = self.after_s(after);
+                    self.schedule(at, Ev::Leak { k, d });
+                }
+            }
+            b"AJ" if get(f, 694) == Some(b"1") => {
+                let (Some(q), Some(exec_ref), Some(px)) = (get(f, 117), get(f, 693), get(f, 44))
+                else {
+                    return;
+                };
+                let k = std::str::from_utf8(q)
+                    .ok()
+                    .and_then(|q| q.strip_prefix('q'))
+                    .and_then(|q| q.split('-').next())
+                    .and_then(|k| k.parse::<usize>().ok());
+                let Some(k) = k else { return };
+                self.rfqs[k].winner = Some(d);
+                let at = Nanos(self.now.0 + self.world.cfg.fill_delay_ms * Nanos::PER_MS);
+                self.schedule(
+                    at,
+                    Ev::DealerFill {
+                        k,
+                        d,
+                        exec_ref: exec_ref.to_vec(),
+                        px: px.to_vec(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn result(&mut self) -> PolicyResult {
+        let n = self.rfqs.len() as f64;
+        let mut filled = 0u64;
+        let mut cost = 0.0;
+        let mut shortfall = 0.0;
+        let mut leak = 0.0;
+        let mut asked = 0.0;
+        for (k, st) in self.rfqs.iter().enumerate() {
+            let o = self.world.orders[k];
+            leak += st.leak_bps;
+            asked += st.asked.len() as f64;
+            if std::env::var("SIM_DEBUG").is_ok() && k < 25 {
+                let qc: Vec<String> = st
+                    .quotes
+                    .iter()
+                    .map(|(_, d, px)| {
+                        format!(
+                            "d{d}:{:.1}",
+                            o.dir() * (px - st.arrival_mid) / st.arrival_mid * 1e4
+                        )
+                    })
+                    .collect();
+                eprintln!(
+                    "k{k} seg{} qty{} limit {:.1} base {:.1} leak {:.1} filled {:?} quotes {:?}",
+                    self.world.bonds[o.bond].segment,
+                    o.qty,
+                    o.limit_bps,
+                    super::model::base_cost_bps(&self.world.bonds[o.bond], o.qty, &self.world.cfg),
+                    st.leak_bps,
+                    st.filled_px
+                        .map(|px| o.dir() * (px - st.arrival_mid) / st.arrival_mid * 1e4),
+                    qc
+                );
+            }
+            if let Some(px) = st.filled_px {
+                filled += 1;
+                let c = o.dir() * (px - st.arrival_mid) / st.arrival_mid * 1e4;
+                cost += c;
+                shortfall += c;
+                if let Some(w) = st.winner {
+                    self.tally[w].won += 1;
+                }
+            } else {
+                // Not done: the desk still has to trade, after the market moved, with an
+                // average dealer.
+                let bond = &self.world.bonds[o.bond];
+                let end = st.end_mid.unwrap_or(st.arrival_mid);
+                shortfall += o.dir() * (end - st.arrival_mid) / st.arrival_mid * 1e4
+                    + super::model::base_cost_bps(bond, o.qty, &self.world.cfg);
+            }
+        }
+        PolicyResult {
+            policy: PolicyKind::Dynamic,
+            label: "",
+            rfqs: self.rfqs.len() as u64,
+            filled,
+            fill_rate: filled as f64 / n,
+            mean_cost_bps: shortfall / n,
+            mean_cost_filled_bps: if filled > 0 {
+                cost / filled as f64
+            } else {
+                f64::NAN
+            },
+            leakage_bps: leak / n,
+            dealers_asked: asked / n,
+            per_dealer: self.tally.clone(),
+            engine: EngineSummary::from(self.engine.counters()),
+        }
+    }
+}
+
+/// Runs policy `kind` over the world's order flow. Returns the result, the engine-call
+/// timings and the number of simulator messages the validator refused (0 unless the
+/// simulator has a bug).
+pub fn run_policy(
+    world: &World,
+    kind: PolicyKind,
+    protocol: Option<ProtocolKind>,
+    progress: impl FnMut(usize),
+) -> (PolicyResult, Timings, u64) {
+    let run = Run::new(world, world.policy(kind, protocol));
+    let (mut r, t, bad) = run.run(progress);
+    r.policy = kind;
+    r.label = kind.label();
+    (r, t, bad)
+}
