@@ -101,6 +101,7 @@ impl<P: Panel> RouterApp<P> {
                     }
                 }
                 Command::Journal(_) => self.counters.journal_records += 1,
+                Command::Tca(_) => {}
             }
         }
     }

@@ -10,6 +10,7 @@
 use crate::fix::encode::write_u64;
 use crate::fix::SOH;
 use crate::rfq::types::{DealerId, FixId, SessionId};
+use crate::select::tca::TcaFact;
 use crate::time::{format_utc_timestamp_ms, Nanos, UTC_TIMESTAMP_MS_LEN};
 use std::ops::Range;
 
@@ -40,6 +41,9 @@ pub enum Command {
         body: Range<usize>,
     },
     Journal(Record),
+    /// A fact for transaction-cost analysis (`select::tca`): the host forwards it to the
+    /// scoring thread (bounded; dropped and counted when full).
+    Tca(TcaFact),
 }
 
 /// The engine's output buffer.
@@ -87,6 +91,10 @@ impl Outbox {
 
     pub fn journal(&mut self, r: Record) {
         self.push(Command::Journal(r));
+    }
+
+    pub fn tca(&mut self, f: TcaFact) {
+        self.push(Command::Tca(f));
     }
 
     /// Starts a message; write its fields with the returned writer, then `end`.

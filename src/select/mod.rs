@@ -19,11 +19,13 @@ pub mod rules;
 pub mod scored;
 pub mod segment;
 pub mod table;
+pub mod tca;
 
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::{DealerId, FixId, Side};
 use crate::time::Nanos;
 use smallvec::SmallVec;
+pub use tca::RfqContext;
 
 /// How the chosen dealers are asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +141,9 @@ pub struct Selection {
     pub fair_value: Option<f64>,
     /// `Some`: the request is refused (no RFQ is opened, `dealers` is ignored).
     pub refusal: Option<Refusal>,
+    /// What the RFQ's feedback (TCA) needs: the instrument's security-master index, the
+    /// segments the scores came from, the expected impact. None: no security master.
+    pub context: Option<RfqContext>,
 }
 
 /// The selection interface.
@@ -159,6 +164,7 @@ impl Panel for StaticTiers {
         out.protocol = self.protocol;
         out.fair_value = None;
         out.refusal = None;
+        out.context = None;
         let max = usize::from(self.protocol.max_dealers).min(MAX_PANEL);
         let worst_tier = candidates.iter().map(|c| c.tier).max().unwrap_or(0);
         for tier in 1..=worst_tier {

@@ -26,7 +26,7 @@ use crate::select::rules::{
 };
 use crate::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys, SegmentLevel};
 use crate::select::table::ScoreReader;
-use crate::select::{Candidate, Panel, ProtocolKind, Refusal, RfqSpec, Selection};
+use crate::select::{Candidate, Panel, ProtocolKind, Refusal, RfqContext, RfqSpec, Selection};
 use crate::time::Nanos;
 use serde::Serialize;
 use std::fmt;
@@ -241,6 +241,8 @@ impl<S: ScoreSource> fmt::Debug for ScoredPanel<S> {
 
 /// Everything one RFQ's decision was made from (shared by `select` and `recommend`).
 struct Decision<'p> {
+    /// The instrument's index in the security master.
+    index: u32,
     instrument: &'p Instrument,
     pretrade: PreTrade,
     keys: SegmentKeys,
@@ -306,8 +308,8 @@ impl<S: ScoreSource> ScoredPanel<S> {
         spec: &RfqSpec<'_>,
     ) -> Result<Decision<'p>, Refusal> {
         let id_source = (!spec.id_source.is_empty()).then(|| spec.id_source.as_bytes());
-        let instrument = master
-            .lookup_fix(spec.instrument.as_bytes(), id_source)
+        let (index, instrument) = master
+            .lookup_fix_index(spec.instrument.as_bytes(), id_source)
             .ok_or(Refusal::UNKNOWN_INSTRUMENT)?;
         let side = spec.side;
         let order = OrderTerms {
@@ -325,6 +327,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
         let rule = rules.select(&facts);
         let keys = segment_keys(instrument, &pretrade, maturity, size);
         Ok(Decision {
+            index,
             instrument,
             pretrade,
             keys,
@@ -507,6 +510,7 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
     fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
         out.fair_value = None;
         out.refusal = None;
+        out.context = None;
         let d = match Self::decide(&self.rules, &self.master, &self.maturity, &self.size, spec) {
             Ok(d) => d,
             Err(r) => {
@@ -548,6 +552,15 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
             .fair_value
             .is_finite()
             .then_some(d.pretrade.fair_value);
+        out.context = Some(RfqContext {
+            instrument: d.index,
+            keys: d.keys,
+            impact_bps: if d.pretrade.impact_bps.is_finite() {
+                d.pretrade.impact_bps
+            } else {
+                0.0
+            },
+        });
         out.dealers.clear();
         for ch in &self.outcome.chosen {
             if let Some(&id) = self.panel_ids.get(ch.candidate as usize) {
