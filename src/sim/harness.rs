@@ -24,8 +24,12 @@ use crate::rfq::engine::{
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::{DealerId, FixId, SessionId};
 use crate::select::instruments::SecurityMaster;
+use crate::select::model::{metrics, normalise, ModelConfig};
 use crate::select::rules::RuleSet;
-use crate::select::scored::{load_instruments, load_rules, NeutralScores, ScoredPanel};
+use crate::select::scored::{load_instruments, load_rules, AnyScores, ScoredPanel, TableScores};
+use crate::select::segment::SegmentKey;
+use crate::select::table::{ScoreReader, ScoreWriter, TableParams};
+use crate::select::tca::{apply, Tca, TcaConfig, TcaFact, TcaOutput};
 use crate::select::{Candidate, Panel, Protocol, ProtocolKind, RfqSpec, Selection};
 use crate::time::Nanos;
 use hdrhistogram::Histogram;
@@ -177,11 +181,13 @@ impl World {
             + 600.0
     }
 
-    /// The policy `kind` as a `Panel`, with its protocol forced to `protocol` when given.
+    /// The policy `kind` as a `Panel`, with its protocol forced to `protocol` when given;
+    /// the dynamic policy reads its scores from `scores`.
     pub fn policy(
         &self,
         kind: PolicyKind,
         protocol: Option<ProtocolKind>,
+        scores: AnyScores,
     ) -> ForceProtocol<AnyPolicy> {
         let p = Protocol::default();
         let inner = match kind {
@@ -189,7 +195,7 @@ impl World {
                 self.rules.clone(),
                 self.master.clone(),
                 &self.router_dealers(),
-                DynamicScores::default(),
+                scores,
             ))),
             PolicyKind::Static => AnyPolicy::Static(StaticList {
                 dealers: self
@@ -222,8 +228,115 @@ impl World {
     }
 }
 
-/// The dynamic policy's score source (neutral priors until the TCA loop feeds it).
-pub type DynamicScores = NeutralScores;
+/// The dynamic policy's score source: the score tables the TCA loop writes.
+pub type DynamicScores = AnyScores;
+
+/// Segments per dealer in the simulation's score table.
+pub const SIM_SEGMENTS_PER_DEALER: u32 = 1024;
+
+/// The router's feedback loop as the simulation runs it: engine TCA facts and the market
+/// feed's mids into `select::tca::Tca`, its observations applied to a score table that the
+/// dynamic policy's `ScoredPanel` reads.
+pub struct Feedback {
+    tca: Tca,
+    writer: ScoreWriter,
+    model: ModelConfig,
+    results: Vec<TcaOutput>,
+    path: std::path::PathBuf,
+    keep: bool,
+    /// Observations the table refused (segment slots full).
+    pub apply_errors: u64,
+}
+
+static TABLE_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Feedback {
+    /// A fresh score table at `path` (or a temporary file, removed on drop).
+    pub fn new(
+        world: &World,
+        path: Option<std::path::PathBuf>,
+    ) -> Result<Feedback, crate::select::table::TableError> {
+        let model = ModelConfig::default();
+        let keep = path.is_some();
+        let path = path.unwrap_or_else(|| {
+            let n = TABLE_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::env::temp_dir().join(format!(
+                "rfq-sim-{}-{}-{n}.scores",
+                std::process::id(),
+                world.cfg.seed
+            ))
+        });
+        let params = TableParams::new(world.dealers.len() as u32, SIM_SEGMENTS_PER_DEALER, &model);
+        let writer = ScoreWriter::create(&path, params, Nanos(world.cfg.start_ns))?;
+        Ok(Feedback {
+            tca: Tca::new(TcaConfig {
+                model: model.clone(),
+                ..TcaConfig::default()
+            }),
+            writer,
+            model,
+            results: Vec::new(),
+            path,
+            keep,
+            apply_errors: 0,
+        })
+    }
+
+    pub fn reader(&self) -> ScoreReader {
+        self.writer.reader()
+    }
+
+    fn fact(&mut self, f: &TcaFact) {
+        self.tca.on_fact(f, &mut self.results);
+        self.flush();
+    }
+
+    fn advance(&mut self, now: Nanos) {
+        self.tca.advance(now, &mut self.results);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        for r in self.results.drain(..) {
+            if apply(&mut self.writer, &self.model, &r).is_err() {
+                self.apply_errors += 1;
+            }
+        }
+    }
+
+    /// What the router learned about `dealer` over all its RFQs (the `all` segment).
+    pub fn learned(&self, dealer: usize, now: Nanos) -> Option<super::report::Learned> {
+        let reader = self.writer.reader();
+        let own = reader
+            .find(dealer as u32, SegmentKey::all())
+            .ok()
+            .flatten()?;
+        let pooled = reader
+            .find(reader.header().aggregate_dealer(), SegmentKey::all())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let m = metrics(&own, &pooled, now, &self.model);
+        let s = normalise(&m, self.model.speed_scale_s);
+        Some(super::report::Learned {
+            composite: crate::select::model::composite(&s, &self.model.weights),
+            fill_rate: m.fill_rate,
+            price_improvement_bps: m.price_improvement_bps,
+            markout_bps: m.leakage_markout_bps,
+            response_s: m.response_s,
+            drift_bps: m.drift_bps,
+            observations: m.observations,
+        })
+    }
+}
+
+impl Drop for Feedback {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
 
 /// One of the five policies, as one `Panel` type.
 pub enum AnyPolicy {
@@ -284,6 +397,18 @@ pub struct PolicyResult {
     pub dealers_asked: f64,
     pub per_dealer: Vec<DealerTally>,
     pub engine: EngineSummary,
+    /// What the router learned per dealer (dynamic policy only; empty otherwise).
+    pub learned: Vec<Option<super::report::Learned>>,
+    /// TCA observations the score table refused (0 unless its segment slots ran out).
+    pub score_apply_errors: u64,
+}
+
+/// A run's result, its engine-call timings, and the simulator messages the validator
+/// refused (0 unless the simulator has a bug).
+pub struct RunOutput {
+    pub result: PolicyResult,
+    pub timings: Timings,
+    pub invalid_messages: u64,
 }
 
 /// The engine's counters that matter to the report.
@@ -362,6 +487,8 @@ enum Ev {
         exec_ref: Vec<u8>,
         px: Vec<u8>,
     },
+    /// The market-data feed publishes every bond's mid.
+    Feed,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -401,7 +528,12 @@ pub struct Run<'w, P: Panel> {
     pub timings: Timings,
     /// Messages the validator refused (a simulator bug if not zero).
     pub invalid_messages: u64,
+    feedback: Option<Feedback>,
+    feed_rng: Rng,
 }
+
+/// How often the market-data feed publishes every bond's mid, seconds of virtual time.
+pub const FEED_INTERVAL_S: u64 = 10;
 
 fn fields(body: &[u8]) -> Vec<(u32, &[u8])> {
     body.split(|&b| b == crate::fix::SOH)
@@ -426,7 +558,7 @@ fn px_mantissa(px: f64) -> i64 {
 }
 
 impl<'w, P: Panel> Run<'w, P> {
-    pub fn new(world: &'w World, panel: P) -> Run<'w, P> {
+    pub fn new(world: &'w World, panel: P, feedback: Option<Feedback>) -> Run<'w, P> {
         let start = Nanos(world.cfg.start_ns);
         let mut engine = Engine::new(world.engine_config(), panel, start);
         let mut out = engine.outbox();
@@ -436,6 +568,9 @@ impl<'w, P: Panel> Run<'w, P> {
         let mut heap = BinaryHeap::with_capacity(world.orders.len() * 4);
         for (k, o) in world.orders.iter().enumerate() {
             heap.push(Reverse((o.at.0, k as u64, Ev::DeskRequest(k))));
+        }
+        if feedback.is_some() {
+            heap.push(Reverse((start.0, u64::MAX, Ev::Feed)));
         }
         Run {
             engine,
@@ -455,6 +590,8 @@ impl<'w, P: Panel> Run<'w, P> {
             current_request: None,
             timings: Timings::default(),
             invalid_messages: 0,
+            feedback,
+            feed_rng: Rng::derive(world.cfg.seed, 0xFEED, 0, 0),
             world,
         }
     }
@@ -474,7 +611,7 @@ impl<'w, P: Panel> Run<'w, P> {
     }
 
     /// Runs to the end; `progress(done)` is called as desk requests go out.
-    pub fn run(mut self, mut progress: impl FnMut(usize)) -> (PolicyResult, Timings, u64) {
+    pub fn run(mut self, mut progress: impl FnMut(usize)) -> RunOutput {
         let mut sent = 0;
         loop {
             let next_ev = self.heap.peek().map(|Reverse((t, _, _))| *t);
@@ -498,8 +635,21 @@ impl<'w, P: Panel> Run<'w, P> {
                 }
             }
         }
-        let result = self.result();
-        (result, self.timings, self.invalid_messages)
+        let mut result = self.result();
+        if let Some(fb) = self.feedback.as_mut() {
+            fb.advance(Nanos(self.now.0 + 3_600 * Nanos::PER_SEC));
+        }
+        if let Some(fb) = &self.feedback {
+            result.learned = (0..self.world.dealers.len())
+                .map(|d| fb.learned(d, self.now))
+                .collect();
+            result.score_apply_errors = fb.apply_errors;
+        }
+        RunOutput {
+            result,
+            timings: self.timings,
+            invalid_messages: self.invalid_messages,
+        }
     }
 
     fn tick(&mut self, at: Nanos) {
@@ -517,6 +667,7 @@ impl<'w, P: Panel> Run<'w, P> {
                 let o = self.world.orders[k];
                 let bond = &self.world.bonds[o.bond];
                 self.rfqs[k].arrival_mid = self.mids.mid(o.bond, self.now);
+                self.publish_mid(o.bond);
                 let (id, src) = (bond.id.clone(), bond.id_source);
                 self.current_request = Some(k);
                 self.send(DESK_SESSION, b"R", |e| {
@@ -533,6 +684,15 @@ impl<'w, P: Panel> Run<'w, P> {
                 self.schedule(at, Ev::DeskDecide(k));
             }
             Ev::DeskDecide(k) => self.desk_decide(k),
+            Ev::Feed => {
+                for b in 0..self.world.bonds.len() {
+                    self.publish_mid(b);
+                }
+                if !self.heap.is_empty() || self.engine.open_rfqs() > 0 {
+                    let at = Nanos(self.now.0 + FEED_INTERVAL_S * Nanos::PER_SEC);
+                    self.schedule(at, Ev::Feed);
+                }
+            }
             Ev::DealerAnswer { k, d } => self.dealer_answer(k, d),
             Ev::Leak { k, d } => {
                 let o = self.world.orders[k];
@@ -573,6 +733,20 @@ impl<'w, P: Panel> Run<'w, P> {
                 });
             }
         }
+    }
+
+    /// The feed's mid of `bond` now (true mid plus the feed's noise), to the TCA loop.
+    fn publish_mid(&mut self, bond: usize) {
+        let Some(fb) = self.feedback.as_mut() else {
+            return;
+        };
+        let noise = self.feed_rng.normal(0.0, self.world.cfg.feed_noise_points);
+        let mid = (self.mids.mid(bond, self.now) + noise).max(0.01);
+        fb.fact(&TcaFact::Mid {
+            instrument: bond as u32,
+            mid,
+            now: self.now,
+        });
     }
 
     fn desk_decide(&mut self, k: usize) {
@@ -704,19 +878,25 @@ impl<'w, P: Panel> Run<'w, P> {
 
     /// Reads the engine's outbox: messages to the desk and to dealers.
     fn drain(&mut self) {
-        let msgs: Vec<(u16, Vec<u8>, Vec<u8>)> = self
-            .out
-            .commands()
-            .iter()
-            .filter_map(|c| match c {
+        let mut msgs: Vec<(u16, Vec<u8>, Vec<u8>)> = Vec::new();
+        for c in self.out.commands() {
+            match c {
                 Command::Send {
                     session,
                     msg_type,
                     body,
-                } => Some((session.0, msg_type.to_vec(), self.out.body(body).to_vec())),
-                _ => None,
-            })
-            .collect();
+                } => msgs.push((session.0, msg_type.to_vec(), self.out.body(body).to_vec())),
+                Command::Tca(fact) => {
+                    if let Some(fb) = self.feedback.as_mut() {
+                        fb.fact(fact);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(fb) = self.feedback.as_mut() {
+            fb.advance(self.now);
+        }
         for (session, msg_type, body) in msgs {
             let f = fields(&body);
             if session == DESK_SESSION {
@@ -938,22 +1118,46 @@ impl<'w, P: Panel> Run<'w, P> {
             dealers_asked: asked / n,
             per_dealer: self.tally.clone(),
             engine: EngineSummary::from(self.engine.counters()),
+            learned: Vec::new(),
+            score_apply_errors: 0,
         }
     }
 }
 
-/// Runs policy `kind` over the world's order flow. Returns the result, the engine-call
-/// timings and the number of simulator messages the validator refused (0 unless the
-/// simulator has a bug).
+/// Why a run could not start.
+#[derive(Debug)]
+pub struct RunError(pub String);
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Runs policy `kind` over the world's order flow. The dynamic policy learns through the TCA
+/// loop into a score table at `scores_path` (a temporary file when `None`).
 pub fn run_policy(
     world: &World,
     kind: PolicyKind,
     protocol: Option<ProtocolKind>,
+    scores_path: Option<std::path::PathBuf>,
     progress: impl FnMut(usize),
-) -> (PolicyResult, Timings, u64) {
-    let run = Run::new(world, world.policy(kind, protocol));
-    let (mut r, t, bad) = run.run(progress);
-    r.policy = kind;
-    r.label = kind.label();
-    (r, t, bad)
+) -> Result<RunOutput, RunError> {
+    let (feedback, scores) = if kind == PolicyKind::Dynamic {
+        let fb = Feedback::new(world, scores_path).map_err(|e| RunError(e.to_string()))?;
+        let scores = AnyScores::Table(TableScores::new(fb.reader(), fb.model.clone()));
+        (Some(fb), scores)
+    } else {
+        (
+            None,
+            AnyScores::Neutral(crate::select::scored::NeutralScores),
+        )
+    };
+    let run = Run::new(world, world.policy(kind, protocol, scores), feedback);
+    let mut out = run.run(progress);
+    out.result.policy = kind;
+    out.result.label = kind.label();
+    Ok(out)
 }

@@ -24,12 +24,19 @@ pub struct ScoreRow {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Learned {
+    /// The seed's composite (30/40/20/10 of the normalised components).
     pub composite: f64,
+    /// Wins / RFQs sent.
     pub fill_rate: f64,
-    pub price_improvement: f64,
-    pub leakage: f64,
-    pub speed: f64,
-    pub loser_leakage: f64,
+    /// Mean price improvement vs arrival when it won, bps (< 0: paid over the mid).
+    pub price_improvement_bps: f64,
+    /// Mean winner's markout at the leakage horizon (30 min), bps.
+    pub markout_bps: f64,
+    /// Mean seconds to a firm quote.
+    pub response_s: f64,
+    /// Mean drift while asked and lost, net of the client's expected impact, bps.
+    pub drift_bps: f64,
+    /// Decayed RFQs behind the figures.
     pub observations: f64,
 }
 
@@ -177,7 +184,7 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> String {
         s,
         "{:<6} {:<17} | {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>6} | {:>5} {:>5} {:>6} {:>5} | {:>5} {:>5} {:>5} {:>7} {:>6} {:>6}",
         "dealer", "archetype",
-        "comp", "fill", "pi", "leak", "speed", "loser", "obs",
+        "comp", "fill", "pi_bp", "mo_bp", "resp", "drift", "obs",
         "p_ans", "cost", "resp_s", "p_lk",
         "asked", "quote", "win", "cost", "resp_s", "lk/ask"
     );
@@ -197,10 +204,10 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> String {
             r.archetype,
             lv(|l| l.composite, 3),
             lv(|l| l.fill_rate, 2),
-            lv(|l| l.price_improvement, 2),
-            lv(|l| l.leakage, 2),
-            lv(|l| l.speed, 2),
-            lv(|l| l.loser_leakage, 2),
+            lv(|l| l.price_improvement_bps, 1),
+            lv(|l| l.markout_bps, 1),
+            lv(|l| l.response_s, 1),
+            lv(|l| l.drift_bps, 1),
             lv(|l| l.observations, 0),
             f(r.truth.answer_prob, 2),
             f(r.truth.cost_mult, 2),
