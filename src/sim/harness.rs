@@ -491,6 +491,9 @@ enum Ev {
     Feed,
 }
 
+/// How often the market-data feed publishes every bond's mid, seconds of virtual time.
+pub const FEED_INTERVAL_S: u64 = 10;
+
 #[derive(Debug, Clone, Default)]
 struct RfqState {
     arrival_mid: f64,
@@ -507,97 +510,151 @@ struct RfqState {
     end_mid: Option<f64>,
 }
 
-/// One run of one policy.
-pub struct Run<'w, P: Panel> {
+/// A message a simulated party sends to the router: the session it comes from, its type,
+/// and its body fields (`tag=value<SOH>`...), without the header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub session: u16,
+    pub msg_type: &'static [u8],
+    pub body: Vec<u8>,
+}
+
+/// Builds a message body.
+struct Body(Vec<u8>);
+
+impl Body {
+    fn new() -> Body {
+        Body(Vec::with_capacity(256))
+    }
+    fn str(&mut self, tag: u32, v: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(tag.to_string().as_bytes());
+        self.0.push(b'=');
+        self.0.extend_from_slice(v);
+        self.0.push(crate::fix::SOH);
+        self
+    }
+    fn uint(&mut self, tag: u32, v: u64) -> &mut Self {
+        self.str(tag, v.to_string().as_bytes())
+    }
+    fn char(&mut self, tag: u32, v: u8) -> &mut Self {
+        self.str(tag, &[v])
+    }
+    fn px(&mut self, tag: u32, v: f64) -> &mut Self {
+        self.str(tag, format!("{v:.4}").as_bytes())
+    }
+}
+
+/// The simulated desk, dealers and market around a router, whatever carries the messages:
+/// events in virtual time produce `Outgoing` messages; the router's messages come back
+/// through `on_router_message`. Used in process (`Run`) and over loopback TCP.
+pub struct Market<'w> {
     world: &'w World,
-    engine: Engine<P>,
-    out: Outbox,
-    encoder: Encoder,
-    decoder: Decoder,
-    validator: Validator,
-    frame: Vec<u8>,
-    peer_seq: Vec<u64>,
     now: Nanos,
     heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
     next_event: u64,
     mids: MidPaths,
     rfqs: Vec<RfqState>,
     wire_to_rfq: HashMap<Vec<u8>, usize>,
+    /// Dealer requests whose RFQ the desk has not yet been told about: (dealer, wire id).
+    parked: Vec<(usize, Vec<u8>)>,
     tally: Vec<DealerTally>,
-    current_request: Option<usize>,
-    pub timings: Timings,
-    /// Messages the validator refused (a simulator bug if not zero).
-    pub invalid_messages: u64,
     feedback: Option<Feedback>,
     feed_rng: Rng,
+    outgoing: Vec<Outgoing>,
+    /// Orders to send (a prefix of the world's flow).
+    orders: usize,
 }
 
-/// How often the market-data feed publishes every bond's mid, seconds of virtual time.
-pub const FEED_INTERVAL_S: u64 = 10;
-
-fn fields(body: &[u8]) -> Vec<(u32, &[u8])> {
-    body.split(|&b| b == crate::fix::SOH)
-        .filter_map(|f| {
-            let eq = f.iter().position(|&b| b == b'=')?;
-            let tag = std::str::from_utf8(&f[..eq]).ok()?.parse().ok()?;
-            Some((tag, &f[eq + 1..]))
-        })
-        .collect()
+fn side_char(o: &Order) -> u8 {
+    if o.buy {
+        b'1'
+    } else {
+        b'2'
+    }
 }
 
-fn get<'a>(f: &[(u32, &'a [u8])], tag: u32) -> Option<&'a [u8]> {
-    f.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v)
-}
-
-fn num(v: Option<&[u8]>) -> Option<f64> {
-    std::str::from_utf8(v?).ok()?.parse().ok()
-}
-
-fn px_mantissa(px: f64) -> i64 {
-    (px * 1e4).round() as i64
-}
-
-impl<'w, P: Panel> Run<'w, P> {
-    pub fn new(world: &'w World, panel: P, feedback: Option<Feedback>) -> Run<'w, P> {
-        let start = Nanos(world.cfg.start_ns);
-        let mut engine = Engine::new(world.engine_config(), panel, start);
-        let mut out = engine.outbox();
-        for s in 0..=world.dealers.len() {
-            engine.on(start, Event::SessionUp(SessionId(s as u16)), &mut out);
-        }
-        let mut heap = BinaryHeap::with_capacity(world.orders.len() * 4);
-        for (k, o) in world.orders.iter().enumerate() {
+impl<'w> Market<'w> {
+    /// The first `orders` orders of the world's flow; with `feedback`, the market-data feed
+    /// and the router's TCA loop run too.
+    pub fn new(world: &'w World, orders: usize, feedback: Option<Feedback>) -> Market<'w> {
+        let orders = orders.min(world.orders.len());
+        let mut heap = BinaryHeap::with_capacity(orders * 4);
+        for (k, o) in world.orders.iter().take(orders).enumerate() {
             heap.push(Reverse((o.at.0, k as u64, Ev::DeskRequest(k))));
         }
         if feedback.is_some() {
-            heap.push(Reverse((start.0, u64::MAX, Ev::Feed)));
+            heap.push(Reverse((world.cfg.start_ns, u64::MAX, Ev::Feed)));
         }
-        Run {
-            engine,
-            out,
-            encoder: Encoder::new(8192),
-            decoder: Decoder::new(512),
-            validator: Validator::fix44(),
-            frame: Vec::with_capacity(8192),
-            peer_seq: vec![1; world.dealers.len() + 1],
-            now: start,
-            next_event: world.orders.len() as u64,
+        Market {
+            now: Nanos(world.cfg.start_ns),
             heap,
+            next_event: world.orders.len() as u64,
             mids: MidPaths::new(&world.bonds, &world.cfg, world.horizon_s()),
-            rfqs: vec![RfqState::default(); world.orders.len()],
+            rfqs: vec![RfqState::default(); orders],
             wire_to_rfq: HashMap::new(),
+            parked: Vec::new(),
             tally: vec![DealerTally::default(); world.dealers.len()],
-            current_request: None,
-            timings: Timings::default(),
-            invalid_messages: 0,
             feedback,
             feed_rng: Rng::derive(world.cfg.seed, 0xFEED, 0, 0),
+            outgoing: Vec::new(),
+            orders,
             world,
         }
     }
 
-    pub fn engine(&self) -> &Engine<P> {
-        &self.engine
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// Sets virtual time (never backwards).
+    pub fn set_now(&mut self, now: Nanos) {
+        self.now = Nanos(now.0.max(self.now.0));
+    }
+
+    /// When the next event is due (virtual time).
+    pub fn next_due(&self) -> Option<Nanos> {
+        self.heap.peek().map(|Reverse((t, _, _))| Nanos(*t))
+    }
+
+    /// Every order has been decided or ended, and nothing but the feed is pending.
+    pub fn finished(&self) -> bool {
+        self.rfqs.iter().all(|r| r.ended || r.filled_px.is_some())
+            && self
+                .heap
+                .iter()
+                .all(|Reverse((_, _, e))| matches!(e, Ev::Feed))
+    }
+
+    /// Handles the next event (moving virtual time to it). Returns the desk requests sent
+    /// so far when the event was one, for progress.
+    pub fn step(&mut self) -> Option<usize> {
+        let Reverse((t, _, ev)) = self.heap.pop()?;
+        self.set_now(Nanos(t));
+        let request = match ev {
+            Ev::DeskRequest(k) => Some(k + 1),
+            _ => None,
+        };
+        self.handle(ev);
+        request
+    }
+
+    /// Messages produced since the last call.
+    pub fn take_outgoing(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    /// A TCA fact from the engine (in process only).
+    pub fn tca_fact(&mut self, fact: &TcaFact) {
+        if let Some(fb) = self.feedback.as_mut() {
+            fb.fact(fact);
+        }
+    }
+
+    fn advance_tca(&mut self) {
+        let now = self.now;
+        if let Some(fb) = self.feedback.as_mut() {
+            fb.advance(now);
+        }
     }
 
     fn schedule(&mut self, at: Nanos, ev: Ev) {
@@ -610,54 +667,19 @@ impl<'w, P: Panel> Run<'w, P> {
         Nanos(self.now.0 + (s.max(0.0) * 1e9) as u64)
     }
 
-    /// Runs to the end; `progress(done)` is called as desk requests go out.
-    pub fn run(mut self, mut progress: impl FnMut(usize)) -> RunOutput {
-        let mut sent = 0;
-        loop {
-            let next_ev = self.heap.peek().map(|Reverse((t, _, _))| *t);
-            // Timers fire at the end of every engine call, so a wake-up is always ahead of
-            // `now`; `max` keeps virtual time moving whatever the wheel says.
-            let wake = self.engine.next_wakeup().map(|w| w.0.max(self.now.0 + 1));
-            match (next_ev, wake) {
-                (None, None) => break,
-                (None, Some(w)) => self.tick(Nanos(w)),
-                (Some(t), Some(w)) if w < t => self.tick(Nanos(w)),
-                (Some(_), _) => {
-                    let Some(Reverse((t, _, ev))) = self.heap.pop() else {
-                        break;
-                    };
-                    self.now = Nanos(t);
-                    if let Ev::DeskRequest(_) = ev {
-                        sent += 1;
-                        progress(sent);
-                    }
-                    self.handle(ev);
-                }
-            }
-        }
-        let mut result = self.result();
-        if let Some(fb) = self.feedback.as_mut() {
-            fb.advance(Nanos(self.now.0 + 3_600 * Nanos::PER_SEC));
-        }
-        if let Some(fb) = &self.feedback {
-            result.learned = (0..self.world.dealers.len())
-                .map(|d| fb.learned(d, self.now))
-                .collect();
-            result.score_apply_errors = fb.apply_errors;
-        }
-        RunOutput {
-            result,
-            timings: self.timings,
-            invalid_messages: self.invalid_messages,
-        }
+    fn send(&mut self, session: u16, msg_type: &'static [u8], body: Body) {
+        self.outgoing.push(Outgoing {
+            session,
+            msg_type,
+            body: body.0,
+        });
     }
 
-    fn tick(&mut self, at: Nanos) {
-        self.now = at;
-        let t0 = std::time::Instant::now();
-        self.engine.on(at, Event::Tick, &mut self.out);
-        let _ = self.timings.other_ns.record(t0.elapsed().as_nanos() as u64);
-        self.drain();
+    fn instrument(&self, body: &mut Body, bond: usize) {
+        let b = &self.world.bonds[bond];
+        body.str(55, b.id.as_bytes())
+            .str(48, b.id.as_bytes())
+            .str(22, b.id_source.as_bytes());
     }
 
     fn handle(&mut self, ev: Ev) {
@@ -665,21 +687,13 @@ impl<'w, P: Panel> Run<'w, P> {
         match ev {
             Ev::DeskRequest(k) => {
                 let o = self.world.orders[k];
-                let bond = &self.world.bonds[o.bond];
                 self.rfqs[k].arrival_mid = self.mids.mid(o.bond, self.now);
                 self.publish_mid(o.bond);
-                let (id, src) = (bond.id.clone(), bond.id_source);
-                self.current_request = Some(k);
-                self.send(DESK_SESSION, b"R", |e| {
-                    e.str(131, format!("K{k}").as_bytes())
-                        .uint(146, 1)
-                        .str(55, id.as_bytes())
-                        .str(48, id.as_bytes())
-                        .str(22, src.as_bytes())
-                        .char(54, if o.buy { b'1' } else { b'2' })
-                        .uint(38, o.qty as u64);
-                });
-                self.current_request = None;
+                let mut b = Body::new();
+                b.str(131, format!("K{k}").as_bytes()).uint(146, 1);
+                self.instrument(&mut b, o.bond);
+                b.char(54, side_char(&o)).uint(38, o.qty as u64);
+                self.send(DESK_SESSION, b"R", b);
                 let at = self.after_s(cfg.desk_window_s);
                 self.schedule(at, Ev::DeskDecide(k));
             }
@@ -688,7 +702,13 @@ impl<'w, P: Panel> Run<'w, P> {
                 for b in 0..self.world.bonds.len() {
                     self.publish_mid(b);
                 }
-                if !self.heap.is_empty() || self.engine.open_rfqs() > 0 {
+                self.advance_tca();
+                if self
+                    .heap
+                    .iter()
+                    .any(|Reverse((_, _, e))| !matches!(e, Ev::Feed))
+                    || self.rfqs.iter().any(|r| !r.ended && r.filled_px.is_none())
+                {
                     let at = Nanos(self.now.0 + FEED_INTERVAL_S * Nanos::PER_SEC);
                     self.schedule(at, Ev::Feed);
                 }
@@ -712,41 +732,40 @@ impl<'w, P: Panel> Run<'w, P> {
             }
             Ev::DealerFill { k, d, exec_ref, px } => {
                 let o = self.world.orders[k];
-                let bond = &self.world.bonds[o.bond];
-                let (id, src) = (bond.id.clone(), bond.id_source);
                 let qty = o.qty as u64;
-                self.send(d as u16 + 1, b"8", |e| {
-                    e.str(37, format!("O{k}").as_bytes())
-                        .str(17, format!("X{k}").as_bytes())
-                        .char(150, b'F')
-                        .char(39, b'2')
-                        .str(693, &exec_ref)
-                        .str(55, id.as_bytes())
-                        .str(48, id.as_bytes())
-                        .str(22, src.as_bytes())
-                        .char(54, if o.buy { b'1' } else { b'2' })
-                        .uint(32, qty)
-                        .str(31, &px)
-                        .uint(151, 0)
-                        .uint(14, qty)
-                        .str(6, &px);
-                });
+                let mut b = Body::new();
+                b.str(37, format!("O{k}").as_bytes())
+                    .str(17, format!("X{k}").as_bytes())
+                    .char(150, b'F')
+                    .char(39, b'2')
+                    .str(693, &exec_ref);
+                self.instrument(&mut b, o.bond);
+                b.char(54, side_char(&o))
+                    .uint(32, qty)
+                    .str(31, &px)
+                    .uint(151, 0)
+                    .uint(14, qty)
+                    .str(6, &px);
+                self.send(d as u16 + 1, b"8", b);
             }
         }
     }
 
     /// The feed's mid of `bond` now (true mid plus the feed's noise), to the TCA loop.
     fn publish_mid(&mut self, bond: usize) {
-        let Some(fb) = self.feedback.as_mut() else {
+        if self.feedback.is_none() {
             return;
-        };
+        }
         let noise = self.feed_rng.normal(0.0, self.world.cfg.feed_noise_points);
         let mid = (self.mids.mid(bond, self.now) + noise).max(0.01);
-        fb.fact(&TcaFact::Mid {
-            instrument: bond as u32,
-            mid,
-            now: self.now,
-        });
+        let now = self.now;
+        if let Some(fb) = self.feedback.as_mut() {
+            fb.fact(&TcaFact::Mid {
+                instrument: bond as u32,
+                mid,
+                now,
+            });
+        }
     }
 
     fn desk_decide(&mut self, k: usize) {
@@ -765,24 +784,22 @@ impl<'w, P: Panel> Run<'w, P> {
             .map(|(q, d, px)| (q.clone(), *d, o.dir() * (px - arrival) / arrival * 1e4))
             .filter(|(_, _, c)| *c <= o.limit_bps)
             .min_by(|a, b| a.2.total_cmp(&b.2));
-        let bond = &self.world.bonds[o.bond];
-        let (id, src) = (bond.id.clone(), bond.id_source);
+        let mut b = Body::new();
         match best {
-            Some((qid, _, _)) => self.send(DESK_SESSION, b"AJ", |e| {
-                e.str(693, format!("H{k}").as_bytes())
+            Some((qid, _, _)) => {
+                b.str(693, format!("H{k}").as_bytes())
                     .str(117, &qid)
-                    .char(694, b'1')
-                    .str(55, id.as_bytes())
-                    .str(48, id.as_bytes())
-                    .str(22, src.as_bytes())
-                    .char(54, if o.buy { b'1' } else { b'2' })
-                    .uint(38, o.qty as u64);
-            }),
-            None => self.send(DESK_SESSION, b"Z", |e| {
-                e.str(131, format!("K{k}").as_bytes())
+                    .char(694, b'1');
+                self.instrument(&mut b, o.bond);
+                b.char(54, side_char(&o)).uint(38, o.qty as u64);
+                self.send(DESK_SESSION, b"AJ", b);
+            }
+            None => {
+                b.str(131, format!("K{k}").as_bytes())
                     .str(117, format!("K{k}").as_bytes())
                     .char(298, b'1');
-            }),
+                self.send(DESK_SESSION, b"Z", b);
+            }
         }
     }
 
@@ -792,7 +809,7 @@ impl<'w, P: Panel> Run<'w, P> {
         let bond = &self.world.bonds[o.bond];
         let r = reaction(&cfg, &self.world.dealers[d], d, bond, &o);
         let wire = self.rfqs[k].wire_id.clone();
-        let (id, src) = (bond.id.clone(), bond.id_source);
+        let mut b = Body::new();
         match r.quote_cost_bps {
             Some(cost) => {
                 let mid = self.mids.mid(o.bond, self.now);
@@ -801,117 +818,39 @@ impl<'w, P: Panel> Run<'w, P> {
                 self.tally[d].quoted += 1;
                 self.tally[d].response_s_sum += r.after_s;
                 self.tally[d].quote_cost_bps_sum += o.dir() * (px - arrival) / arrival * 1e4;
-                let m = px_mantissa(px);
-                self.send(d as u16 + 1, b"S", |e| {
-                    e.str(131, &wire)
-                        .str(117, format!("q{k}-{d}").as_bytes())
-                        .str(55, id.as_bytes())
-                        .str(48, id.as_bytes())
-                        .str(22, src.as_bytes())
-                        .char(54, if o.buy { b'1' } else { b'2' });
-                    let (px_tag, size_tag) = if o.buy { (133, 135) } else { (132, 134) };
-                    e.decimal(px_tag, m, 4).uint(size_tag, o.qty as u64);
-                });
+                b.str(131, &wire).str(117, format!("q{k}-{d}").as_bytes());
+                self.instrument(&mut b, o.bond);
+                b.char(54, side_char(&o));
+                let (px_tag, size_tag) = if o.buy { (133, 135) } else { (132, 134) };
+                b.px(px_tag, px).uint(size_tag, o.qty as u64);
+                self.send(d as u16 + 1, b"S", b);
             }
             None => {
                 self.tally[d].declined += 1;
-                self.send(d as u16 + 1, b"AG", |e| {
-                    e.str(131, &wire)
-                        .uint(658, 99)
-                        .uint(146, 1)
-                        .str(55, id.as_bytes())
-                        .str(48, id.as_bytes())
-                        .str(22, src.as_bytes());
-                });
+                b.str(131, &wire).uint(658, 99).uint(146, 1);
+                self.instrument(&mut b, o.bond);
+                self.send(d as u16 + 1, b"AG", b);
             }
         }
     }
 
-    /// Builds a message from `session`'s peer, hands it to the engine as its session would
-    /// (tokenised and validated), and reads the engine's output.
-    fn send(&mut self, session: u16, msg_type: &[u8], fill: impl FnOnce(&mut Encoder)) {
-        let s = usize::from(session);
-        let sender = if session == DESK_SESSION {
-            "DESK".to_string()
+    /// A message the router sent to `session` (0: the desk; `d + 1`: dealer `d`), with its
+    /// fields (header included or not: only body tags are read).
+    pub fn on_router_message(&mut self, session: u16, msg_type: &[u8], f: &[(u32, &[u8])]) {
+        if session == DESK_SESSION {
+            self.to_desk(msg_type, f);
         } else {
-            self.world.dealers[s - 1].name.clone()
-        };
-        self.encoder
-            .start(msg_type)
-            .uint(34, self.peer_seq[s])
-            .str(49, sender.as_bytes())
-            .timestamp(52, self.now)
-            .str(56, b"ROUTER");
-        fill(&mut self.encoder);
-        self.peer_seq[s] += 1;
-        let frame = self.encoder.finish().expect("simulated message fits");
-        self.frame.clear();
-        self.frame.extend_from_slice(frame);
-        let t0 = std::time::Instant::now();
-        let Ok(mut msg) = self.decoder.decode(&self.frame) else {
-            self.invalid_messages += 1;
-            return;
-        };
-        if self.validator.validate(&mut msg).is_err() {
-            self.invalid_messages += 1;
-            return;
+            self.to_dealer(usize::from(session) - 1, msg_type, f);
         }
-        let t1 = std::time::Instant::now();
-        let _ = self.timings.decode_ns.record((t1 - t0).as_nanos() as u64);
-        self.engine.on(
-            self.now,
-            Event::Fix {
-                session: SessionId(session),
-                msg: &msg,
-            },
-            &mut self.out,
-        );
-        let spent = t1.elapsed().as_nanos() as u64;
-        let h = if msg_type == b"R" {
-            &mut self.timings.desk_request_ns
-        } else {
-            &mut self.timings.other_ns
-        };
-        let _ = h.record(spent.max(1));
-        self.drain();
+        self.advance_tca();
     }
 
-    /// Reads the engine's outbox: messages to the desk and to dealers.
-    fn drain(&mut self) {
-        let mut msgs: Vec<(u16, Vec<u8>, Vec<u8>)> = Vec::new();
-        for c in self.out.commands() {
-            match c {
-                Command::Send {
-                    session,
-                    msg_type,
-                    body,
-                } => msgs.push((session.0, msg_type.to_vec(), self.out.body(body).to_vec())),
-                Command::Tca(fact) => {
-                    if let Some(fb) = self.feedback.as_mut() {
-                        fb.fact(fact);
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(fb) = self.feedback.as_mut() {
-            fb.advance(self.now);
-        }
-        for (session, msg_type, body) in msgs {
-            let f = fields(&body);
-            if session == DESK_SESSION {
-                self.to_desk(&msg_type, &f);
-            } else {
-                self.to_dealer(usize::from(session) - 1, &msg_type, &f);
-            }
-        }
-    }
-
-    fn rfq_of_desk_id(v: Option<&[u8]>) -> Option<usize> {
-        std::str::from_utf8(v?.strip_prefix(b"K")?)
+    fn rfq_of_desk_id(&self, v: Option<&[u8]>) -> Option<usize> {
+        let k: usize = std::str::from_utf8(v?.strip_prefix(b"K")?)
             .ok()?
             .parse()
-            .ok()
+            .ok()?;
+        (k < self.rfqs.len()).then_some(k)
     }
 
     fn dealer_of_party(&self, v: Option<&[u8]>) -> Option<usize> {
@@ -926,35 +865,50 @@ impl<'w, P: Panel> Run<'w, P> {
         match msg_type {
             b"S" => {
                 let (Some(k), Some(q), Some(d)) = (
-                    Self::rfq_of_desk_id(get(f, 131)),
+                    self.rfq_of_desk_id(get(f, 131)),
                     get(f, 117),
                     self.dealer_of_party(get(f, 448)),
                 ) else {
                     return;
                 };
                 let o = self.world.orders[k];
-                let px = num(get(f, if o.buy { 133 } else { 132 }));
-                if let Some(px) = px {
+                if let Some(px) = num(get(f, if o.buy { 133 } else { 132 })) {
                     let st = &mut self.rfqs[k];
                     st.quotes.retain(|(_, dd, _)| *dd != d);
                     st.quotes.push((q.to_vec(), d, px));
                 }
             }
             b"Z" => {
-                if let (Some(k), Some(q)) = (Self::rfq_of_desk_id(get(f, 131)), get(f, 117)) {
+                if let (Some(k), Some(q)) = (self.rfq_of_desk_id(get(f, 131)), get(f, 117)) {
                     self.rfqs[k].quotes.retain(|(qq, _, _)| qq != q);
                 }
             }
             b"AI" => {
-                let status = get(f, 297);
-                if matches!(status, Some(b"4") | Some(b"5") | Some(b"7")) {
-                    if let Some(k) = Self::rfq_of_desk_id(get(f, 131)) {
-                        self.end(k);
+                let Some(k) = self.rfq_of_desk_id(get(f, 131)) else {
+                    return;
+                };
+                match get(f, 297) {
+                    Some(b"0") => {
+                        // Accepted: the QuoteID is the router's request id the dealers see.
+                        if let Some(wire) = get(f, 117) {
+                            self.wire_to_rfq.insert(wire.to_vec(), k);
+                            self.rfqs[k].wire_id = wire.to_vec();
+                            let parked = std::mem::take(&mut self.parked);
+                            for (d, w) in parked {
+                                if w == wire {
+                                    self.asked(k, d);
+                                } else {
+                                    self.parked.push((d, w));
+                                }
+                            }
+                        }
                     }
+                    Some(b"4") | Some(b"5") | Some(b"7") => self.end(k),
+                    _ => {}
                 }
             }
             b"AG" => {
-                if let Some(k) = Self::rfq_of_desk_id(get(f, 131)) {
+                if let Some(k) = self.rfq_of_desk_id(get(f, 131)) {
                     self.end(k);
                 }
             }
@@ -962,7 +916,8 @@ impl<'w, P: Panel> Run<'w, P> {
                 let k = get(f, 693)
                     .and_then(|v| v.strip_prefix(b"H"))
                     .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.parse::<usize>().ok());
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&k| k < self.rfqs.len());
                 let Some(k) = k else { return };
                 match get(f, 39) {
                     Some(b"2") => {
@@ -973,8 +928,7 @@ impl<'w, P: Panel> Run<'w, P> {
                         let st = &mut self.rfqs[k];
                         st.filled_px = Some(px);
                         st.ended = true;
-                        let bond = &self.world.bonds[o.bond];
-                        let imp = impact_bps(bond, o.qty, &self.world.cfg);
+                        let imp = impact_bps(&self.world.bonds[o.bond], o.qty, &self.world.cfg);
                         self.mids.impulse(o.bond, self.now, o.dir() * imp);
                     }
                     Some(b"8") => self.end(k),
@@ -992,36 +946,41 @@ impl<'w, P: Panel> Run<'w, P> {
         st.end_mid.get_or_insert(mid);
     }
 
+    /// Dealer `d` was asked for order `k`: it will answer, and perhaps trade ahead.
+    fn asked(&mut self, k: usize, d: usize) {
+        self.rfqs[k].asked.push(d);
+        self.tally[d].asked += 1;
+        let o = self.world.orders[k];
+        let r = reaction(
+            &self.world.cfg,
+            &self.world.dealers[d],
+            d,
+            &self.world.bonds[o.bond],
+            &o,
+        );
+        let at = self.after_s(r.after_s);
+        self.schedule(at, Ev::DealerAnswer { k, d });
+        if let Some((after, _)) = r.leak {
+            let at = self.after_s(after);
+            self.schedule(at, Ev::Leak { k, d });
+        }
+    }
+
     fn to_dealer(&mut self, d: usize, msg_type: &[u8], f: &[(u32, &[u8])]) {
+        if d >= self.world.dealers.len() {
+            return;
+        }
         match msg_type {
             b"R" => {
                 let Some(wire) = get(f, 131) else { return };
-                let k = match self.wire_to_rfq.get(wire) {
-                    Some(&k) => k,
-                    None => {
-                        let Some(k) = self.current_request else {
-                            return;
-                        };
-                        self.wire_to_rfq.insert(wire.to_vec(), k);
-                        self.rfqs[k].wire_id = wire.to_vec();
-                        k
+                match self.wire_to_rfq.get(wire) {
+                    Some(&k) => self.asked(k, d),
+                    // The desk's acknowledgement (which names it) comes after the dealers'
+                    // requests: wait for it.
+                    None if self.parked.len() < 4 * MAX_SIM_DEALERS * 64 => {
+                        self.parked.push((d, wire.to_vec()))
                     }
-                };
-                self.rfqs[k].asked.push(d);
-                self.tally[d].asked += 1;
-                let o = self.world.orders[k];
-                let r = reaction(
-                    &self.world.cfg,
-                    &self.world.dealers[d],
-                    d,
-                    &self.world.bonds[o.bond],
-                    &o,
-                );
-                let at = self.after_s(r.after_s);
-                self.schedule(at, Ev::DealerAnswer { k, d });
-                if let Some((after, _)) = r.leak {
-                    let at = self.after_s(after);
-                    self.schedule(at, Ev::Leak { k, d });
+                    None => {}
                 }
             }
             b"AJ" if get(f, 694) == Some(b"1") => {
@@ -1033,7 +992,8 @@ impl<'w, P: Panel> Run<'w, P> {
                     .ok()
                     .and_then(|q| q.strip_prefix('q'))
                     .and_then(|q| q.split('-').next())
-                    .and_then(|k| k.parse::<usize>().ok());
+                    .and_then(|k| k.parse::<usize>().ok())
+                    .filter(|&k| k < self.rfqs.len());
                 let Some(k) = k else { return };
                 self.rfqs[k].winner = Some(d);
                 let at = Nanos(self.now.0 + self.world.cfg.fill_delay_ms * Nanos::PER_MS);
@@ -1051,47 +1011,26 @@ impl<'w, P: Panel> Run<'w, P> {
         }
     }
 
-    fn result(&mut self) -> PolicyResult {
-        let n = self.rfqs.len() as f64;
+    /// The results so far, with the engine's counters.
+    pub fn result(&mut self, engine: EngineSummary) -> PolicyResult {
+        let n = self.rfqs.len().max(1) as f64;
         let mut filled = 0u64;
         let mut cost = 0.0;
         let mut shortfall = 0.0;
         let mut leak = 0.0;
         let mut asked = 0.0;
+        let mut tally = self.tally.clone();
         for (k, st) in self.rfqs.iter().enumerate() {
             let o = self.world.orders[k];
             leak += st.leak_bps;
             asked += st.asked.len() as f64;
-            if std::env::var("SIM_DEBUG").is_ok() && k < 25 {
-                let qc: Vec<String> = st
-                    .quotes
-                    .iter()
-                    .map(|(_, d, px)| {
-                        format!(
-                            "d{d}:{:.1}",
-                            o.dir() * (px - st.arrival_mid) / st.arrival_mid * 1e4
-                        )
-                    })
-                    .collect();
-                eprintln!(
-                    "k{k} seg{} qty{} limit {:.1} base {:.1} leak {:.1} filled {:?} quotes {:?}",
-                    self.world.bonds[o.bond].segment,
-                    o.qty,
-                    o.limit_bps,
-                    super::model::base_cost_bps(&self.world.bonds[o.bond], o.qty, &self.world.cfg),
-                    st.leak_bps,
-                    st.filled_px
-                        .map(|px| o.dir() * (px - st.arrival_mid) / st.arrival_mid * 1e4),
-                    qc
-                );
-            }
             if let Some(px) = st.filled_px {
                 filled += 1;
                 let c = o.dir() * (px - st.arrival_mid) / st.arrival_mid * 1e4;
                 cost += c;
                 shortfall += c;
                 if let Some(w) = st.winner {
-                    self.tally[w].won += 1;
+                    tally[w].won += 1;
                 }
             } else {
                 // Not done: the desk still has to trade, after the market moved, with an
@@ -1102,7 +1041,7 @@ impl<'w, P: Panel> Run<'w, P> {
                     + super::model::base_cost_bps(bond, o.qty, &self.world.cfg);
             }
         }
-        PolicyResult {
+        let mut r = PolicyResult {
             policy: PolicyKind::Dynamic,
             label: "",
             rfqs: self.rfqs.len() as u64,
@@ -1116,10 +1055,209 @@ impl<'w, P: Panel> Run<'w, P> {
             },
             leakage_bps: leak / n,
             dealers_asked: asked / n,
-            per_dealer: self.tally.clone(),
-            engine: EngineSummary::from(self.engine.counters()),
+            per_dealer: tally,
+            engine,
             learned: Vec::new(),
             score_apply_errors: 0,
+        };
+        if let Some(fb) = self.feedback.as_mut() {
+            fb.advance(Nanos(self.now.0 + 3_600 * Nanos::PER_SEC));
+        }
+        if let Some(fb) = &self.feedback {
+            r.learned = (0..self.world.dealers.len())
+                .map(|d| fb.learned(d, self.now))
+                .collect();
+            r.score_apply_errors = fb.apply_errors;
+        }
+        r
+    }
+
+    /// The router's request id for order `k` (empty until the desk was told).
+    pub fn wire_id(&self, k: usize) -> &[u8] {
+        &self.rfqs[k].wire_id
+    }
+
+    /// Orders this market sends.
+    pub fn orders(&self) -> usize {
+        self.orders
+    }
+}
+
+/// One in-process run of one policy: the market around the real engine, messages encoded,
+/// tokenised and validated as a FIX session would hand them over.
+pub struct Run<'w, P: Panel> {
+    market: Market<'w>,
+    engine: Engine<P>,
+    out: Outbox,
+    encoder: Encoder,
+    decoder: Decoder,
+    validator: Validator,
+    frame: Vec<u8>,
+    peer_seq: Vec<u64>,
+    peer_names: Vec<String>,
+    pub timings: Timings,
+    /// Messages the validator refused (a simulator bug if not zero).
+    pub invalid_messages: u64,
+}
+
+/// The `(tag, value)` pairs of `tag=value<SOH>` text.
+pub fn fields(body: &[u8]) -> Vec<(u32, &[u8])> {
+    body.split(|&b| b == crate::fix::SOH)
+        .filter_map(|f| {
+            let eq = f.iter().position(|&b| b == b'=')?;
+            let tag = std::str::from_utf8(&f[..eq]).ok()?.parse().ok()?;
+            Some((tag, &f[eq + 1..]))
+        })
+        .collect()
+}
+
+/// The first value of `tag`.
+pub fn get<'a>(f: &[(u32, &'a [u8])], tag: u32) -> Option<&'a [u8]> {
+    f.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v)
+}
+
+fn num(v: Option<&[u8]>) -> Option<f64> {
+    std::str::from_utf8(v?).ok()?.parse().ok()
+}
+
+impl<'w, P: Panel> Run<'w, P> {
+    pub fn new(world: &'w World, panel: P, feedback: Option<Feedback>) -> Run<'w, P> {
+        let start = Nanos(world.cfg.start_ns);
+        let mut engine = Engine::new(world.engine_config(), panel, start);
+        let mut out = engine.outbox();
+        for s in 0..=world.dealers.len() {
+            engine.on(start, Event::SessionUp(SessionId(s as u16)), &mut out);
+        }
+        let mut peer_names = vec!["DESK".to_string()];
+        peer_names.extend(world.dealers.iter().map(|d| d.name.clone()));
+        Run {
+            market: Market::new(world, world.orders.len(), feedback),
+            engine,
+            out,
+            encoder: Encoder::new(8192),
+            decoder: Decoder::new(512),
+            validator: Validator::fix44(),
+            frame: Vec::with_capacity(8192),
+            peer_seq: vec![1; world.dealers.len() + 1],
+            peer_names,
+            timings: Timings::default(),
+            invalid_messages: 0,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine<P> {
+        &self.engine
+    }
+
+    /// Runs to the end; `progress(done)` is called as desk requests go out.
+    pub fn run(mut self, mut progress: impl FnMut(usize)) -> RunOutput {
+        loop {
+            let next_ev = self.market.next_due().map(|t| t.0);
+            // Timers fire at the end of every engine call, so a wake-up is always ahead of
+            // `now`; `max` keeps virtual time moving whatever the wheel says.
+            let now = self.market.now().0;
+            let wake = self.engine.next_wakeup().map(|w| w.0.max(now + 1));
+            match (next_ev, wake) {
+                (None, None) => break,
+                (None, Some(w)) => self.tick(Nanos(w)),
+                (Some(t), Some(w)) if w < t => self.tick(Nanos(w)),
+                (Some(_), _) => {
+                    if let Some(n) = self.market.step() {
+                        progress(n);
+                    }
+                    for m in self.market.take_outgoing() {
+                        self.deliver(&m);
+                    }
+                }
+            }
+        }
+        let engine = EngineSummary::from(self.engine.counters());
+        RunOutput {
+            result: self.market.result(engine),
+            timings: self.timings,
+            invalid_messages: self.invalid_messages,
+        }
+    }
+
+    fn tick(&mut self, at: Nanos) {
+        self.market.set_now(at);
+        let t0 = std::time::Instant::now();
+        self.engine.on(at, Event::Tick, &mut self.out);
+        let _ = self
+            .timings
+            .other_ns
+            .record((t0.elapsed().as_nanos() as u64).max(1));
+        self.drain();
+    }
+
+    /// Hands a simulated party's message to the engine as its FIX session would
+    /// (tokenised and validated), and reads the engine's output.
+    fn deliver(&mut self, m: &Outgoing) {
+        let s = usize::from(m.session);
+        let now = self.market.now();
+        self.encoder
+            .start(m.msg_type)
+            .uint(34, self.peer_seq[s])
+            .str(49, self.peer_names[s].as_bytes())
+            .timestamp(52, now)
+            .str(56, b"ROUTER")
+            .raw(&m.body);
+        self.peer_seq[s] += 1;
+        let Ok(frame) = self.encoder.finish() else {
+            self.invalid_messages += 1;
+            return;
+        };
+        self.frame.clear();
+        self.frame.extend_from_slice(frame);
+        let t0 = std::time::Instant::now();
+        let Ok(mut msg) = self.decoder.decode(&self.frame) else {
+            self.invalid_messages += 1;
+            return;
+        };
+        if self.validator.validate(&mut msg).is_err() {
+            self.invalid_messages += 1;
+            return;
+        }
+        let t1 = std::time::Instant::now();
+        let _ = self
+            .timings
+            .decode_ns
+            .record(((t1 - t0).as_nanos() as u64).max(1));
+        self.engine.on(
+            now,
+            Event::Fix {
+                session: SessionId(m.session),
+                msg: &msg,
+            },
+            &mut self.out,
+        );
+        let spent = (t1.elapsed().as_nanos() as u64).max(1);
+        let h = if m.msg_type == b"R" {
+            &mut self.timings.desk_request_ns
+        } else {
+            &mut self.timings.other_ns
+        };
+        let _ = h.record(spent);
+        self.drain();
+    }
+
+    /// Reads the engine's outbox: messages to the desk and to dealers, TCA facts.
+    fn drain(&mut self) {
+        let mut msgs: Vec<(u16, Vec<u8>, Vec<u8>)> = Vec::new();
+        for c in self.out.commands() {
+            match c {
+                Command::Send {
+                    session,
+                    msg_type,
+                    body,
+                } => msgs.push((session.0, msg_type.to_vec(), self.out.body(body).to_vec())),
+                Command::Tca(fact) => self.market.tca_fact(fact),
+                _ => {}
+            }
+        }
+        for (session, msg_type, body) in msgs {
+            self.market
+                .on_router_message(session, &msg_type, &fields(&body));
         }
     }
 }

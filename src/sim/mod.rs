@@ -54,7 +54,9 @@
 //! Not modelled: IOI axes (35=6), last look, dealers' inventory across RFQs, dealers who
 //! answer more often when fewer compete (they cannot see how many were asked).
 
+pub mod demo;
 pub mod harness;
+pub mod loopback;
 pub mod model;
 pub mod policy;
 pub mod report;
