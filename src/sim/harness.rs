@@ -838,9 +838,9 @@ impl<'w> Market<'w> {
     /// fields (header included or not: only body tags are read).
     pub fn on_router_message(&mut self, session: u16, msg_type: &[u8], f: &[(u32, &[u8])]) {
         if session == DESK_SESSION {
-            self.to_desk(msg_type, f);
+            self.for_desk(msg_type, f);
         } else {
-            self.to_dealer(usize::from(session) - 1, msg_type, f);
+            self.for_dealer(usize::from(session) - 1, msg_type, f);
         }
         self.advance_tca();
     }
@@ -861,7 +861,7 @@ impl<'w> Market<'w> {
             .position(|d| d.name.as_bytes() == v)
     }
 
-    fn to_desk(&mut self, msg_type: &[u8], f: &[(u32, &[u8])]) {
+    fn for_desk(&mut self, msg_type: &[u8], f: &[(u32, &[u8])]) {
         match msg_type {
             b"S" => {
                 let (Some(k), Some(q), Some(d)) = (
@@ -966,7 +966,7 @@ impl<'w> Market<'w> {
         }
     }
 
-    fn to_dealer(&mut self, d: usize, msg_type: &[u8], f: &[(u32, &[u8])]) {
+    fn for_dealer(&mut self, d: usize, msg_type: &[u8], f: &[(u32, &[u8])]) {
         if d >= self.world.dealers.len() {
             return;
         }

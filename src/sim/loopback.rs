@@ -278,7 +278,9 @@ fn drive(
                 match (m.session, m.msg_type) {
                     (0, b"R") => {
                         if let Some(k) = desk_id(get(&body, 131)) {
-                            desk_sent.get_mut(k).map(|s| *s = Some(t));
+                            if let Some(s) = desk_sent.get_mut(k) {
+                                *s = Some(t);
+                            }
                         }
                     }
                     (0, b"AJ") => {
@@ -286,7 +288,9 @@ fn drive(
                             .and_then(|v| v.strip_prefix(b"H"))
                             .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
                         {
-                            hit_sent.get_mut(k).map(|s| *s = Some(t));
+                            if let Some(s) = hit_sent.get_mut(k) {
+                                *s = Some(t);
+                            }
                         }
                     }
                     (s, b"S") => {
@@ -337,6 +341,7 @@ fn drive(
         // Frames received, in connection order.
         let t = Instant::now();
         let vt = virt(t);
+        #[allow(clippy::needless_range_loop)] // `conns[i]` is borrowed again inside
         for i in 0..conns.len() {
             while let FrameStatus::Frame { len } = framer.next_frame(&conns[i].inbuf) {
                 let frame_bytes: Vec<u8> = conns[i].inbuf.drain(..len).collect();
@@ -393,8 +398,8 @@ fn drive(
         }
     }
     let wall_s = wall0.elapsed().as_secs_f64();
-    for k in 0..total {
-        let (Some(s), Some(r)) = (desk_sent[k], first_dealer_r.get(market.wire_id(k))) else {
+    for (k, sent_at) in desk_sent.iter().enumerate() {
+        let (Some(s), Some(r)) = (*sent_at, first_dealer_r.get(market.wire_id(k))) else {
             continue;
         };
         let _ = wire_to_wire.record(ns(r.saturating_duration_since(s)));

@@ -386,9 +386,11 @@ pub fn order_flow(bonds: &[Bond], cfg: &SimConfig) -> Vec<Order> {
             let buy = rng.bernoulli(cfg.buy_share);
             let raw = rng
                 .lognormal(cfg.size_median, cfg.size_sigma)
-                .clamp(cfg.size_min, cfg.size_max)
-                .min((cfg.size_max_adv_days * bonds[bond].adv).max(cfg.size_min));
-            let qty = ((raw / 1e5).round() * 1e5).max(1e5);
+                .clamp(cfg.size_min, cfg.size_max);
+            // Round lots of 100k, and never above the ADV cap (rounded down).
+            let cap =
+                ((cfg.size_max_adv_days * bonds[bond].adv / 1e5).floor() * 1e5).max(cfg.size_min);
+            let qty = ((raw / 1e5).round() * 1e5).min(cap).max(1e5);
             let base = base_cost_bps(&bonds[bond], qty, cfg);
             let limit_bps = rng
                 .normal(cfg.limit_mean_frac * base, cfg.limit_sd_frac * base)
@@ -617,7 +619,10 @@ mod tests {
         );
         assert!(sizes[0] >= cfg.size_min && sizes[sizes.len() - 1] <= cfg.size_max);
         for o in &a {
-            assert!(o.qty <= (cfg.size_max_adv_days * bonds[o.bond].adv).max(cfg.size_min));
+            assert!(
+                o.qty <= (cfg.size_max_adv_days * bonds[o.bond].adv).max(cfg.size_min.max(1e5)),
+                "{o:?}"
+            );
         }
         let span_s = (a[a.len() - 1].at.0 - cfg.start_ns) as f64 / 1e9;
         let gap = span_s / a.len() as f64;

@@ -190,8 +190,8 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<24} | {:<44} | {:<26} | {}",
-        "", "learned by the router", "hidden truth", "realised (dynamic run)"
+        "{:<24} | {:<44} | {:<26} | realised (dynamic run)",
+        "", "learned by the router", "hidden truth"
     );
     for r in rows {
         let l = r.learned;
