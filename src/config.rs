@@ -44,6 +44,8 @@ pub struct Config {
     pub limits: Limits,
     pub sessions: Vec<SessionConfig>,
     pub rfq: RfqSettings,
+    /// `[scoring]`: the score tables, TCA and the scoring thread.
+    pub scoring: crate::scoring::ScoringSettings,
 }
 
 /// The `[rfq]` table: which sessions are desks, the RFQ engine's limits, and the protocol
@@ -52,6 +54,8 @@ pub struct Config {
 pub struct RfqSettings {
     /// Indices (into `Config::sessions`) of the sessions whose peers are trading desks.
     pub desk_sessions: Vec<usize>,
+    /// Indices of the sessions whose peers are market-data feeds (MarketDataSnapshotFullRefresh).
+    pub feed_sessions: Vec<usize>,
     pub limits: crate::rfq::engine::EngineLimits,
     /// Resolution of the engine's timer wheel.
     pub timer_tick_ms: u64,
@@ -370,6 +374,8 @@ pub enum Problem {
         min: f64,
         max: f64,
     },
+    /// A table whose values are each fine but do not work together (e.g. `[scoring.model]`).
+    Invalid { key: &'static str, reason: String },
 }
 
 impl fmt::Display for Problem {
@@ -447,6 +453,7 @@ impl fmt::Display for Problem {
                 min,
                 max,
             } => write!(f, "`{key}` = {value} is outside {min}..={max}"),
+            Problem::Invalid { key, reason } => write!(f, "`{key}`: {reason}"),
         }
     }
 }
@@ -465,6 +472,8 @@ struct RawConfig {
     session: Vec<RawSession>,
     #[serde(default)]
     rfq: RawRfq,
+    #[serde(default)]
+    scoring: crate::scoring::RawScoring,
 }
 
 #[derive(Deserialize, Default)]
@@ -472,6 +481,8 @@ struct RawConfig {
 struct RawRfq {
     #[serde(default)]
     desk_sessions: Vec<Spanned<String>>,
+    #[serde(default)]
+    feed_sessions: Vec<Spanned<String>>,
     max_open_rfqs: Num,
     max_legs: Num,
     max_timers: Num,
@@ -659,6 +670,27 @@ impl Checker<'_> {
                 }
             }
         }
+        let mut feed_sessions = Vec::with_capacity(raw.feed_sessions.len());
+        for name in &raw.feed_sessions {
+            let Some(i) = sessions.iter().position(|s| s.name == *name.get_ref()) else {
+                return Err(self.invalid(
+                    name.span(),
+                    Problem::UnknownSession {
+                        name: name.get_ref().clone(),
+                    },
+                ));
+            };
+            if desk_sessions.contains(&i) {
+                return Err(self.invalid(
+                    name.span(),
+                    Problem::SessionTaken {
+                        name: name.get_ref().clone(),
+                        by: "a desk ([rfq] desk_sessions)".to_string(),
+                    },
+                ));
+            }
+            feed_sessions.push(i);
+        }
         let d = EngineLimits::default();
         let limits = EngineLimits {
             max_open_rfqs: self.num(
@@ -735,6 +767,7 @@ impl Checker<'_> {
         };
         Ok(RfqSettings {
             desk_sessions,
+            feed_sessions,
             limits,
             timer_tick_ms,
             protocol,
@@ -1102,11 +1135,13 @@ impl Config {
             sessions.push(session);
         }
         let rfq = checker.rfq(&raw.rfq, &sessions)?;
+        let scoring = crate::scoring::settings(&checker, &raw.scoring)?;
         Ok(Config {
             router,
             limits,
             sessions,
             rfq,
+            scoring,
         })
     }
 

@@ -21,6 +21,7 @@ pub mod pinning;
 pub mod pipeline;
 pub mod rfq;
 pub mod router;
+pub mod scoring;
 pub mod select;
 pub mod sim;
 pub mod time;

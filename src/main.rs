@@ -13,19 +13,23 @@ use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
 use rfq_router::host::{sessions_from_config, spawn_with, RunningHost, SpawnOptions};
+use rfq_router::inbox::inbox;
 use rfq_router::net::NetSettings;
 use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::router::RouterApp;
+use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
 use rfq_router::select::instruments::Date;
-use rfq_router::select::model::ModelConfig;
+use rfq_router::select::rules::RulesWatcher;
 use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
 };
-use rfq_router::select::table::ScoreReader;
+use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
+use rfq_router::select::tca::Tca;
 use rfq_router::select::{Candidate, RfqSpec};
 use rfq_router::time::Nanos;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -60,7 +64,9 @@ struct SelectionArgs {
     /// Security master. Default: the copy of config/instruments.csv compiled into the binary.
     #[arg(long, value_name = "FILE")]
     instruments: Option<PathBuf>,
-    /// Score tables (read-only). Default: none, every dealer gets the neutral prior scores.
+    /// Score tables. `run` writes them (created if absent, sized by `[scoring]`); the other
+    /// commands read them. Default: `[scoring] scores` in the configuration, else none (every
+    /// dealer gets the neutral prior scores).
     #[arg(long, value_name = "FILE")]
     scores: Option<PathBuf>,
 }
@@ -174,13 +180,23 @@ fn now() -> Nanos {
 }
 
 /// Loads rules, security master and score tables into the selector; any bad file refuses.
-fn scored_panel(selection: &SelectionArgs, dealers: &Dealers) -> Result<ScoredPanel<AnyScores>> {
+/// The score tables are read-only here: `--scores`, else `[scoring] scores` if that file
+/// exists.
+fn scored_panel(
+    selection: &SelectionArgs,
+    dealers: &Dealers,
+    config: &Config,
+) -> Result<ScoredPanel<AnyScores>> {
     let rules = load_rules(selection.rules.as_deref())?;
     let master = load_instruments(selection.instruments.as_deref())?;
-    let source = match &selection.scores {
+    let path = selection
+        .scores
+        .clone()
+        .or_else(|| config.scoring.scores.clone().filter(|p| p.exists()));
+    let source = match &path {
         Some(p) => AnyScores::Table(TableScores::new(
             ScoreReader::open_read_only(p)?,
-            ModelConfig::default(),
+            config.scoring.model.clone(),
         )),
         None => AnyScores::Neutral(NeutralScores),
     };
@@ -210,8 +226,8 @@ fn recommend(
     files: &ConfigArgs,
     selection: &SelectionArgs,
 ) -> Result<()> {
-    let (_config, dealers) = load(files)?;
-    let panel = scored_panel(selection, &dealers)?;
+    let (config, dealers) = load(files)?;
+    let panel = scored_panel(selection, &dealers, &config)?;
     let at = match as_of {
         Some(d) => {
             let day =
@@ -264,9 +280,64 @@ fn recommend(
 fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Result<()> {
     let (config, dealers) = load(files)?;
     describe(&config, &dealers);
-    let panel = scored_panel(selection, &dealers)?;
+    let sc = &config.scoring;
+    // The score tables: this process is their one writer (the scoring thread).
+    let scores_path = selection.scores.clone().or_else(|| sc.scores.clone());
+    let writer = match &scores_path {
+        Some(p) => {
+            anyhow::ensure!(
+                dealers.dealers.len() <= sc.dealers_capacity as usize,
+                "[scoring] dealers_capacity = {} is below the {} dealers configured",
+                sc.dealers_capacity,
+                dealers.dealers.len()
+            );
+            let params = TableParams::new(sc.dealers_capacity, sc.segments_per_dealer, &sc.model);
+            Some(ScoreWriter::open_or_create(p, params, now())?)
+        }
+        None => None,
+    };
+    let source = match &writer {
+        Some(w) => AnyScores::Table(TableScores::new(w.reader(), sc.model.clone())),
+        None => AnyScores::Neutral(NeutralScores),
+    };
+    let mut panel = ScoredPanel::new(
+        load_rules(selection.rules.as_deref())?,
+        load_instruments(selection.instruments.as_deref())?,
+        &dealers,
+        source,
+    );
+    panel.configure(
+        sc.cache_paths,
+        Nanos::from_secs(sc.cache_refresh_s),
+        Nanos::from_secs(sc.max_mid_age_s),
+    );
     describe_selection(&panel);
-    let app = RouterApp::from_config(&config, &dealers, panel, now());
+    match &scores_path {
+        Some(p) => println!(
+            "score tables: {} (written by the scoring thread)",
+            p.display()
+        ),
+        None => println!("score tables: none (neutral scores; TCA is journaled only)"),
+    }
+    // Rules reload on SIGHUP and on file change, when the rules come from a file.
+    let watcher = match &selection.rules {
+        Some(_) => {
+            let w = RulesWatcher::new(panel.rules());
+            w.listen_for_sighup()
+                .context("installing the SIGHUP handler")?;
+            println!(
+                "rules: reloaded on SIGHUP and when {} changes",
+                w.path().display()
+            );
+            Some(w)
+        }
+        None => None,
+    };
+    let tca = Tca::new(sc.tca_config(panel.master().len()));
+    let (facts_tx, facts_rx) = fact_queue(sc.queue_capacity);
+    let (mut to_engine, from_scoring) = inbox(sc.inbox_capacity, None);
+    let app = RouterApp::from_config(&config, &dealers, panel, now())
+        .with_feedback(Some(facts_tx), Some(from_scoring));
     let router = spawn_with(
         SpawnOptions {
             name: "engine".to_string(),
@@ -279,8 +350,24 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
         app,
     )
     .context("starting the engine thread")?;
+    to_engine.set_wake(router.handle.clone());
+    let scoring = spawn_scoring(
+        ScoringThread {
+            tca,
+            writer,
+            model: sc.model.clone(),
+            watcher,
+            to_engine,
+            rules_poll: Duration::from_millis(sc.rules_poll_ms),
+            flush_every: Duration::from_secs(sc.flush_every_s),
+        },
+        facts_rx,
+        config.router.scoring_cpu,
+    )
+    .context("starting the scoring thread")?;
     report_threads(&config, &router);
     println!("router running (Ctrl-C to stop)");
+    let mut refusals_seen = 0;
     loop {
         if status_every_s == 0 {
             std::thread::park();
@@ -288,9 +375,27 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
         }
         std::thread::sleep(Duration::from_secs(status_every_s));
         let c = router.handle.counters();
+        let s = &scoring.counters;
+        let refusals = s.rules_refused.load(Ordering::Acquire);
+        if refusals != refusals_seen {
+            refusals_seen = refusals;
+            if let Some(why) = s.last_refusal.lock().ok().and_then(|l| l.clone()) {
+                eprintln!("rfq-router: rules reload refused, the rules in force stay: {why}");
+            }
+        }
         println!(
-            "status: connections accepted {} connected {} closed {} | bytes in {} out {}",
-            c.accepted, c.connected, c.closed, c.bytes_in, c.bytes_out
+            "status: connections accepted {} connected {} closed {} | bytes in {} out {} | \
+             scoring: facts {} updates {} executions {} rules reloaded {} refused {}",
+            c.accepted,
+            c.connected,
+            c.closed,
+            c.bytes_in,
+            c.bytes_out,
+            s.facts.load(Ordering::Relaxed),
+            s.updates_applied.load(Ordering::Relaxed),
+            s.executions.load(Ordering::Relaxed),
+            s.rules_reloaded.load(Ordering::Relaxed),
+            s.rules_refused.load(Ordering::Relaxed),
         );
     }
 }
@@ -335,7 +440,7 @@ fn real_main() -> Result<()> {
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
-            describe_selection(&scored_panel(&selection, &dealers)?);
+            describe_selection(&scored_panel(&selection, &dealers, &config)?);
             println!("configuration OK");
             Ok(())
         }

@@ -685,6 +685,7 @@ fn trader_override_uses_the_named_panel_and_journals_the_recommendation() {
             assert_eq!(panel.len(), 1);
             assert_eq!(recommended.len(), 3);
         }
+        other => panic!("expected a decision, got {other:?}"),
     }
     assert_eq!(h.counters().overrides, 1);
     // PartyRole 35 (liquidity provider) names a dealer too; an unknown dealer is refused.

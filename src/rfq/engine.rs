@@ -15,6 +15,7 @@ use super::timer::{TimerId, TimerWheel};
 use super::types::{DealerId, FixId, Px, SessionId, Side};
 use crate::fix::message::{parse_u64, Message};
 use crate::fix::tags as t;
+use crate::select::feedback::{RulesReload, ScoreUpdate};
 use crate::select::tca::{AskedDealers, TcaFact};
 use crate::select::{
     Candidate, Panel, Protocol, ProtocolKind, Refusal as SelectionRefusal, RfqSpec, Selection,
@@ -90,6 +91,10 @@ pub enum Event<'m, 'a> {
     SessionDown(SessionId),
     /// Time has passed: fire due timers.
     Tick,
+    /// The rules watcher reloaded the rules (or refused a bad file): install, count, journal.
+    RulesReload(RulesReload),
+    /// The scoring thread wrote these updates to the score tables: refresh, journal.
+    ScoreUpdate(&'m ScoreUpdate),
 }
 
 /// What the engine made of an event.
@@ -127,6 +132,14 @@ pub struct Counters {
     pub cancelled: u64,
     pub no_quote_ends: u64,
     pub timer_full: u64,
+    /// Rules reloads installed / refused (bad file, or a selector without rules).
+    pub rules_reloads: u64,
+    pub rules_refused: u64,
+    /// Score updates received from the scoring thread.
+    pub score_updates: u64,
+    /// Market-data snapshots used / refused (no mid, unknown instrument).
+    pub market_mids: u64,
+    pub market_data_rejected: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +255,7 @@ pub struct Engine<P: Panel> {
     dealers: Vec<DealerConfig>,
     dealer_online: Vec<bool>,
     desk_sessions: Vec<SessionId>,
+    feed_sessions: Vec<SessionId>,
     limits: EngineLimits,
     panel: P,
     rfqs: Slab<Rfq>,
@@ -272,6 +286,7 @@ impl<P: Panel> Engine<P> {
             candidates: Vec::with_capacity(n),
             dealers: cfg.dealers,
             desk_sessions: cfg.desks,
+            feed_sessions: Vec::new(),
             limits: cfg.limits,
             panel,
             rfqs: Slab::with_capacity(cfg.limits.max_open_rfqs),
@@ -292,6 +307,16 @@ impl<P: Panel> Engine<P> {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Sessions whose peers are market-data feeds (MarketDataSnapshotFullRefresh, 35=W).
+    pub fn set_feed_sessions(&mut self, feeds: &[SessionId]) {
+        self.feed_sessions = feeds.to_vec();
+    }
+
+    /// The selector (read access, e.g. for its rules' version).
+    pub fn panel(&self) -> &P {
+        &self.panel
     }
 
     pub fn open_rfqs(&self) -> usize {
@@ -323,6 +348,14 @@ impl<P: Panel> Engine<P> {
                 Outcome::Handled
             }
             Event::Tick => Outcome::Handled,
+            Event::RulesReload(r) => {
+                self.on_rules_reload(r, out);
+                Outcome::Handled
+            }
+            Event::ScoreUpdate(u) => {
+                self.on_score_update(now, u, out);
+                Outcome::Handled
+            }
         };
         self.fire_timers(now, out);
         outcome
@@ -361,6 +394,13 @@ impl<P: Panel> Engine<P> {
         msg: &Message<'_>,
         out: &mut Outbox,
     ) -> Outcome {
+        if self.feed_sessions.contains(&session) {
+            if msg.msg_type() != b"W" {
+                return Outcome::Unsupported;
+            }
+            self.market_data(now, msg, out);
+            return Outcome::Handled;
+        }
         if self.is_desk(session) {
             match msg.msg_type() {
                 b"R" => self.desk_quote_request(now, session, msg, out),
@@ -1697,6 +1737,72 @@ impl<P: Panel> Engine<P> {
                     }
                 }
             }
+        }
+    }
+
+    // ----- selection feedback (select::feedback, select::market) ------------------------
+
+    fn on_rules_reload(&mut self, r: RulesReload, out: &mut Outbox) {
+        match r {
+            RulesReload::Installed(rules) => match self.panel.install_rules(rules) {
+                Ok(v) => {
+                    self.counters.rules_reloads += 1;
+                    out.journal(Record::RulesReload {
+                        seq: v.seq,
+                        hash: v.hash,
+                        refused: None,
+                    });
+                }
+                Err(_) => {
+                    self.counters.rules_refused += 1;
+                    out.journal(Record::RulesReload {
+                        seq: 0,
+                        hash: 0,
+                        refused: Some("this selector has no rules to reload".into()),
+                    });
+                }
+            },
+            RulesReload::Refused { error } => {
+                self.counters.rules_refused += 1;
+                out.journal(Record::RulesReload {
+                    seq: 0,
+                    hash: 0,
+                    refused: Some(error),
+                });
+            }
+        }
+    }
+
+    fn on_score_update(&mut self, now: Nanos, u: &ScoreUpdate, out: &mut Outbox) {
+        self.counters.score_updates += 1;
+        self.panel.scores_updated(&u.updates, now);
+        for e in &u.executions {
+            out.journal(Record::TcaExecution(*e));
+        }
+        for x in &u.updates {
+            out.journal(Record::ScoreUpdate(*x));
+        }
+    }
+
+    /// A feed's snapshot: the mid becomes the instrument's fair value and a TCA fact.
+    fn market_data(&mut self, now: Nanos, msg: &Message<'_>, out: &mut Outbox) {
+        let Ok(snap) = crate::select::market::snapshot_mid(msg) else {
+            self.counters.market_data_rejected += 1;
+            return;
+        };
+        match self
+            .panel
+            .market_mid(snap.instrument, snap.id_source, snap.mid, now)
+        {
+            Some(instrument) => {
+                self.counters.market_mids += 1;
+                out.tca(TcaFact::Mid {
+                    instrument,
+                    mid: snap.mid,
+                    now,
+                });
+            }
+            None => self.counters.market_data_rejected += 1,
         }
     }
 

@@ -29,6 +29,18 @@ pub enum Record {
         recommended: smallvec::SmallVec<[DealerId; MAX_PANEL]>,
         overridden: bool,
     },
+    /// Rules reloaded (`refused: None`; `seq`/`hash` name the new rules) or a reload refused
+    /// (`file:line:column: reason`; the rules in force stay). Payload layout and codec:
+    /// `select::feedback::{encode_record, decode_record}` (journal kind 5, sub-kind 16).
+    RulesReload {
+        seq: u64,
+        hash: u64,
+        refused: Option<Box<str>>,
+    },
+    /// One executed RFQ's cost analysis, from the scoring thread (kind 6, sub-kind 17).
+    TcaExecution(crate::select::tca::ExecutionTca),
+    /// One observation the scoring thread added to the score tables (kind 7, sub-kind 18).
+    ScoreUpdate(crate::select::tca::TcaUpdate),
 }
 
 /// One thing for the host to do.
