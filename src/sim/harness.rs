@@ -23,6 +23,7 @@ use crate::rfq::engine::{
 };
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::{DealerId, FixId, SessionId};
+use crate::select::feedback::{ScoreUpdate, MAX_SCORE_BATCH};
 use crate::select::instruments::SecurityMaster;
 use crate::select::model::{metrics, normalise, ModelConfig};
 use crate::select::rules::RuleSet;
@@ -246,6 +247,9 @@ pub struct Feedback {
     keep: bool,
     /// Observations the table refused (segment slots full).
     pub apply_errors: u64,
+    /// Applied since the engine was last told (`Event::ScoreUpdate`), bounded by
+    /// `MAX_SCORE_BATCH` (beyond it the selector's cache catches up at its next refresh).
+    pending: ScoreUpdate,
 }
 
 static TABLE_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -279,6 +283,7 @@ impl Feedback {
             path,
             keep,
             apply_errors: 0,
+            pending: ScoreUpdate::default(),
         })
     }
 
@@ -300,6 +305,15 @@ impl Feedback {
         for r in self.results.drain(..) {
             if apply(&mut self.writer, &self.model, &r).is_err() {
                 self.apply_errors += 1;
+            }
+            match r {
+                TcaOutput::Update(u) if self.pending.updates.len() < MAX_SCORE_BATCH => {
+                    self.pending.updates.push(u)
+                }
+                TcaOutput::Execution(e) if self.pending.executions.len() < MAX_SCORE_BATCH => {
+                    self.pending.executions.push(e)
+                }
+                _ => {}
             }
         }
     }
@@ -355,6 +369,35 @@ impl Panel for AnyPolicy {
             AnyPolicy::Broadcast(p) => p.select(spec, candidates, out),
             AnyPolicy::Random(p) => p.select(spec, candidates, out),
             AnyPolicy::Oracle(p) => p.select(spec, candidates, out),
+        }
+    }
+
+    fn install_rules(
+        &mut self,
+        rules: Box<RuleSet>,
+    ) -> Result<crate::select::rules::RulesVersion, Box<RuleSet>> {
+        match self {
+            AnyPolicy::Dynamic(p) => p.install_rules(rules),
+            _ => Err(rules),
+        }
+    }
+
+    fn scores_updated(&mut self, updates: &[crate::select::tca::TcaUpdate], now: Nanos) {
+        if let AnyPolicy::Dynamic(p) = self {
+            p.scores_updated(updates, now);
+        }
+    }
+
+    fn market_mid(
+        &mut self,
+        instrument: &[u8],
+        id_source: Option<&[u8]>,
+        mid: f64,
+        now: Nanos,
+    ) -> Option<u32> {
+        match self {
+            AnyPolicy::Dynamic(p) => p.market_mid(instrument, id_source, mid, now),
+            _ => None,
         }
     }
 }
@@ -641,6 +684,12 @@ impl<'w> Market<'w> {
     /// Messages produced since the last call.
     pub fn take_outgoing(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.outgoing)
+    }
+
+    /// Score-table updates applied since the last call (for `Event::ScoreUpdate`).
+    pub fn take_score_update(&mut self) -> Option<ScoreUpdate> {
+        let fb = self.feedback.as_mut()?;
+        (!fb.pending.is_empty()).then(|| std::mem::take(&mut fb.pending))
     }
 
     /// A TCA fact from the engine (in process only).
@@ -1258,6 +1307,13 @@ impl<'w, P: Panel> Run<'w, P> {
         for (session, msg_type, body) in msgs {
             self.market
                 .on_router_message(session, &msg_type, &fields(&body));
+        }
+        // As the scoring thread does in the router: tell the engine what the tables now hold
+        // (its selector refreshes those dealers' cached scores).
+        if let Some(u) = self.market.take_score_update() {
+            let now = self.market.now();
+            self.engine.on(now, Event::ScoreUpdate(&u), &mut self.out);
+            self.drain();
         }
     }
 }

@@ -55,6 +55,31 @@ impl<P: Panel> Panel for TimeScaled<P> {
         out.protocol.stagger_gap_ms = scale(out.protocol.stagger_gap_ms);
         out.protocol.rfq_expiry_ms = scale(out.protocol.rfq_expiry_ms);
     }
+
+    fn install_rules(
+        &mut self,
+        rules: Box<crate::select::rules::RuleSet>,
+    ) -> Result<crate::select::rules::RulesVersion, Box<crate::select::rules::RuleSet>> {
+        self.inner.install_rules(rules)
+    }
+
+    fn scores_updated(
+        &mut self,
+        updates: &[crate::select::tca::TcaUpdate],
+        now: crate::time::Nanos,
+    ) {
+        self.inner.scores_updated(updates, now);
+    }
+
+    fn market_mid(
+        &mut self,
+        instrument: &[u8],
+        id_source: Option<&[u8]>,
+        mid: f64,
+        now: crate::time::Nanos,
+    ) -> Option<u32> {
+        self.inner.market_mid(instrument, id_source, mid, now)
+    }
 }
 
 fn wall_now() -> Nanos {

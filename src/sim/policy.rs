@@ -184,7 +184,8 @@ impl Panel for Oracle {
     }
 }
 
-/// Any policy with its protocol kind forced (the demo's `--protocol`).
+/// Any policy with its protocol kind forced (the demo's `--protocol`); the feedback hooks
+/// (rules reload, score updates, market mids) pass through.
 #[derive(Debug, Clone)]
 pub struct ForceProtocol<P> {
     pub inner: P,
@@ -197,5 +198,30 @@ impl<P: Panel> Panel for ForceProtocol<P> {
         if let Some(k) = self.kind {
             out.protocol.kind = k;
         }
+    }
+
+    fn install_rules(
+        &mut self,
+        rules: Box<crate::select::rules::RuleSet>,
+    ) -> Result<crate::select::rules::RulesVersion, Box<crate::select::rules::RuleSet>> {
+        self.inner.install_rules(rules)
+    }
+
+    fn scores_updated(
+        &mut self,
+        updates: &[crate::select::tca::TcaUpdate],
+        now: crate::time::Nanos,
+    ) {
+        self.inner.scores_updated(updates, now);
+    }
+
+    fn market_mid(
+        &mut self,
+        instrument: &[u8],
+        id_source: Option<&[u8]>,
+        mid: f64,
+        now: crate::time::Nanos,
+    ) -> Option<u32> {
+        self.inner.market_mid(instrument, id_source, mid, now)
     }
 }
