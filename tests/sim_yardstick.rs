@@ -71,6 +71,11 @@ fn dynamic_selection_beats_static_and_broadcast_and_nears_the_oracle() {
     }
     // The router learned from its own flow: every dealer it asked has observations.
     let d = r.iter().find(|x| x.policy == PolicyKind::Dynamic).unwrap();
+    assert!(
+        d.engine.market_mids > 3000,
+        "the feed's snapshots (35=W) reached the router: {:?}",
+        d.engine
+    );
     for (i, t) in d.per_dealer.iter().enumerate() {
         if t.asked > 0 {
             let l = d.learned[i].expect("learned scores for an asked dealer");
@@ -78,6 +83,7 @@ fn dynamic_selection_beats_static_and_broadcast_and_nears_the_oracle() {
         }
     }
     eprintln!("{table}");
+    eprintln!("{:?}", d.engine);
 }
 
 #[test]

@@ -247,7 +247,8 @@ pub fn render(r: &DemoReport) -> String {
     if let Some(l) = &r.loopback {
         s.push_str(&format!(
             "\nLoopback FIX: the router (host, FIX sessions, engine, learned score table) over TCP with\n\
-             {} simulated dealers and a desk as FIX sessions; time compressed {:.0}x ({} RFQs in {:.1} s)\n\n",
+             {} simulated dealers, a desk and a market-data feed (35=W) as FIX sessions; time\n\
+             compressed {:.0}x ({} RFQs in {:.1} s)\n\n",
             l.result.per_dealer.len(),
             l.time_compression,
             l.rfqs,

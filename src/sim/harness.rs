@@ -469,6 +469,9 @@ pub struct EngineSummary {
     pub cancelled: u64,
     pub no_quote_ends: u64,
     pub rejected: u64,
+    pub auto_executions: u64,
+    /// Market-data snapshots the engine used (the dynamic policy's feed).
+    pub market_mids: u64,
 }
 
 impl From<&Counters> for EngineSummary {
@@ -486,6 +489,8 @@ impl From<&Counters> for EngineSummary {
             cancelled: c.cancelled,
             no_quote_ends: c.no_quote_ends,
             rejected: c.rfqs_rejected_invalid + c.rfqs_rejected_limit + c.rfqs_rejected_no_dealer,
+            auto_executions: c.auto_executions,
+            market_mids: c.market_mids,
         }
     }
 }
@@ -536,6 +541,8 @@ enum Ev {
 
 /// How often the market-data feed publishes every bond's mid, seconds of virtual time.
 pub const FEED_INTERVAL_S: u64 = 10;
+/// The feed's bid and offer sit this far either side of its mid, price points.
+pub const FEED_HALF_SPREAD_POINTS: f64 = 0.05;
 
 #[derive(Debug, Clone, Default)]
 struct RfqState {
@@ -606,6 +613,8 @@ pub struct Market<'w> {
     outgoing: Vec<Outgoing>,
     /// Orders to send (a prefix of the world's flow).
     orders: usize,
+    /// The market-data feed publishes to the router as a FIX session (35=W).
+    feed: bool,
 }
 
 fn side_char(o: &Order) -> u8 {
@@ -619,13 +628,18 @@ fn side_char(o: &Order) -> u8 {
 impl<'w> Market<'w> {
     /// The first `orders` orders of the world's flow; with `feedback`, the market-data feed
     /// and the router's TCA loop run too.
-    pub fn new(world: &'w World, orders: usize, feedback: Option<Feedback>) -> Market<'w> {
+    pub fn new(
+        world: &'w World,
+        orders: usize,
+        feedback: Option<Feedback>,
+        feed: bool,
+    ) -> Market<'w> {
         let orders = orders.min(world.orders.len());
         let mut heap = BinaryHeap::with_capacity(orders * 4);
         for (k, o) in world.orders.iter().take(orders).enumerate() {
             heap.push(Reverse((o.at.0, k as u64, Ev::DeskRequest(k))));
         }
-        if feedback.is_some() {
+        if feed {
             heap.push(Reverse((world.cfg.start_ns, u64::MAX, Ev::Feed)));
         }
         Market {
@@ -641,6 +655,7 @@ impl<'w> Market<'w> {
             feed_rng: Rng::derive(world.cfg.seed, 0xFEED, 0, 0),
             outgoing: Vec::new(),
             orders,
+            feed,
             world,
         }
     }
@@ -801,20 +816,28 @@ impl<'w> Market<'w> {
     }
 
     /// The feed's mid of `bond` now (true mid plus the feed's noise), to the TCA loop.
+    /// A MarketDataSnapshotFullRefresh (35=W) on the feed session: a bid and an offer
+    /// `FEED_HALF_SPREAD_POINTS` either side of the noisy mid (the router takes their mean).
     fn publish_mid(&mut self, bond: usize) {
-        if self.feedback.is_none() {
+        if !self.feed {
             return;
         }
         let noise = self.feed_rng.normal(0.0, self.world.cfg.feed_noise_points);
-        let mid = (self.mids.mid(bond, self.now) + noise).max(0.01);
-        let now = self.now;
-        if let Some(fb) = self.feedback.as_mut() {
-            fb.fact(&TcaFact::Mid {
-                instrument: bond as u32,
-                mid,
-                now,
-            });
-        }
+        let mid = (self.mids.mid(bond, self.now) + noise).max(1.0);
+        let mut b = Body::new();
+        self.instrument(&mut b, bond);
+        b.uint(268, 2)
+            .char(269, b'0')
+            .px(270, mid - FEED_HALF_SPREAD_POINTS)
+            .char(269, b'1')
+            .px(270, mid + FEED_HALF_SPREAD_POINTS);
+        let session = self.feed_session();
+        self.send(session, b"W", b);
+    }
+
+    /// The feed's session (after the desk and the dealers).
+    pub fn feed_session(&self) -> u16 {
+        self.world.dealers.len() as u16 + 1
     }
 
     fn desk_decide(&mut self, k: usize) {
@@ -962,11 +985,19 @@ impl<'w> Market<'w> {
                 }
             }
             b"8" => {
-                let k = get(f, 693)
+                let by_hit = get(f, 693)
                     .and_then(|v| v.strip_prefix(b"H"))
                     .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .filter(|&k| k < self.rfqs.len());
+                    .and_then(|v| v.parse::<usize>().ok());
+                // An auto-execution has no hit of the desk's: its OrderID `O<seq>-<slot>`
+                // names the same RFQ as the dealers' request id `R<seq>-<slot>`.
+                let by_order = || {
+                    let o = get(f, 37)?.strip_prefix(b"O")?;
+                    let mut wire = b"R".to_vec();
+                    wire.extend_from_slice(o);
+                    self.wire_to_rfq.get(&wire).copied()
+                };
+                let k = by_hit.or_else(by_order).filter(|&k| k < self.rfqs.len());
                 let Some(k) = k else { return };
                 match get(f, 39) {
                     Some(b"2") => {
@@ -1173,21 +1204,26 @@ impl<'w, P: Panel> Run<'w, P> {
     pub fn new(world: &'w World, panel: P, feedback: Option<Feedback>) -> Run<'w, P> {
         let start = Nanos(world.cfg.start_ns);
         let mut engine = Engine::new(world.engine_config(), panel, start);
+        let feed = world.dealers.len() as u16 + 1;
+        engine.set_feed_sessions(&[SessionId(feed)]);
         let mut out = engine.outbox();
-        for s in 0..=world.dealers.len() {
-            engine.on(start, Event::SessionUp(SessionId(s as u16)), &mut out);
+        for s in 0..=feed {
+            engine.on(start, Event::SessionUp(SessionId(s)), &mut out);
         }
         let mut peer_names = vec!["DESK".to_string()];
         peer_names.extend(world.dealers.iter().map(|d| d.name.clone()));
+        peer_names.push("FEED".to_string());
+        // Only the dynamic policy (the one with a feedback loop) listens to the feed.
+        let with_feed = feedback.is_some();
         Run {
-            market: Market::new(world, world.orders.len(), feedback),
+            market: Market::new(world, world.orders.len(), feedback, with_feed),
             engine,
             out,
             encoder: Encoder::new(8192),
             decoder: Decoder::new(512),
             validator: Validator::fix44(),
             frame: Vec::with_capacity(8192),
-            peer_seq: vec![1; world.dealers.len() + 1],
+            peer_seq: vec![1; world.dealers.len() + 2],
             peer_names,
             timings: Timings::default(),
             invalid_messages: 0,

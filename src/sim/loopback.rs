@@ -92,7 +92,8 @@ fn wall_now() -> Nanos {
 
 fn router_toml(world: &World) -> String {
     let mut s = String::from(
-        "[rfq]\ndesk_sessions = [\"desk\"]\ntimer_tick_ms = 1\n\n[router]\nidle = \"block\"\n\n",
+        "[rfq]\ndesk_sessions = [\"desk\"]\nfeed_sessions = [\"feed\"]\ntimer_tick_ms = 1\n\n\
+         [router]\nidle = \"block\"\n\n",
     );
     let mut session = |name: &str, comp: &str| {
         s.push_str(&format!(
@@ -104,6 +105,7 @@ fn router_toml(world: &World) -> String {
     for d in world.dealers.iter() {
         session(&d.name.to_lowercase(), &d.name);
     }
+    session("feed", "FEED");
     s
 }
 
@@ -240,6 +242,7 @@ fn drive(
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut names = vec!["DESK".to_string()];
     names.extend(world.dealers.iter().map(|d| d.name.clone()));
+    names.push("FEED".to_string());
     let mut conns = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let (s, rest) = logon(addr, name, &mut encoder)?;
@@ -260,7 +263,7 @@ fn drive(
         });
     }
     let framer = Framer::new(1 << 16);
-    let mut market = Market::new(world, opts.loopback_rfqs, None);
+    let mut market = Market::new(world, opts.loopback_rfqs, None, true);
     let total = market.orders();
     progress(Progress::Stage {
         name: "loopback FIX",
