@@ -11,6 +11,8 @@
 pub mod format;
 pub mod reader;
 pub mod recovery;
+pub mod resume;
+pub mod store;
 pub mod writer;
 
 use std::fmt;
