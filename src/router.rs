@@ -12,6 +12,7 @@ use crate::dealers::Dealers;
 use crate::fix::session::{AppOutcome, Reply};
 use crate::fix::{Encoder, Message};
 use crate::host::{HostApp, Peers};
+use crate::journal::resume::RestartNotices;
 use crate::rfq::engine::{Counters, Engine, EngineConfig, Event, Outcome};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
@@ -32,6 +33,8 @@ pub struct RouterApp<P: Panel> {
     engine: Engine<P>,
     out: Outbox,
     counters: RouterCounters,
+    /// What a restart owes desks (RFQs left open by the previous run), sent at their logon.
+    restart: Option<RestartNotices>,
 }
 
 impl<P: Panel> RouterApp<P> {
@@ -41,6 +44,7 @@ impl<P: Panel> RouterApp<P> {
             engine,
             out,
             counters: RouterCounters::default(),
+            restart: None,
         }
     }
 
@@ -58,6 +62,18 @@ impl<P: Panel> RouterApp<P> {
             timer_tick_ms: config.rfq.timer_tick_ms,
         };
         RouterApp::new(Engine::new(cfg, panel, now))
+    }
+
+    /// Continues after a previous run: RFQ numbers after `last_rfq_seq`, and `notices` sent
+    /// to each desk when its session logs on.
+    pub fn resume(&mut self, last_rfq_seq: u64, notices: RestartNotices) {
+        self.engine.resume_numbering_after(last_rfq_seq);
+        self.restart = Some(notices);
+    }
+
+    /// The restart notices (sent and pending), if this run resumed a journal.
+    pub fn restart_notices(&self) -> Option<&RestartNotices> {
+        self.restart.as_ref()
     }
 
     pub fn engine(&self) -> &Engine<P> {
@@ -128,6 +144,11 @@ impl<P: Panel> HostApp for RouterApp<P> {
     }
 
     fn on_session_up(&mut self, now: Nanos, session: usize, peers: &mut Peers<'_>) {
+        if let Some(notices) = &mut self.restart {
+            notices.on_session_up(session as u16, |s, msg_type, body| {
+                peers.send(s, msg_type, body).is_ok()
+            });
+        }
         self.engine.on(
             now,
             Event::SessionUp(SessionId(session as u16)),

@@ -23,6 +23,8 @@ use std::path::Path;
 
 use super::format::RecordKind;
 use super::reader::JournalReader;
+use super::store::{JournalIndex, JournalStore, JournalStoreLimits, SessionResume, SharedIndex};
+use super::writer::MetricsHandle;
 use super::JournalError;
 use crate::fix::SOH;
 use crate::time::Nanos;
@@ -348,6 +350,100 @@ impl RestartNotices {
         });
         self.sent += sent;
         self.send_failures += failures;
+    }
+}
+
+/// Everything a router starting on an existing journal resumes from.
+#[derive(Debug)]
+pub struct Restart {
+    /// The message-store index, followed to the journal's end.
+    pub index: SharedIndex,
+    /// Per router session: what its FIX stream in the journal says (`None`: never seen).
+    pub sessions: Vec<Option<SessionResume>>,
+    pub scan: RestartScan,
+    pub policy: RestartPolicy,
+}
+
+impl Restart {
+    /// Reads the journal in `dir` (already recovered by `Journal::open`, which holds it for
+    /// writing: `written` is its counters) for `session_count` router sessions.
+    pub fn prepare(
+        dir: &Path,
+        limits: JournalStoreLimits,
+        written: Option<MetricsHandle>,
+        session_count: usize,
+        desk_sessions: &[u16],
+        policy: RestartPolicy,
+    ) -> Result<Restart, JournalError> {
+        let index = JournalIndex::open(dir, limits, written)?;
+        let sessions = (0..session_count)
+            .map(|i| u16::try_from(i).ok().and_then(|id| index.resume(id)))
+            .collect();
+        let scan = scan_open_rfqs(dir, desk_sessions)?;
+        Ok(Restart {
+            index: index.shared(),
+            sessions,
+            scan,
+            policy,
+        })
+    }
+
+    /// Session `i`'s journal-backed store, starting where the journal left it.
+    pub fn store(&self, i: usize, now: Nanos) -> JournalStore {
+        let id = u16::try_from(i).unwrap_or(u16::MAX);
+        JournalStore::resume(id, &self.index, now)
+    }
+
+    /// The notices the policy owes desks.
+    pub fn notices(&self) -> RestartNotices {
+        RestartNotices::new(&self.scan, self.policy)
+    }
+
+    /// One line per thing an operator should know (the binary prints them).
+    pub fn describe(&self, session_names: &[String]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (i, s) in self.sessions.iter().enumerate() {
+            let name = session_names.get(i).map_or("?", String::as_str);
+            if let Some(r) = s {
+                lines.push(format!(
+                    "session {name}: resumes at MsgSeqNum out {} / in {}",
+                    r.next_sender_seq, r.next_target_seq
+                ));
+            }
+        }
+        let executing = self.scan.open.iter().filter(|r| r.executing).count();
+        let policy = match self.policy {
+            RestartPolicy::Expire => "expire",
+        };
+        lines.push(format!(
+            "open RFQs from the previous run: {} (policy {policy}: desks get QuoteStatusReport \
+             297=7 at logon){}",
+            self.scan.open.len(),
+            if self.scan.dropped > 0 {
+                format!(
+                    ", {} more not kept (limit {MAX_OPEN_RFQS})",
+                    self.scan.dropped
+                )
+            } else {
+                String::new()
+            }
+        ));
+        for r in self.scan.open.iter().filter(|r| r.executing) {
+            lines.push(format!(
+                "warning: RFQ {} (desk QuoteReqID {}) had a hit with dealer session(s) {:?}: \
+                 execution outcome in doubt, confirm with the dealer",
+                String::from_utf8_lossy(&r.quote_id),
+                String::from_utf8_lossy(&r.desk_req_id),
+                r.dealer_sessions
+            ));
+        }
+        if executing == 0 && self.scan.last_rfq_seq > 0 {
+            lines.push(format!(
+                "RFQ numbers continue after {}",
+                self.scan.last_rfq_seq
+            ));
+        }
+        lines
     }
 }
 

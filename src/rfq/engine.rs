@@ -297,6 +297,12 @@ impl<P: Panel> Engine<P> {
         self.rfqs.len()
     }
 
+    /// After a restart: new RFQs are numbered after `last_rfq_seq` (the highest number the
+    /// journal shows), so no router identifier of an earlier run is reused.
+    pub fn resume_numbering_after(&mut self, last_rfq_seq: u64) {
+        self.next_seq = self.next_seq.max(last_rfq_seq.saturating_add(1));
+    }
+
     /// When the host must call `on(now, Event::Tick)` at the latest.
     pub fn next_wakeup(&self) -> Option<Nanos> {
         self.timers.next_wakeup()
