@@ -103,7 +103,11 @@ fn corruption_mid_segment_is_reported_and_refused_unless_truncation_is_asked() {
         .arg("verify")
         .arg(&journal));
     assert!(!out.status.success(), "verify passed: {}", text(&out));
-    assert!(text(&out).contains(&place), "verify names {place}: {}", text(&out));
+    assert!(
+        text(&out).contains(&place),
+        "verify names {place}: {}",
+        text(&out)
+    );
 
     // The router refuses to start on it, naming the place.
     let port = TcpListener::bind("127.0.0.1:0")
@@ -176,7 +180,10 @@ fn corruption_mid_segment_is_reported_and_refused_unless_truncation_is_asked() {
     child.wait().expect("wait");
     let mut err = String::new();
     stderr.read_to_string(&mut err).expect("stderr");
-    assert!(started, "the router did not start with --truncate-corrupt: {err}");
+    assert!(
+        started,
+        "the router did not start with --truncate-corrupt: {err}"
+    );
     assert!(
         err.contains(&place),
         "the cut is reported at {place}: {err}"

@@ -66,7 +66,11 @@ segment_size_mb = 1
 "#,
         journal.display()
     );
-    for (name, comp) in [("desk", "DESK"), ("dealer-a", "DEALERA"), ("dealer-c", "DEALERC")] {
+    for (name, comp) in [
+        ("desk", "DESK"),
+        ("dealer-a", "DEALERA"),
+        ("dealer-c", "DEALERC"),
+    ] {
         s.push_str(&format!(
             "\n[[session]]\nname = \"{name}\"\nrole = \"acceptor\"\nlisten = \"127.0.0.1:{port}\"\n\
              sender_comp_id = \"ROUTER\"\ntarget_comp_id = \"{comp}\"\nmax_latency_s = 600\n"
@@ -387,10 +391,10 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
     let loader = thread::spawn(move || {
         let mut sent = 0;
         for i in 0..MAX_RFQS {
-            let r = desk_writer.lock().expect("writer").send(
-                "R",
-                &format!("131=RFQ-{i}|146=1|{BOND}|54=1|38=1000000|"),
-            );
+            let r = desk_writer
+                .lock()
+                .expect("writer")
+                .send("R", &format!("131=RFQ-{i}|146=1|{BOND}|54=1|38=1000000|"));
             if r.is_err() {
                 break;
             }
@@ -442,7 +446,11 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
         .filter(|m| get(m, 35) == Some("AI") && matches!(get(m, 297), Some("4" | "5" | "7")))
         .map(|m| get(m, 117).unwrap_or("").to_string())
         .collect();
-    let open: HashSet<String> = acked.iter().filter(|q| !ended.contains(*q)).cloned().collect();
+    let open: HashSet<String> = acked
+        .iter()
+        .filter(|q| !ended.contains(*q))
+        .cloned()
+        .collect();
     assert!(open.len() >= KILL_AFTER_ACKS / 2, "RFQs open at the kill");
     let last_rfq = acked.iter().map(|q| rfq_number(q)).max().expect("acks");
     let last_out: Vec<u64> = logs
@@ -453,7 +461,10 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
     // ----- run 2: restart on the same journal -------------------------------------------------
     let router = start_router(&dir, &[]);
     assert!(
-        router.startup.iter().any(|l| l.contains("resumes at MsgSeqNum")),
+        router
+            .startup
+            .iter()
+            .any(|l| l.contains("resumes at MsgSeqNum")),
         "the restart reports resumed sessions: {:#?}",
         router.startup
     );
@@ -517,13 +528,19 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
     assert!(resent > 0, "some application messages were resent");
 
     // New RFQs are numbered after every one of run 1.
-    desk.send("R", &format!("131=AFTER-RESTART|146=1|{BOND}|54=1|38=1000000|"));
+    desk.send(
+        "R",
+        &format!("131=AFTER-RESTART|146=1|{BOND}|54=1|38=1000000|"),
+    );
     let ack = wait_for(&events, "desk", |m| {
         get(m, 35) == Some("AI") && get(m, 131) == Some("AFTER-RESTART")
     });
     assert_eq!(get(&ack, 297), Some("0"), "{ack}");
     let n = rfq_number(get(&ack, 117).expect("QuoteID"));
-    assert!(n > last_rfq, "RFQ {n} after restart reuses a number (last {last_rfq})");
+    assert!(
+        n > last_rfq,
+        "RFQ {n} after restart reuses a number (last {last_rfq})"
+    );
 
     router.kill();
     for p in peers {

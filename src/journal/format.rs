@@ -14,8 +14,12 @@ use crate::time::Nanos;
 
 /// First eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RFQJRNL\0";
-/// The format this code writes and reads. Bumped on any incompatible change.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this code writes. Bumped on any incompatible change (version 2 added the
+/// `input` and `unsent` record kinds).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format this code reads (a version-1 segment holds a subset of version 2's
+/// record kinds).
+pub const MIN_READ_FORMAT_VERSION: u16 = 1;
 /// Bytes in a segment header; the first record starts here.
 pub const SEGMENT_HEADER_LEN: usize = 64;
 /// Bytes in a record header; the payload starts here, relative to the record.
@@ -132,10 +136,17 @@ pub enum RecordKind {
     ScoreUpdate = 7,
     /// An operator action (opaque bytes for now).
     Admin = 8,
+    /// An input the engine was given (`Engine::on` with its `now`): what `rfq-journal
+    /// replay` feeds a fresh engine (payload: `records::InputHeader`, then kind-specific
+    /// bytes; see `FORMAT.md`). Since version 2.
+    EngineInput = 9,
+    /// An application message the engine asked for that its session refused to send (not on
+    /// the wire, so replay does not expect it there). Since version 2.
+    Unsent = 10,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::FixInbound,
         RecordKind::FixOutbound,
         RecordKind::EngineDecision,
@@ -144,6 +155,8 @@ impl RecordKind {
         RecordKind::TcaResult,
         RecordKind::ScoreUpdate,
         RecordKind::Admin,
+        RecordKind::EngineInput,
+        RecordKind::Unsent,
     ];
 
     pub fn code(self) -> u16 {
@@ -165,6 +178,8 @@ impl RecordKind {
             RecordKind::TcaResult => "tca",
             RecordKind::ScoreUpdate => "score",
             RecordKind::Admin => "admin",
+            RecordKind::EngineInput => "input",
+            RecordKind::Unsent => "unsent",
         }
     }
 
@@ -246,7 +261,8 @@ impl std::fmt::Display for HeaderProblem {
             HeaderProblem::UnsupportedVersion { version } => {
                 write!(
                     f,
-                    "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+                    "format version {version} is not supported (this build reads \
+                     {MIN_READ_FORMAT_VERSION} to {FORMAT_VERSION})"
                 )
             }
             HeaderProblem::BadHeaderLength { header_len } => {
@@ -341,7 +357,7 @@ impl SegmentHeader {
         }
         let b = &file[..SEGMENT_HEADER_LEN];
         let format_version = le_u16(b, 8);
-        if format_version != FORMAT_VERSION {
+        if !(MIN_READ_FORMAT_VERSION..=FORMAT_VERSION).contains(&format_version) {
             return Err(HeaderProblem::UnsupportedVersion {
                 version: format_version,
             });
@@ -761,11 +777,11 @@ mod tests {
             SegmentHeader::decode(&bytes[..30]),
             Err(HeaderProblem::TooShort { len: 30 })
         );
-        let mut v2 = bytes;
-        v2[8] = 2;
+        let mut v3 = bytes;
+        v3[8] = 3;
         assert_eq!(
-            SegmentHeader::decode(&v2),
-            Err(HeaderProblem::UnsupportedVersion { version: 2 })
+            SegmentHeader::decode(&v3),
+            Err(HeaderProblem::UnsupportedVersion { version: 3 })
         );
     }
 

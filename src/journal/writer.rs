@@ -62,6 +62,9 @@ pub struct JournalConfig {
     pub max_payload_bytes: usize,
     pub durability: Durability,
     pub on_corruption: CorruptionPolicy,
+    /// The CPU the journal thread (and its segment pre-allocator) is pinned to (`None`:
+    /// unpinned); `[router] journal_cpu`. Threads start through `pinning::spawn_pinned`.
+    pub writer_cpu: Option<usize>,
 }
 
 impl JournalConfig {
@@ -75,6 +78,7 @@ impl JournalConfig {
             max_payload_bytes: 64 << 10,
             durability: Durability::Os,
             on_corruption: CorruptionPolicy::Refuse,
+            writer_cpu: None,
         }
     }
 
@@ -368,7 +372,7 @@ impl Journal {
         shared.writer.written_seq.store(last_seq, Ordering::Release);
         shared.writer.durable_seq.store(last_seq, Ordering::Release);
 
-        let spare = Spare::start(&dir, config.segment_size_bytes, fsync)?;
+        let spare = Spare::start(&dir, config.segment_size_bytes, fsync, config.writer_cpu)?;
         let mut writer = Writer {
             shared: Arc::clone(&shared),
             dir,
@@ -386,10 +390,9 @@ impl Journal {
             _lock: lock,
         };
         writer.spare.request(segment_number + 1);
-        let handle = thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || writer.run())
-            .map_err(|e| JournalError::io(&config.dir, "start journal thread", e))?;
+        let handle =
+            crate::pinning::spawn_pinned("journal", config.writer_cpu, move |_| writer.run())
+                .map_err(|e| JournalError::io(&config.dir, "start journal thread", e))?;
         let journal = Journal {
             shared,
             next_seq: report.next_seq,
@@ -972,21 +975,24 @@ struct Spare {
 }
 
 impl Spare {
-    fn start(dir: &Path, size: u64, fsync: bool) -> Result<Spare, JournalError> {
+    fn start(
+        dir: &Path,
+        size: u64,
+        fsync: bool,
+        cpu: Option<usize>,
+    ) -> Result<Spare, JournalError> {
         let (requests, incoming) = bounded::<u64>(1);
         let (done, ready) = bounded::<SpareResult>(1);
         let dir_owned = dir.to_path_buf();
-        let thread = thread::Builder::new()
-            .name("journal-prealloc".into())
-            .spawn(move || {
-                for number in incoming {
-                    let r = preallocate(&dir_owned, number, size, fsync);
-                    if done.send((number, r)).is_err() {
-                        break;
-                    }
+        let thread = crate::pinning::spawn_pinned("journal-prealloc", cpu, move |_| {
+            for number in incoming {
+                let r = preallocate(&dir_owned, number, size, fsync);
+                if done.send((number, r)).is_err() {
+                    break;
                 }
-            })
-            .map_err(|e| JournalError::io(dir, "start pre-allocation thread", e))?;
+            }
+        })
+        .map_err(|e| JournalError::io(dir, "start pre-allocation thread", e))?;
         Ok(Spare {
             requests: Some(requests),
             ready,

@@ -611,6 +611,9 @@ impl<P: Panel> Engine<P> {
         };
         self.recommended.dealers.clear();
         self.recommended.refusal = None;
+        self.recommended.rule = None;
+        self.recommended.rules_version = None;
+        self.recommended.scores.clear();
         self.panel
             .select(&spec, &self.candidates, &mut self.recommended);
         if let Some(refusal) = self.recommended.refusal {
@@ -694,6 +697,9 @@ impl<P: Panel> Engine<P> {
             panel: self.selection.dealers.clone(),
             recommended: self.recommended.dealers.clone(),
             overridden,
+            rule: self.recommended.rule,
+            rules_version: self.recommended.rules_version,
+            scores: self.recommended.scores.clone(),
         });
         match self.timers.arm(expires, TimerKind::Expiry { rfq: h }) {
             Ok(id) => self.rfqs.get_mut(h).expect("live").expiry_timer = Some(id),
