@@ -47,6 +47,13 @@ fn run(cmd: &mut Command) -> Output {
     }
 }
 
+/// A binary of this crate: the one cargo built for this test, or the copy in
+/// `RFQ_TEST_BIN_DIR` (when several worktrees share one target directory).
+fn bin(name: &str, built: &str) -> PathBuf {
+    std::env::var_os("RFQ_TEST_BIN_DIR")
+        .map_or_else(|| PathBuf::from(built), |d| Path::new(&d).join(name))
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -99,9 +106,11 @@ fn corruption_mid_segment_is_reported_and_refused_unless_truncation_is_asked() {
     let place = format!("seg-000000000001.rfqj offset {}", victim.1);
 
     // verify: non-zero, names the place.
-    let out = run(Command::new(env!("CARGO_BIN_EXE_rfq-journal"))
-        .arg("verify")
-        .arg(&journal));
+    let out = run(
+        Command::new(bin("rfq-journal", env!("CARGO_BIN_EXE_rfq-journal")))
+            .arg("verify")
+            .arg(&journal),
+    );
     assert!(!out.status.success(), "verify passed: {}", text(&out));
     assert!(
         text(&out).contains(&place),
@@ -134,7 +143,7 @@ fn corruption_mid_segment_is_reported_and_refused_unless_truncation_is_asked() {
     )
     .expect("dealers");
     let router = |extra: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rfq-router"));
+        let mut c = Command::new(bin("rfq-router", env!("CARGO_BIN_EXE_rfq-router")));
         c.arg("run")
             .arg("--config")
             .arg(&config)
@@ -188,9 +197,11 @@ fn corruption_mid_segment_is_reported_and_refused_unless_truncation_is_asked() {
         err.contains(&place),
         "the cut is reported at {place}: {err}"
     );
-    let out = run(Command::new(env!("CARGO_BIN_EXE_rfq-journal"))
-        .arg("verify")
-        .arg(&journal));
+    let out = run(
+        Command::new(bin("rfq-journal", env!("CARGO_BIN_EXE_rfq-journal")))
+            .arg("verify")
+            .arg(&journal),
+    );
     assert!(out.status.success(), "verify after the cut: {}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,8 +28,8 @@ use rfq_router::time::Nanos;
 const WAIT: Duration = Duration::from_secs(90);
 /// The router is killed once the desk has this many acknowledgements.
 const KILL_AFTER_ACKS: usize = 150;
-/// The desk stops sending here (it is normally cut off by the kill long before).
-const MAX_RFQS: usize = 20_000;
+/// The desk stops sending here at the latest (the kill normally stops it long before).
+const MAX_RFQS: usize = 1_000_000;
 const BOND: &str = "55=[N/A]|48=US99A1NW1035|22=4";
 
 const DEALERS_TOML: &str = r#"
@@ -97,7 +97,7 @@ fn work_dir() -> PathBuf {
 }
 
 /// A message as `tag=value|...`.
-fn get<'a>(m: &'a str, tag: u32) -> Option<&'a str> {
+fn get(m: &str, tag: u32) -> Option<&str> {
     let key = format!("{tag}=");
     m.split('|').find_map(|f| f.strip_prefix(key.as_str()))
 }
@@ -138,7 +138,7 @@ struct Router {
 }
 
 fn start_router(dir: &Path, extra: &[&str]) -> Router {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rfq-router"))
+    let mut child = Command::new(router_bin())
         .arg("run")
         .arg("--config")
         .arg(dir.join("router.toml"))
@@ -183,6 +183,23 @@ impl Router {
         let status = self.child.wait().expect("wait");
         assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
     }
+}
+
+impl Drop for Router {
+    /// A failing test must not leave a router running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The router binary: the one cargo built for this test, or the copy in `RFQ_TEST_BIN_DIR`
+/// (when several worktrees share one target directory).
+fn router_bin() -> PathBuf {
+    std::env::var_os("RFQ_TEST_BIN_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_rfq-router")),
+        |d| Path::new(&d).join("rfq-router"),
+    )
 }
 
 // ----- FIX peers ------------------------------------------------------------------------------
@@ -305,31 +322,58 @@ impl Peer {
             .expect("send to router");
     }
 
-    fn next_seq(&self) -> u64 {
-        self.writer.lock().expect("writer").next_seq
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().expect("log").clone()
-    }
-
     /// Waits for the reader to see the connection close, and returns everything received.
     fn finish(self) -> (Vec<String>, u64) {
-        self.reader.join().expect("reader thread");
-        let next = self.next_seq();
-        (self.log(), next)
+        let Peer {
+            writer,
+            log,
+            reader,
+        } = self;
+        reader.join().expect("reader thread");
+        let next = writer.lock().expect("writer").next_seq;
+        let got = log.lock().expect("log").clone();
+        (got, next)
     }
 }
 
-/// The next event from `who` that satisfies `want`.
-fn wait_for(events: &Receiver<Event>, who: &str, want: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok((name, m)) if name == who && want(&m) => return m,
-            Ok(_) => {}
-            Err(_) => panic!("{who}: timed out waiting for a message"),
+/// The peers' messages as they arrive, with a backlog: waiting for one peer's message keeps
+/// the others' for later waits.
+struct Inbox {
+    rx: Receiver<Event>,
+    backlog: Vec<Event>,
+}
+
+impl Inbox {
+    fn new(rx: Receiver<Event>) -> Inbox {
+        Inbox {
+            rx,
+            backlog: Vec::new(),
+        }
+    }
+
+    /// The next message from `who` that satisfies `want` (earlier non-matching ones of `who`
+    /// are dropped; other peers' are kept).
+    fn wait_for(&mut self, who: &str, want: impl Fn(&str) -> bool) -> String {
+        if let Some(i) = self.backlog.iter().position(|(n, m)| *n == who && want(m)) {
+            let (_, m) = self.backlog.remove(i);
+            // `who`'s messages before it are passed over; later ones stay.
+            let mut k = 0;
+            self.backlog.retain(|(n, _)| {
+                k += 1;
+                k > i || *n != who
+            });
+            return m;
+        }
+        self.backlog.retain(|(n, _)| *n != who);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((name, m)) if name == who && want(&m) => return m,
+                Ok((name, _)) if name == who => {}
+                Ok(other) => self.backlog.push(other),
+                Err(_) => panic!("{who}: timed out waiting for a message"),
+            }
         }
     }
 }
@@ -381,16 +425,23 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
 
     // ----- run 1: load, then SIGKILL ---------------------------------------------------------
     let router = start_router(&dir, &[]);
-    let (tx, events) = channel::<Event>();
+    let (tx, rx) = channel::<Event>();
+    let mut events = Inbox::new(rx);
     let peers = logon_all(addr, &[1, 1, 1], &tx);
     for (p, &(name, _, _)) in peers.iter().zip(&PEERS) {
         p.send("A", "98=0|108=30|");
-        wait_for(&events, name, |m| get(m, 35) == Some("A"));
+        events.wait_for(name, |m| get(m, 35) == Some("A"));
     }
+    // The desk sends RFQs until the router is gone (its writes fail) or the kill is done.
     let desk_writer = Arc::clone(&peers[0].writer);
+    let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::clone(&killed);
     let loader = thread::spawn(move || {
         let mut sent = 0;
         for i in 0..MAX_RFQS {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             let r = desk_writer
                 .lock()
                 .expect("writer")
@@ -404,12 +455,13 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
     });
     let mut acks = 0;
     while acks < KILL_AFTER_ACKS {
-        wait_for(&events, "desk", |m| {
+        events.wait_for("desk", |m| {
             get(m, 35) == Some("AI") && get(m, 297) == Some("0")
         });
         acks += 1;
     }
     router.kill();
+    killed.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent_rfqs = loader.join().expect("loader");
     let mut logs = Vec::new();
     let mut seqs = [0u64; 3];
@@ -418,9 +470,14 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
         logs.push(log);
         seqs[i] = next;
     }
+    // Killed mid-load: RFQs the desk sent were still unanswered.
+    let answered = logs[0]
+        .iter()
+        .filter(|m| matches!(get(m, 35), Some("AG")) || get(m, 297) == Some("0"))
+        .count();
     assert!(
-        sent_rfqs < MAX_RFQS,
-        "the router was killed while the desk was still sending"
+        answered < sent_rfqs,
+        "the router was killed with RFQs in flight ({answered} answered of {sent_rfqs})"
     );
 
     // Everything the peers received is in the journal.
@@ -457,6 +514,30 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
         .iter()
         .map(|l| l.iter().map(|m| seq_of(m)).max().unwrap_or(0))
         .collect();
+    // What the router journaled may go further than what reached the peers (frames still in
+    // its user-space write queues die with it): the journal's last MsgSeqNum per session is
+    // where the restart must continue, and the peers get the rest by ResendRequest.
+    let journal_last: Vec<u64> = PEERS
+        .iter()
+        .map(|&(_, _, session)| {
+            journaled.get(&session).map_or(0, |f| {
+                f.iter()
+                    .filter(|m| get(m, 43) != Some("Y"))
+                    .map(|m| seq_of(m))
+                    .max()
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let desk_journal: HashMap<u64, String> = journaled
+        .get(&0)
+        .map(|f| {
+            f.iter()
+                .filter(|m| get(m, 43) != Some("Y"))
+                .map(|m| (seq_of(m), m.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
 
     // ----- run 2: restart on the same journal -------------------------------------------------
     let router = start_router(&dir, &[]);
@@ -468,15 +549,21 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
         "the restart reports resumed sessions: {:#?}",
         router.startup
     );
-    let (tx, events) = channel::<Event>();
+    let (tx, rx) = channel::<Event>();
+    let mut events = Inbox::new(rx);
     let peers = logon_all(addr, &seqs, &tx);
     for (i, (p, &(name, _, _))) in peers.iter().zip(&PEERS).enumerate() {
         p.send("A", "98=0|108=30|");
-        let logon = wait_for(&events, name, |m| get(m, 35) == Some("A"));
+        let logon = events.wait_for(name, |m| get(m, 35) == Some("A"));
         assert_eq!(
             seq_of(&logon),
-            last_out[i] + 1,
-            "{name}: the router's Logon continues its sequence: {logon}"
+            journal_last[i] + 1,
+            "{name}: the router's Logon continues the journal's sequence: {logon}"
+        );
+        assert!(
+            seq_of(&logon) > last_out[i],
+            "{name}: never below what the peer saw ({}): {logon}",
+            last_out[i]
         );
         assert_ne!(get(&logon, 141), Some("Y"), "{name}: no reset: {logon}");
     }
@@ -484,7 +571,7 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
     // The desk is told about every RFQ it had acknowledged and never saw end.
     let mut expired = HashSet::new();
     while !open.is_subset(&expired) {
-        let m = wait_for(&events, "desk", |m| {
+        let m = events.wait_for("desk", |m| {
             get(m, 35) == Some("AI") && get(m, 297) == Some("7")
         });
         assert!(
@@ -495,22 +582,23 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
         expired.insert(get(&m, 117).expect("QuoteID").to_string());
     }
 
-    // The desk asks for the last 40 messages of run 1 again.
-    let end = last_out[0];
-    let begin = end.saturating_sub(40).max(1);
+    // The desk asks again for its last 40 messages of run 1 and for everything run 1 sent
+    // that it never received.
+    let end = journal_last[0];
+    let begin = last_out[0].saturating_sub(40).max(1);
     desk.send("2", &format!("7={begin}|16={end}|"));
-    let originals: HashMap<u64, &String> = desk_log.iter().map(|m| (seq_of(m), m)).collect();
+    let originals = &desk_journal;
     let mut covered = begin;
     let mut resent = 0;
     while covered <= end {
-        let m = wait_for(&events, "desk", |m| get(m, 43) == Some("Y"));
+        let m = events.wait_for("desk", |m| get(m, 43) == Some("Y"));
         let seq = seq_of(&m);
         assert_eq!(seq, covered, "resends arrive in order: {m}");
         if get(&m, 35) == Some("4") {
             assert_eq!(get(&m, 123), Some("Y"), "a gap fill: {m}");
             let new_seq: u64 = get(&m, 36).and_then(|v| v.parse().ok()).expect("NewSeqNo");
             for s in seq..new_seq.min(end + 1) {
-                let o = originals.get(&s).expect("the original was received");
+                let o = originals.get(&s).expect("the original is journaled");
                 assert!(
                     is_admin(get(o, 35).unwrap_or("")),
                     "application message {s} gap-filled instead of resent: {o}"
@@ -518,7 +606,7 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
             }
             covered = new_seq;
         } else {
-            let o = originals.get(&seq).expect("the original was received");
+            let o = originals.get(&seq).expect("the original is journaled");
             assert_eq!(get(&m, 122), get(o, 52), "OrigSendingTime: {m}");
             assert_eq!(body(&m), body(o), "resent as sent: {m} vs {o}");
             resent += 1;
@@ -532,7 +620,7 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
         "R",
         &format!("131=AFTER-RESTART|146=1|{BOND}|54=1|38=1000000|"),
     );
-    let ack = wait_for(&events, "desk", |m| {
+    let ack = events.wait_for("desk", |m| {
         get(m, 35) == Some("AI") && get(m, 131) == Some("AFTER-RESTART")
     });
     assert_eq!(get(&ack, 297), Some("0"), "{ack}");
