@@ -176,14 +176,15 @@ impl<P: Panel> HostApp for RouterApp<P> {
     }
 
     fn on_session_up(&mut self, now: Nanos, session: usize, peers: &mut Peers<'_>) {
+        if let Some(mut j) = peers.journal() {
+            let session = session as u16;
+            j.input(now, &EngineInput::SessionUp { session });
+        }
+        // After the input record: a replay expects the notices as that input's output.
         if let Some(notices) = &mut self.restart {
             notices.on_session_up(session as u16, |s, msg_type, body| {
                 peers.send(s, msg_type, body).is_ok()
             });
-        }
-        if let Some(mut j) = peers.journal() {
-            let session = session as u16;
-            j.input(now, &EngineInput::SessionUp { session });
         }
         self.engine.on(
             now,
