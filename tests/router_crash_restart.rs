@@ -634,5 +634,26 @@ fn sigkill_mid_load_then_restart_resumes_sessions_resends_and_expires_open_rfqs(
     for p in peers {
         p.finish();
     }
+
+    // Both runs replay: the engine, resumed as the restart resumed it, produces exactly what
+    // the journal recorded, expiry notices included.
+    let journal_bin = std::env::var_os("RFQ_TEST_BIN_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_rfq-journal")),
+        |d| Path::new(&d).join("rfq-journal"),
+    );
+    let out = Command::new(journal_bin)
+        .arg("replay")
+        .arg(&journal)
+        .output()
+        .expect("run rfq-journal replay");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "replay of the two runs failed: {text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

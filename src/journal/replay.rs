@@ -22,6 +22,7 @@ use super::records::{
     decode_decision, decode_input, decode_run_start, decode_unsent, encode_engine_record, sub_kind,
     EngineInput, FixSource, RunStart, SubKind, MAX_DECISION_PAYLOAD,
 };
+use super::resume::{RestartNotices, RestartPolicy, RestartScanner};
 use crate::fix::message::Decoder;
 use crate::fix::validate::Validator;
 use crate::rfq::engine::{Engine, Event};
@@ -126,6 +127,8 @@ struct Run<P: Panel> {
     decisions: VecDeque<(Vec<u8>, u64)>,
     pending: usize,
     last_input_seq: u64,
+    /// What this run owed desks after a restart (sent at their SessionUp).
+    notices: RestartNotices,
 }
 
 impl<P: Panel> Run<P> {
@@ -139,6 +142,7 @@ impl<P: Panel> Run<P> {
             decisions: VecDeque::new(),
             pending: 0,
             last_input_seq: 0,
+            notices: RestartNotices::default(),
         }
     }
 
@@ -227,6 +231,7 @@ pub fn replay<'a, P: Panel>(
     let mut decoder = Decoder::new(MAX_FIELDS);
     let mut summary = ReplaySummary::default();
     let mut run: Option<Run<P>> = None;
+    let mut restart: Option<RestartScanner> = None;
     let mut encoded = vec![0u8; MAX_DECISION_PAYLOAD];
     for item in records {
         let rec = item.map_err(|p| ReplayError::Read(p.to_string()))?.record;
@@ -238,15 +243,31 @@ pub fn replay<'a, P: Panel>(
         let Some(kind) = rec.kind() else {
             return Err(bad(seq, format!("unknown record kind {}", rec.kind_code)));
         };
+        if let (Some(scanner), Some(Ok(fix))) = (restart.as_mut(), rec.fix()) {
+            scanner.feed(
+                kind == RecordKind::FixInbound,
+                fix.session_id,
+                fix.raw,
+                rec.timestamp,
+            );
+        }
         match kind {
             RecordKind::ConfigReload if sub_kind(rec.payload) == Some(SubKind::RunStart as u8) => {
                 let start = decode_run_start(rec.payload).map_err(|e| bad(seq, e.to_string()))?;
                 if let Some(r) = run.take() {
                     finish_run(&r, &mut summary);
                 }
-                let engine = make_engine(&start, rec.timestamp, seq)
+                let mut engine = make_engine(&start, rec.timestamp, seq)
                     .map_err(|why| ReplayError::Engine { seq, why })?;
-                run = Some(Run::new(engine));
+                // A run resumes what the journal before it left (journal::resume): RFQ
+                // numbers after the last one, and expiry notices to desks at their logon.
+                let desks: Vec<u16> = engine.desk_sessions().iter().map(|s| s.0).collect();
+                let scanner = restart.get_or_insert_with(|| RestartScanner::new(&desks));
+                let resumed = scanner.snapshot();
+                engine.resume_numbering_after(resumed.last_rfq_seq);
+                let mut r = Run::new(engine);
+                r.notices = RestartNotices::new(&resumed, RestartPolicy::Expire);
+                run = Some(r);
                 summary.runs += 1;
             }
             RecordKind::FixInbound => {
@@ -381,6 +402,20 @@ pub fn replay<'a, P: Panel>(
                         );
                     }
                     EngineInput::SessionUp { session } => {
+                        // The restart notices go out before the engine's own output.
+                        let mut owed = Vec::new();
+                        r.notices.on_session_up(session, |_, _, body| {
+                            owed.push(body.to_vec());
+                            true
+                        });
+                        for body in owed {
+                            Run::<P>::session_slot(&mut r.expected, session).push_back(Expected {
+                                msg_type: b"AI",
+                                body,
+                                input_seq: seq,
+                            });
+                            r.pending += 1;
+                        }
                         r.engine
                             .on(now, Event::SessionUp(SessionId(session)), &mut r.out);
                     }

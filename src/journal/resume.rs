@@ -152,63 +152,111 @@ pub fn scan_open_rfqs(dir: &Path, desk_sessions: &[u16]) -> Result<RestartScan, 
         }
         Err(e) => return Err(e),
     };
-    let mut tracked: BTreeMap<(u64, u64), Tracked> = BTreeMap::new();
-    let mut scan = RestartScan::default();
-    let mut order = 0u64;
+    let mut scanner = RestartScanner::new(desk_sessions);
     for item in reader.records() {
         let Ok(item) = item else { continue };
         let rec = item.record;
         let Some(Ok(fix)) = rec.fix() else { continue };
-        let raw = fix.raw;
-        let Some(msg_type) = get(raw, 35) else {
-            continue;
-        };
-        let desk = desk_sessions.contains(&fix.session_id);
-        if rec.kind() == Some(RecordKind::FixInbound) {
+        let inbound = rec.kind() == Some(RecordKind::FixInbound);
+        scanner.feed(inbound, fix.session_id, fix.raw, rec.timestamp);
+    }
+    Ok(scanner.snapshot())
+}
+
+/// The open-RFQ rules of the module doc, fed one FIX record at a time (the restart reads the
+/// whole journal through it; `rfq-journal replay` feeds it as it goes, to know at each run
+/// start what that run resumed).
+#[derive(Debug)]
+pub struct RestartScanner {
+    desk_sessions: Vec<u16>,
+    tracked: BTreeMap<(u64, u64), Tracked>,
+    last_rfq_seq: u64,
+    dropped: u64,
+    order: u64,
+}
+
+impl RestartScanner {
+    pub fn new(desk_sessions: &[u16]) -> RestartScanner {
+        RestartScanner {
+            desk_sessions: desk_sessions.to_vec(),
+            tracked: BTreeMap::new(),
+            last_rfq_seq: 0,
+            dropped: 0,
+            order: 0,
+        }
+    }
+
+    /// What the records fed so far leave open.
+    pub fn snapshot(&self) -> RestartScan {
+        let mut open: Vec<&Tracked> = self.tracked.values().filter(|t| t.acknowledged).collect();
+        open.sort_by_key(|t| t.order);
+        RestartScan {
+            open: open.into_iter().map(|t| t.rfq.clone()).collect(),
+            last_rfq_seq: self.last_rfq_seq,
+            dropped: self.dropped,
+        }
+    }
+
+    /// Starts tracking `key` if there is room; returns whether it is tracked.
+    fn track(&mut self, key: (u64, u64), session: u16, at: Nanos) -> bool {
+        if !self.tracked.contains_key(&key) && self.tracked.len() >= MAX_OPEN_RFQS {
+            self.dropped += 1;
+            return false;
+        }
+        self.order += 1;
+        let order = self.order;
+        self.tracked.entry(key).or_insert_with(|| Tracked {
+            rfq: OpenRfq {
+                desk_session: session,
+                rfq_seq: key.0,
+                quote_id: Vec::new(),
+                desk_req_id: Vec::new(),
+                instrument: Vec::new(),
+                dealer_sessions: Vec::new(),
+                executing: false,
+                acknowledged_at: at,
+            },
+            acknowledged: false,
+            order,
+        });
+        true
+    }
+
+    /// One FIX record: `inbound` (fix-in) or outbound, on router session `session`.
+    pub fn feed(&mut self, inbound: bool, session: u16, raw: &[u8], at: Nanos) {
+        let Some(msg_type) = get(raw, 35) else { return };
+        let desk = self.desk_sessions.contains(&session);
+        if inbound {
             if desk && msg_type == b"A" {
                 // A desk's new connection: the engine ended its open RFQs when the old one
                 // dropped, except those with a hit in progress.
-                tracked.retain(|_, t| t.rfq.desk_session != fix.session_id || t.rfq.executing);
+                self.tracked
+                    .retain(|_, t| t.rfq.desk_session != session || t.rfq.executing);
             }
-            continue;
+            return;
         }
         if get(raw, 43) == Some(b"Y") {
-            continue; // a resend: the original was seen
+            return; // a resend: the original was seen
         }
         let key_of = |prefix: u8, tag: u32| get(raw, tag).and_then(|v| router_ref(prefix, v));
         if desk {
             match msg_type {
                 b"AI" => {
-                    let Some(key) = key_of(b'R', 117) else {
-                        continue;
-                    };
-                    scan.last_rfq_seq = scan.last_rfq_seq.max(key.0);
-                    let status = get(raw, 297).unwrap_or(b"");
-                    match status {
+                    let Some(key) = key_of(b'R', 117) else { return };
+                    self.last_rfq_seq = self.last_rfq_seq.max(key.0);
+                    match get(raw, 297).unwrap_or(b"") {
                         b"0" => {
-                            if !tracked.contains_key(&key) && tracked.len() >= MAX_OPEN_RFQS {
-                                scan.dropped += 1;
-                                continue;
+                            if !self.track(key, session, at) {
+                                return;
                             }
-                            order += 1;
-                            let t = tracked.entry(key).or_insert_with(|| Tracked {
-                                rfq: OpenRfq {
-                                    desk_session: fix.session_id,
-                                    rfq_seq: key.0,
-                                    quote_id: Vec::new(),
-                                    desk_req_id: Vec::new(),
-                                    instrument: Vec::new(),
-                                    dealer_sessions: Vec::new(),
-                                    executing: false,
-                                    acknowledged_at: rec.timestamp,
-                                },
-                                acknowledged: false,
-                                order,
-                            });
+                            let order = self.order;
+                            let Some(t) = self.tracked.get_mut(&key) else {
+                                return;
+                            };
                             t.acknowledged = true;
                             t.order = order;
-                            t.rfq.desk_session = fix.session_id;
-                            t.rfq.acknowledged_at = rec.timestamp;
+                            t.rfq.desk_session = session;
+                            t.rfq.acknowledged_at = at;
                             t.rfq.quote_id = get(raw, 117).unwrap_or(b"").to_vec();
                             t.rfq.desk_req_id = get(raw, 131).unwrap_or(b"").to_vec();
                             t.rfq.instrument = fields(raw)
@@ -217,61 +265,43 @@ pub fn scan_open_rfqs(dir: &Path, desk_sessions: &[u16]) -> Result<RestartScan, 
                                 .collect();
                         }
                         b"4" | b"7" => {
-                            tracked.remove(&key);
+                            self.tracked.remove(&key);
                         }
                         b"5" if !get(raw, 58).is_some_and(|t| t.starts_with(b"cannot cancel")) => {
-                            tracked.remove(&key);
+                            self.tracked.remove(&key);
                         }
                         _ => {}
                     }
                 }
                 b"8" => {
-                    let Some(key) = key_of(b'O', 37) else {
-                        continue;
-                    };
+                    let Some(key) = key_of(b'O', 37) else { return };
                     let status = get(raw, 39).unwrap_or(b"");
                     let filled =
                         status == b"2" || (matches!(status, b"3" | b"4") && positive(get(raw, 14)));
                     if filled {
-                        tracked.remove(&key);
+                        self.tracked.remove(&key);
                     } else if matches!(status, b"8" | b"3" | b"4") {
-                        if let Some(t) = tracked.get_mut(&key) {
+                        if let Some(t) = self.tracked.get_mut(&key) {
                             t.rfq.executing = false;
                         }
                     }
                 }
                 _ => {}
             }
-            continue;
+            return;
         }
         // To a dealer.
         match msg_type {
             b"R" => {
-                if let Some(key) = key_of(b'R', 131) {
-                    scan.last_rfq_seq = scan.last_rfq_seq.max(key.0);
-                    if !tracked.contains_key(&key) && tracked.len() >= MAX_OPEN_RFQS {
-                        scan.dropped += 1;
-                        continue;
-                    }
-                    order += 1;
-                    let t = tracked.entry(key).or_insert_with(|| Tracked {
-                        rfq: OpenRfq {
-                            desk_session: u16::MAX,
-                            rfq_seq: key.0,
-                            quote_id: Vec::new(),
-                            desk_req_id: Vec::new(),
-                            instrument: Vec::new(),
-                            dealer_sessions: Vec::new(),
-                            executing: false,
-                            acknowledged_at: rec.timestamp,
-                        },
-                        acknowledged: false,
-                        order,
-                    });
-                    if !t.rfq.dealer_sessions.contains(&fix.session_id)
-                        && t.rfq.dealer_sessions.len() < 64
+                let Some(key) = key_of(b'R', 131) else { return };
+                self.last_rfq_seq = self.last_rfq_seq.max(key.0);
+                if !self.track(key, u16::MAX, at) {
+                    return;
+                }
+                if let Some(t) = self.tracked.get_mut(&key) {
+                    if !t.rfq.dealer_sessions.contains(&session) && t.rfq.dealer_sessions.len() < 64
                     {
-                        t.rfq.dealer_sessions.push(fix.session_id);
+                        t.rfq.dealer_sessions.push(session);
                     }
                 }
             }
@@ -279,8 +309,8 @@ pub fn scan_open_rfqs(dir: &Path, desk_sessions: &[u16]) -> Result<RestartScan, 
                 let hit = msg_type == b"D" || get(raw, 694) == Some(b"1");
                 let key = key_of(b'E', 11).or_else(|| key_of(b'E', 693));
                 if let (true, Some(key)) = (hit, key) {
-                    scan.last_rfq_seq = scan.last_rfq_seq.max(key.0);
-                    if let Some(t) = tracked.get_mut(&key) {
+                    self.last_rfq_seq = self.last_rfq_seq.max(key.0);
+                    if let Some(t) = self.tracked.get_mut(&key) {
                         t.rfq.executing = true;
                     }
                 }
@@ -288,10 +318,6 @@ pub fn scan_open_rfqs(dir: &Path, desk_sessions: &[u16]) -> Result<RestartScan, 
             _ => {}
         }
     }
-    let mut open: Vec<Tracked> = tracked.into_values().filter(|t| t.acknowledged).collect();
-    open.sort_by_key(|t| t.order);
-    scan.open = open.into_iter().map(|t| t.rfq).collect();
-    Ok(scan)
 }
 
 /// The notices a restarted router owes desks, sent as each desk session logs on.
