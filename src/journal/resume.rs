@@ -550,6 +550,9 @@ mod tests {
             "117=R2-2|131=D2|55=[N/A]|48=US912828Z781|22=4|297=7|58=RFQ expired: router restarted|"
         );
         let mut notices = RestartNotices::new(&scan, RestartPolicy::Expire);
+        // A desk logon whose notices cannot be sent keeps them for the next one.
+        notices.on_session_up(0, |_, _, _| false);
+        assert_eq!((notices.pending(), notices.send_failures), (3, 3));
         let mut sent = Vec::new();
         notices.on_session_up(1, |_, _, _| panic!("not a desk with notices"));
         notices.on_session_up(0, |s, t, b| {
