@@ -974,6 +974,11 @@ pub fn spawn_prepared<A: HostApp + Send + 'static>(
     let mut host = Host::new(sessions, max_pending_logon, validator, app, now);
     prepare(&mut host);
     if let Some(tap) = journal {
+        // Held ExecutionReports go out on the loop cycle after their record is durable.
+        let wake = event_loop.handle();
+        tap.journal().set_durable_waker(Box::new(move || {
+            let _ = wake.wake();
+        }));
         host.set_journal(tap);
     }
     let listen_addrs = host

@@ -32,8 +32,9 @@ use rfq_router::select::{Candidate, RfqSpec};
 use rfq_router::time::Nanos;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
 #[command(
@@ -340,6 +341,15 @@ fn open_journal(
     tap.set_write_ahead(config.journal.write_ahead);
     tap.run_start(start, &entries)
         .map_err(|e| anyhow::anyhow!("journal {shown}: writing the run's first record: {e}"))?;
+    if restart.scan.last_rfq_seq > 0 {
+        // Journaled as an input so that a replay numbers this run's RFQs the same way.
+        tap.input(
+            start,
+            &rfq_router::journal::records::EngineInput::ResumeNumbering {
+                last_rfq_seq: restart.scan.last_rfq_seq,
+            },
+        );
+    }
     Ok((tap, restart))
 }
 
@@ -363,6 +373,8 @@ fn run(
         scores: selection.scores.clone(),
     };
     let (tap, restart) = open_journal(&config, journal_dir, &paths, start, truncate_corrupt)?;
+    let journal_metrics = tap.journal().metrics_handle();
+    let tap_counters = tap.counters_handle();
     let mut app = RouterApp::from_config(&config, &dealers, panel, start);
     app.resume(restart.scan.last_rfq_seq, restart.notices());
     let router = spawn_prepared(
@@ -385,19 +397,66 @@ fn run(
     )
     .context("starting the engine thread")?;
     report_threads(&config, &router);
+    // Ctrl-C or SIGTERM stops the router cleanly: the engine thread ends and the journal is
+    // drained and synced. A second Ctrl-C exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+    }
     println!("router running (Ctrl-C to stop)");
-    loop {
-        if status_every_s == 0 {
-            std::thread::park();
+    let status_every = Duration::from_secs(status_every_s);
+    let mut next_status = Instant::now() + status_every;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if status_every_s == 0 || Instant::now() < next_status {
             continue;
         }
-        std::thread::sleep(Duration::from_secs(status_every_s));
+        next_status += status_every;
         let c = router.handle.counters();
+        let j = journal_metrics.snapshot();
+        let t = tap_counters.snapshot();
         println!(
-            "status: connections accepted {} connected {} closed {} | bytes in {} out {}",
-            c.accepted, c.connected, c.closed, c.bytes_in, c.bytes_out
+            "status: connections accepted {} connected {} closed {} | bytes in {} out {} | \
+             journal written {} durable {} queue {}/{} full {} failed appends {} fills held {}",
+            c.accepted,
+            c.connected,
+            c.closed,
+            c.bytes_in,
+            c.bytes_out,
+            j.written_seq,
+            j.durable_seq,
+            j.queue_len,
+            j.queue_capacity,
+            j.queue_full_events,
+            t.append_failures,
+            t.executions_held
         );
+        if t.append_failures > 0 {
+            eprintln!(
+                "rfq-router: warning: {} journal appends failed: records are missing from the \
+                 journal",
+                t.append_failures
+            );
+        }
     }
+    println!("stopping");
+    router
+        .stop()
+        .context("stopping the engine thread and closing the journal")?;
+    let j = journal_metrics.snapshot();
+    println!(
+        "journal closed: {} records appended, {} written, last durable {}, queue full {} \
+         times ({} ms waited)",
+        j.appended_records,
+        j.written_records,
+        j.durable_seq,
+        j.queue_full_events,
+        j.backpressure_wait_ns / 1_000_000
+    );
+    Ok(())
 }
 
 /// Says how each router thread was placed; a CPU that could not be used is warned about once.

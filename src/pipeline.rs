@@ -86,18 +86,19 @@ impl<P: Panel> Application for PipeApp<'_, P> {
         };
         let outcome = self.engine.on(self.now, ev, self.out);
         for cmd in self.out.commands() {
-            let (session, msg_type, body) = match cmd {
-                Command::Send {
-                    session,
-                    msg_type,
-                    body,
-                } => (session, msg_type, body),
-                Command::Journal(record) => {
-                    if let Some(j) = self.journal {
-                        j.borrow_mut().engine_record(self.now, record);
-                    }
-                    continue;
+            // Commands other than these two (added by other issues) are not the pipeline's.
+            if let Command::Journal(record) = cmd {
+                if let Some(j) = self.journal {
+                    j.borrow_mut().engine_record(self.now, record);
                 }
+            }
+            let Command::Send {
+                session,
+                msg_type,
+                body,
+            } = cmd
+            else {
+                continue;
             };
             let target = usize::from(session.0);
             let body = self.out.body(body);
@@ -290,6 +291,16 @@ impl<P: Panel> Pipeline<P> {
         self.journal = Some(journal);
     }
 
+    /// As the router does after a restart: RFQs are numbered after `last_rfq_seq` (journaled
+    /// as an input, so a replay does the same).
+    pub fn resume_numbering_after(&mut self, last_rfq_seq: u64) {
+        if let Some(j) = &self.journal {
+            j.borrow_mut()
+                .input(self.now, &EngineInput::ResumeNumbering { last_rfq_seq });
+        }
+        self.engine.resume_numbering_after(last_rfq_seq);
+    }
+
     /// Detaches the journal (to close it).
     pub fn take_journal(&mut self) -> Option<JournalTap> {
         self.journal.take().map(RefCell::into_inner)
@@ -304,37 +315,37 @@ impl<P: Panel> Pipeline<P> {
         self.engine.on(now, Event::Tick, &mut self.out);
         let cmds = self.out.commands().len();
         for c in 0..cmds {
-            match &self.out.commands()[c] {
-                Command::Send {
-                    session,
-                    msg_type,
-                    body,
-                } => {
-                    let i = usize::from(session.0);
-                    let body = self.out.body(body);
-                    let tap = Tap {
-                        journal: self.journal.as_ref(),
-                        session: i,
-                        now,
-                    };
-                    let r = self.sessions[i].send_app(
-                        now,
-                        msg_type,
-                        |e| {
-                            e.raw(body);
-                        },
-                        &mut Wire(&mut self.wires[i], tap),
-                    );
-                    if r.is_err() {
-                        self.send_failures += 1;
-                        if let Some(j) = &self.journal {
-                            j.borrow_mut().unsent(now, i, UNSENT_REFUSED, msg_type);
-                        }
-                    }
+            let cmd = &self.out.commands()[c];
+            if let Command::Journal(record) = cmd {
+                if let Some(j) = &self.journal {
+                    j.borrow_mut().engine_record(now, record);
                 }
-                Command::Journal(record) => {
+            }
+            if let Command::Send {
+                session,
+                msg_type,
+                body,
+            } = cmd
+            {
+                let i = usize::from(session.0);
+                let body = self.out.body(body);
+                let tap = Tap {
+                    journal: self.journal.as_ref(),
+                    session: i,
+                    now,
+                };
+                let r = self.sessions[i].send_app(
+                    now,
+                    msg_type,
+                    |e| {
+                        e.raw(body);
+                    },
+                    &mut Wire(&mut self.wires[i], tap),
+                );
+                if r.is_err() {
+                    self.send_failures += 1;
                     if let Some(j) = &self.journal {
-                        j.borrow_mut().engine_record(now, record);
+                        j.borrow_mut().unsent(now, i, UNSENT_REFUSED, msg_type);
                     }
                 }
             }

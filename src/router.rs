@@ -180,11 +180,17 @@ impl<P: Panel> HostApp for RouterApp<P> {
             let session = session as u16;
             j.input(now, &EngineInput::SessionUp { session });
         }
-        // After the input record: a replay expects the notices as that input's output.
-        if let Some(notices) = &mut self.restart {
+        if let Some(notices) = self.restart.as_mut().filter(|n| n.pending() > 0) {
+            // The router's own messages, not the engine's: flagged so a replay skips them.
+            if let Some(mut j) = peers.journal() {
+                j.set_router_origin(true);
+            }
             notices.on_session_up(session as u16, |s, msg_type, body| {
                 peers.send(s, msg_type, body).is_ok()
             });
+            if let Some(mut j) = peers.journal() {
+                j.set_router_origin(false);
+            }
         }
         self.engine.on(
             now,

@@ -15,7 +15,7 @@ use rfq_router::host::{sessions_from_config, spawn_journaled, RunningHost, Spawn
 use rfq_router::journal::format::{
     decode_fix_payload, fix_tag_value, record_crc, segment_file_name,
 };
-use rfq_router::journal::records::{decode_decision, decode_input, EngineInput, FixSource};
+use rfq_router::journal::records::{decode_decision, decode_input, describe};
 use rfq_router::journal::run_files::RunPaths;
 use rfq_router::journal::tap::{journal_config, JournalTap};
 use rfq_router::journal::{DrainPause, Journal, JournalReader, RecordKind};
@@ -286,17 +286,10 @@ fn read(dir: &Path) -> Seen {
             }
             RecordKind::EngineDecision => seen.decisions.push(decode_decision(r.payload).unwrap()),
             RecordKind::EngineInput => {
-                let i = decode_input(r.payload).unwrap();
-                seen.inputs.push(match i {
-                    EngineInput::Fix {
-                        session,
-                        message: FixSource::Record(_),
-                    } => format!("fix {session}"),
-                    EngineInput::Fix { session, .. } => format!("fix-inline {session}"),
-                    EngineInput::SessionUp { session } => format!("up {session}"),
-                    EngineInput::SessionDown { session } => format!("down {session}"),
-                    EngineInput::Tick => "tick".to_string(),
-                })
+                decode_input(r.payload).unwrap();
+                // "fix session=0 message=#12", "session-up session=1", "tick", ...
+                seen.inputs
+                    .push(describe(RecordKind::EngineInput, r.payload).unwrap())
             }
             RecordKind::ConfigReload => seen.run_starts += 1,
             other => panic!("unexpected record kind {other}"),
@@ -366,15 +359,16 @@ fn the_router_journals_every_message_decision_and_input() {
         "composite scores journaled"
     );
     assert_ne!(d.rules_hash, 0, "rules version journaled");
-    for up in ["up 0", "up 1", "up 2", "up 3"] {
-        assert!(
-            seen.inputs.iter().any(|x| x == up),
-            "{up} in {:?}",
-            seen.inputs
-        );
+    for session in 0..4 {
+        let up = format!("session-up session={session}");
+        assert!(seen.inputs.contains(&up), "{up} in {:?}", seen.inputs);
     }
     // desk R, two quotes, a decline, the order and the fill reach the engine by reference.
-    let fix_inputs = seen.inputs.iter().filter(|x| x.starts_with("fix ")).count();
+    let fix_inputs = seen
+        .inputs
+        .iter()
+        .filter(|x| x.starts_with("fix session=") && x.contains("message=#"))
+        .count();
     assert!(fix_inputs >= 6, "{:?}", seen.inputs);
 
     let verify = rfq_journal(&["verify", dir.to_str().unwrap()]);
@@ -489,7 +483,7 @@ fn whisper_with_timeouts_replays_exactly() {
     let seen = read(&dir);
     assert_eq!(seen.decisions.len(), 2);
     assert!(
-        seen.inputs.iter().any(|x| x == "down 3"),
+        seen.inputs.iter().any(|x| x == "session-down session=3"),
         "{:?}",
         seen.inputs
     );

@@ -22,8 +22,8 @@ use rfq_router::journal::{
 };
 use rfq_router::time::{format_utc_timestamp_ms, parse_utc_timestamp, Nanos, UTC_TIMESTAMP_MS_LEN};
 
-#[path = "rfq_journal_replay.rs"]
-mod replay_command;
+#[path = "rfq_journal/replay.rs"]
+mod replay;
 
 /// Exit status when `verify` finds corruption, a gap or time going backwards.
 const EXIT_PROBLEMS: u8 = 1;
@@ -64,7 +64,7 @@ enum Command {
     /// check that every application message and decision is identical to what was recorded.
     /// Builds the engine from the files each run recorded (or those given), refusing files
     /// whose content differs. Exit 1 and print the first difference if the replay diverges.
-    Replay(replay_command::ReplayArgs),
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Args)]
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
         Command::Cat(a) => cat(a),
         Command::Stats(a) => stats(a),
         Command::Verify(a) => verify(a),
-        Command::Replay(a) => replay_command::run(a),
+        Command::Replay(a) => replay::run(a, a.config.as_deref(), a.dealers.as_deref()),
     };
     match result {
         Ok(code) => code,

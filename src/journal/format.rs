@@ -110,11 +110,18 @@ pub struct FixPayloadPrefix {
     pub session_id: u16,
     /// 1 inbound, 2 outbound; must agree with the record kind.
     pub direction: u8,
-    pub reserved: u8,
+    /// Bit 0 ([`FIX_FLAG_NOT_ENGINE`]): an application message the router sent on its own,
+    /// not an engine output (replay skips it). Other bits 0. Version 1 wrote 0 here.
+    pub flags: u8,
 }
 
 const _: () = assert!(size_of::<FixPayloadPrefix>() == FIX_PAYLOAD_PREFIX_LEN);
 const _: () = assert!(offset_of!(FixPayloadPrefix, direction) == 2);
+const _: () = assert!(offset_of!(FixPayloadPrefix, flags) == 3);
+
+/// FIX payload flag: the router sent this application message itself (a restart notice,
+/// say), so it is not one of the engine's outputs.
+pub const FIX_FLAG_NOT_ENGINE: u8 = 1;
 
 /// What a record is. The numeric codes are part of the format and never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -697,8 +704,22 @@ impl std::fmt::Display for FixPayloadProblem {
 
 /// Writes the FIX payload prefix for `session_id` and `direction`.
 pub fn encode_fix_prefix(session_id: u16, direction: FixDirection) -> [u8; FIX_PAYLOAD_PREFIX_LEN] {
+    encode_fix_prefix_flagged(session_id, direction, 0)
+}
+
+/// Writes the FIX payload prefix with `flags` (see [`FixPayloadPrefix::flags`]).
+pub fn encode_fix_prefix_flagged(
+    session_id: u16,
+    direction: FixDirection,
+    flags: u8,
+) -> [u8; FIX_PAYLOAD_PREFIX_LEN] {
     let s = session_id.to_le_bytes();
-    [s[0], s[1], direction.code(), 0]
+    [s[0], s[1], direction.code(), flags]
+}
+
+/// The flags byte of a FIX record's payload (0 if it is too short to have one).
+pub fn fix_payload_flags(payload: &[u8]) -> u8 {
+    payload.get(3).copied().unwrap_or(0)
 }
 
 /// Decodes a FIX record's payload; `expected` is the direction its record kind implies.

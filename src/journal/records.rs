@@ -156,6 +156,9 @@ pub enum InputEvent {
     SessionUp = 2,
     SessionDown = 3,
     Tick = 4,
+    /// Not an `Event`: `Engine::resume_numbering_after(ref_seq)`, called once after a restart
+    /// before the first event (the highest RFQ number of earlier runs).
+    ResumeNumbering = 5,
     // Reserved for the events other issues add to `rfq::engine::Event`: give each a code
     // here, name the record carrying its data in `ref_seq`, and teach `replay` to rebuild it.
 }
@@ -167,6 +170,7 @@ impl InputEvent {
             2 => Some(InputEvent::SessionUp),
             3 => Some(InputEvent::SessionDown),
             4 => Some(InputEvent::Tick),
+            5 => Some(InputEvent::ResumeNumbering),
             _ => None,
         }
     }
@@ -177,6 +181,7 @@ impl InputEvent {
             InputEvent::SessionUp => "session-up",
             InputEvent::SessionDown => "session-down",
             InputEvent::Tick => "tick",
+            InputEvent::ResumeNumbering => "resume-numbering",
         }
     }
 }
@@ -204,6 +209,10 @@ pub enum EngineInput<'a> {
         session: u16,
     },
     Tick,
+    /// RFQs are numbered after `last_rfq_seq` (a restart).
+    ResumeNumbering {
+        last_rfq_seq: u64,
+    },
 }
 
 /// Which file a run-start entry describes. Stable codes.
@@ -408,6 +417,9 @@ pub fn encode_input(input: &EngineInput<'_>, buf: &mut [u8]) -> Result<usize, En
         EngineInput::SessionUp { session } => (InputEvent::SessionUp, session, 0, 0, &[]),
         EngineInput::SessionDown { session } => (InputEvent::SessionDown, session, 0, 0, &[]),
         EngineInput::Tick => (InputEvent::Tick, 0, 0, 0, &[]),
+        EngineInput::ResumeNumbering { last_rfq_seq } => {
+            (InputEvent::ResumeNumbering, 0, 0, last_rfq_seq, &[])
+        }
     };
     let inline_len = u32::try_from(inline.len()).map_err(|_| EncodeError::TooLong {
         what: "inlined message",
@@ -450,6 +462,9 @@ pub fn decode_input(payload: &[u8]) -> Result<EngineInput<'_>, DecodeError> {
         InputEvent::SessionUp => EngineInput::SessionUp { session },
         InputEvent::SessionDown => EngineInput::SessionDown { session },
         InputEvent::Tick => EngineInput::Tick,
+        InputEvent::ResumeNumbering => EngineInput::ResumeNumbering {
+            last_rfq_seq: ref_seq,
+        },
     })
 }
 
@@ -708,6 +723,102 @@ pub fn decode_run_start(payload: &[u8]) -> Result<RunStart<'_>, DecodeError> {
     Ok(RunStart { config_hash, files })
 }
 
+/// One line describing a record of this module (`rfq-journal cat`), or `None` for kinds and
+/// sub-kinds it does not own. Tools only: it allocates.
+pub fn describe(kind: RecordKind, payload: &[u8]) -> Option<String> {
+    let text = match kind {
+        RecordKind::EngineInput => match decode_input(payload) {
+            Ok(EngineInput::Fix {
+                session,
+                message: FixSource::Record(seq),
+            }) => format!("fix session={session} message=#{seq}"),
+            Ok(EngineInput::Fix {
+                session,
+                message: FixSource::Inline(f),
+            }) => format!(
+                "fix session={session} message={}",
+                String::from_utf8_lossy(f).replace('\x01', "|")
+            ),
+            Ok(EngineInput::SessionUp { session }) => format!("session-up session={session}"),
+            Ok(EngineInput::SessionDown { session }) => {
+                format!("session-down session={session}")
+            }
+            Ok(EngineInput::Tick) => "tick".to_string(),
+            Ok(EngineInput::ResumeNumbering { last_rfq_seq }) => {
+                format!("resume-numbering after={last_rfq_seq}")
+            }
+            Err(e) => format!("bad input payload: {e}"),
+        },
+        RecordKind::EngineDecision if sub_kind(payload) == Some(SubKind::Decision as u8) => {
+            match decode_decision(payload) {
+                Ok(d) => {
+                    let ids = |v: &[DealerId]| {
+                        v.iter()
+                            .map(|d| d.0.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    let rule = if d.rule == RULE_NONE {
+                        "none".to_string()
+                    } else {
+                        d.rule.to_string()
+                    };
+                    let scores: Vec<String> = d.scores.iter().map(|s| format!("{s:.3}")).collect();
+                    format!(
+                        "rfq={} protocol={} panel=[{}] recommended=[{}] overridden={} rule={rule} \
+                         rules={}-{:016x} scores=[{}]",
+                        d.rfq,
+                        d.protocol,
+                        ids(&d.panel),
+                        ids(&d.recommended),
+                        d.overridden,
+                        d.rules_seq,
+                        d.rules_hash,
+                        scores.join(",")
+                    )
+                }
+                Err(e) => format!("bad decision payload: {e}"),
+            }
+        }
+        RecordKind::Unsent => match decode_unsent(payload) {
+            Ok(u) => format!(
+                "session={} 35={} reason={}",
+                u.session,
+                String::from_utf8_lossy(u.msg_type),
+                u.reason
+            ),
+            Err(e) => format!("bad unsent payload: {e}"),
+        },
+        RecordKind::ConfigReload if sub_kind(payload) == Some(SubKind::RunStart as u8) => {
+            match decode_run_start(payload) {
+                Ok(r) => {
+                    let files: Vec<String> = r
+                        .files
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}={} ({} bytes, {:016x})",
+                                f.role.name(),
+                                f.path,
+                                f.len,
+                                f.hash
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "run start config={:016x} {}",
+                        r.config_hash,
+                        files.join(" ")
+                    )
+                }
+                Err(e) => format!("bad run-start payload: {e}"),
+            }
+        }
+        _ => return None,
+    };
+    Some(text)
+}
+
 /// The sub-kind of an engine record's payload (kinds 3, 5, 6, 7, 8), if it has a byte.
 pub fn sub_kind(payload: &[u8]) -> Option<u8> {
     payload.first().copied()
@@ -736,6 +847,7 @@ mod tests {
             EngineInput::SessionUp { session: 2 },
             EngineInput::SessionDown { session: 65535 },
             EngineInput::Tick,
+            EngineInput::ResumeNumbering { last_rfq_seq: 41 },
         ];
         for c in cases {
             let n = encode_input(&c, &mut buf).unwrap();
@@ -836,6 +948,43 @@ mod tests {
             decode_run_start(&buf[..n]),
             Err(DecodeError::BadLength { what: "file count" })
         );
+    }
+
+    #[test]
+    fn records_describe_themselves_for_cat() {
+        let mut buf = [0u8; 256];
+        let n = encode_input(
+            &EngineInput::Fix {
+                session: 2,
+                message: FixSource::Record(9),
+            },
+            &mut buf,
+        )
+        .unwrap();
+        assert_eq!(
+            describe(RecordKind::EngineInput, &buf[..n]).as_deref(),
+            Some("fix session=2 message=#9")
+        );
+        let rec = Record::Decision {
+            rfq: 7,
+            protocol: 0,
+            panel: ids(&[1, 2]),
+            recommended: ids(&[1, 2]),
+            overridden: false,
+            rule: Some(3),
+            rules_version: Some((1, 0xab)),
+            scores: [0.5f32, 0.25].into_iter().collect(),
+        };
+        let (kind, n) = encode_engine_record(&rec, &mut buf).unwrap();
+        let text = describe(kind, &buf[..n]).unwrap();
+        assert!(
+            text.starts_with("rfq=7 protocol=0 panel=[1,2]") && text.contains("rule=3"),
+            "{text}"
+        );
+        assert_eq!(describe(RecordKind::Admin, b"x"), None);
+        assert!(describe(RecordKind::Unsent, b"x")
+            .unwrap()
+            .starts_with("bad unsent payload"));
     }
 
     #[test]

@@ -10,19 +10,22 @@
 //! bytes after the header fields 8, 9, 35, 34, 49, 52, 56 and before the trailer 10, which
 //! are the session layer's) or as an `unsent` record; each decision as a `decision` record
 //! with identical bytes. Session-level messages (0 1 2 3 4 5 A j) and resends (43=Y) are the
-//! session layer's and are skipped. The first difference stops the replay. This module reads
+//! session layer's, and messages flagged as the router's own (`FIX_FLAG_NOT_ENGINE`: restart
+//! notices) are not the engine's: both are skipped. The first difference stops the replay. This module reads
 //! through an iterator of records and never prints; progress goes to a callback.
 
 use std::collections::VecDeque;
 use std::fmt;
 
-use super::format::{decode_fix_payload, fix_tag_value, FixDirection, RecordKind};
+use super::format::{
+    decode_fix_payload, fix_payload_flags, fix_tag_value, FixDirection, RecordKind,
+    FIX_FLAG_NOT_ENGINE,
+};
 use super::reader::{JournalRecord, ReadProblem};
 use super::records::{
     decode_decision, decode_input, decode_run_start, decode_unsent, encode_engine_record, sub_kind,
     EngineInput, FixSource, RunStart, SubKind, MAX_DECISION_PAYLOAD,
 };
-use super::resume::{RestartNotices, RestartPolicy, RestartScanner};
 use crate::fix::message::Decoder;
 use crate::fix::validate::Validator;
 use crate::rfq::engine::{Engine, Event};
@@ -127,8 +130,6 @@ struct Run<P: Panel> {
     decisions: VecDeque<(Vec<u8>, u64)>,
     pending: usize,
     last_input_seq: u64,
-    /// What this run owed desks after a restart (sent at their SessionUp).
-    notices: RestartNotices,
 }
 
 impl<P: Panel> Run<P> {
@@ -142,7 +143,6 @@ impl<P: Panel> Run<P> {
             decisions: VecDeque::new(),
             pending: 0,
             last_input_seq: 0,
-            notices: RestartNotices::default(),
         }
     }
 
@@ -231,7 +231,6 @@ pub fn replay<'a, P: Panel>(
     let mut decoder = Decoder::new(MAX_FIELDS);
     let mut summary = ReplaySummary::default();
     let mut run: Option<Run<P>> = None;
-    let mut restart: Option<RestartScanner> = None;
     let mut encoded = vec![0u8; MAX_DECISION_PAYLOAD];
     for item in records {
         let rec = item.map_err(|p| ReplayError::Read(p.to_string()))?.record;
@@ -243,31 +242,15 @@ pub fn replay<'a, P: Panel>(
         let Some(kind) = rec.kind() else {
             return Err(bad(seq, format!("unknown record kind {}", rec.kind_code)));
         };
-        if let (Some(scanner), Some(Ok(fix))) = (restart.as_mut(), rec.fix()) {
-            scanner.feed(
-                kind == RecordKind::FixInbound,
-                fix.session_id,
-                fix.raw,
-                rec.timestamp,
-            );
-        }
         match kind {
             RecordKind::ConfigReload if sub_kind(rec.payload) == Some(SubKind::RunStart as u8) => {
                 let start = decode_run_start(rec.payload).map_err(|e| bad(seq, e.to_string()))?;
                 if let Some(r) = run.take() {
                     finish_run(&r, &mut summary);
                 }
-                let mut engine = make_engine(&start, rec.timestamp, seq)
+                let engine = make_engine(&start, rec.timestamp, seq)
                     .map_err(|why| ReplayError::Engine { seq, why })?;
-                // A run resumes what the journal before it left (journal::resume): RFQ
-                // numbers after the last one, and expiry notices to desks at their logon.
-                let desks: Vec<u16> = engine.desk_sessions().iter().map(|s| s.0).collect();
-                let scanner = restart.get_or_insert_with(|| RestartScanner::new(&desks));
-                let resumed = scanner.snapshot();
-                engine.resume_numbering_after(resumed.last_rfq_seq);
-                let mut r = Run::new(engine);
-                r.notices = RestartNotices::new(&resumed, RestartPolicy::Expire);
-                run = Some(r);
+                run = Some(Run::new(engine));
                 summary.runs += 1;
             }
             RecordKind::FixInbound => {
@@ -286,7 +269,10 @@ pub fn replay<'a, P: Panel>(
                 let Some(msg_type) = fix_tag_value(p.raw, b"35") else {
                     return Err(bad(seq, "fix-out frame without MsgType"));
                 };
-                if SESSION_LEVEL.contains(&msg_type) || fix_tag_value(p.raw, b"43") == Some(b"Y") {
+                if SESSION_LEVEL.contains(&msg_type)
+                    || fix_tag_value(p.raw, b"43") == Some(b"Y")
+                    || fix_payload_flags(rec.payload) & FIX_FLAG_NOT_ENGINE != 0
+                {
                     continue;
                 }
                 let body = frame_body(p.raw)
@@ -402,20 +388,6 @@ pub fn replay<'a, P: Panel>(
                         );
                     }
                     EngineInput::SessionUp { session } => {
-                        // The restart notices go out before the engine's own output.
-                        let mut owed = Vec::new();
-                        r.notices.on_session_up(session, |_, _, body| {
-                            owed.push(body.to_vec());
-                            true
-                        });
-                        for body in owed {
-                            Run::<P>::session_slot(&mut r.expected, session).push_back(Expected {
-                                msg_type: b"AI",
-                                body,
-                                input_seq: seq,
-                            });
-                            r.pending += 1;
-                        }
                         r.engine
                             .on(now, Event::SessionUp(SessionId(session)), &mut r.out);
                     }
@@ -425,6 +397,10 @@ pub fn replay<'a, P: Panel>(
                     }
                     EngineInput::Tick => {
                         r.engine.on(now, Event::Tick, &mut r.out);
+                    }
+                    EngineInput::ResumeNumbering { last_rfq_seq } => {
+                        r.engine.resume_numbering_after(last_rfq_seq);
+                        r.out.clear();
                     }
                 }
                 collect(r, seq, &mut encoded)?;
@@ -474,28 +450,28 @@ fn owed<P: Panel>(r: &Run<P>, seq: u64) -> Result<(), ReplayError> {
 
 /// Queues what the engine produced for input `seq`.
 fn collect<P: Panel>(r: &mut Run<P>, seq: u64, encoded: &mut [u8]) -> Result<(), ReplayError> {
+    // Sends and journal records are what the journal holds; other commands (added by other
+    // issues, e.g. TCA facts for the scoring thread) are not outputs replay checks.
     for cmd in r.out.commands() {
-        match cmd {
-            Command::Send {
-                session,
+        if let Command::Send {
+            session,
+            msg_type,
+            body,
+        } = cmd
+        {
+            let body = r.out.body(body).to_vec();
+            let q = Run::<P>::session_slot(&mut r.expected, session.0);
+            q.push_back(Expected {
                 msg_type,
                 body,
-            } => {
-                let body = r.out.body(body).to_vec();
-                let q = Run::<P>::session_slot(&mut r.expected, session.0);
-                q.push_back(Expected {
-                    msg_type,
-                    body,
-                    input_seq: seq,
-                });
-                r.pending += 1;
-            }
-            Command::Journal(record) => {
-                let (kind, n) = encode_engine_record(record, encoded)
-                    .map_err(|e| bad(seq, format!("replayed record does not encode: {e}")))?;
-                if kind == RecordKind::EngineDecision {
-                    r.decisions.push_back((encoded[..n].to_vec(), seq));
-                }
+                input_seq: seq,
+            });
+            r.pending += 1;
+        } else if let Command::Journal(record) = cmd {
+            let (kind, n) = encode_engine_record(record, encoded)
+                .map_err(|e| bad(seq, format!("replayed record does not encode: {e}")))?;
+            if kind == RecordKind::EngineDecision {
+                r.decisions.push_back((encoded[..n].to_vec(), seq));
             }
         }
     }

@@ -4,15 +4,20 @@
 //! Owns the encoding scratch buffer, the per-session "latest inbound frame" that lets an
 //! engine input name its `fix-in` record instead of copying the message, and, in `fsync`
 //! durability, the per-session hold that keeps an ExecutionReport (and whatever follows it on
-//! that session) off the wire until its record is durable. The host and the router call it
+//! that session) off the wire until its record is durable (the journal thread wakes the loop
+//! through `Journal::set_durable_waker` once it is). The host and the router call it
 //! on the engine thread; it never blocks except on a full journal queue (back-pressure,
 //! counted by the journal), never reads the clock (`now` is the loop's) and does not allocate
 //! in steady state (the hold buffers keep their capacity). A failed append is counted and its
 //! first error kept; it is never silently ignored and never panics.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use super::format::{fix_tag_value, FixDirection, RecordKind, FIX_PAYLOAD_PREFIX_LEN};
+use super::format::{
+    fix_tag_value, FixDirection, RecordKind, FIX_FLAG_NOT_ENGINE, FIX_PAYLOAD_PREFIX_LEN,
+};
 use super::records::{
     encode_engine_record, encode_input, encode_run_start, encode_unsent, EngineInput, FixSource,
     RunFile, Unsent, INPUT_HEADER_LEN, MAX_DECISION_PAYLOAD,
@@ -89,6 +94,61 @@ pub struct TapCounters {
     pub write_ahead_wait_ns: u64,
 }
 
+/// The tap's counters as other threads read them (the status line, metrics). Only the engine
+/// thread writes them.
+#[derive(Debug, Default)]
+struct SharedCounters {
+    fix_in: AtomicU64,
+    fix_out: AtomicU64,
+    inputs: AtomicU64,
+    inputs_inlined: AtomicU64,
+    engine_records: AtomicU64,
+    unsent: AtomicU64,
+    append_failures: AtomicU64,
+    executions_held: AtomicU64,
+    frames_held: AtomicU64,
+    holds_released: AtomicU64,
+    holds_dropped: AtomicU64,
+    write_ahead_waits: AtomicU64,
+    write_ahead_wait_ns: AtomicU64,
+}
+
+impl SharedCounters {
+    fn snapshot(&self) -> TapCounters {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TapCounters {
+            fix_in: r(&self.fix_in),
+            fix_out: r(&self.fix_out),
+            inputs: r(&self.inputs),
+            inputs_inlined: r(&self.inputs_inlined),
+            engine_records: r(&self.engine_records),
+            unsent: r(&self.unsent),
+            append_failures: r(&self.append_failures),
+            executions_held: r(&self.executions_held),
+            frames_held: r(&self.frames_held),
+            holds_released: r(&self.holds_released),
+            holds_dropped: r(&self.holds_dropped),
+            write_ahead_waits: r(&self.write_ahead_waits),
+            write_ahead_wait_ns: r(&self.write_ahead_wait_ns),
+        }
+    }
+}
+
+/// One writer per counter: a load and a store, no read-modify-write.
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+/// Reads the tap's counters from any thread.
+#[derive(Debug, Clone)]
+pub struct TapCountersHandle(Arc<SharedCounters>);
+
+impl TapCountersHandle {
+    pub fn snapshot(&self) -> TapCounters {
+        self.0.snapshot()
+    }
+}
+
 /// What to do with an outbound frame in `fsync` durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldDecision {
@@ -123,8 +183,12 @@ pub struct JournalTap {
     holds: Vec<Hold>,
     holding: usize,
     next_hold_check: Option<Nanos>,
-    counters: TapCounters,
+    counters: Arc<SharedCounters>,
     first_failure: Option<AppendError>,
+    /// Outbound frames are the router's own messages, not engine outputs (flagged).
+    router_origin: bool,
+    /// `durable_seq` when holds were last looked at.
+    durable_checked: u64,
     write_ahead: bool,
 }
 
@@ -132,7 +196,7 @@ impl std::fmt::Debug for JournalTap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JournalTap")
             .field("journal", &self.journal)
-            .field("counters", &self.counters)
+            .field("counters", &self.counters.snapshot())
             .finish_non_exhaustive()
     }
 }
@@ -150,8 +214,10 @@ impl JournalTap {
             holds: (0..sessions).map(|_| Hold::default()).collect(),
             holding: 0,
             next_hold_check: None,
-            counters: TapCounters::default(),
+            counters: Arc::new(SharedCounters::default()),
             first_failure: None,
+            router_origin: false,
+            durable_checked: 0,
             write_ahead: false,
         }
     }
@@ -168,7 +234,12 @@ impl JournalTap {
     }
 
     pub fn counters(&self) -> TapCounters {
-        self.counters
+        self.counters.snapshot()
+    }
+
+    /// The counters, for other threads.
+    pub fn counters_handle(&self) -> TapCountersHandle {
+        TapCountersHandle(Arc::clone(&self.counters))
     }
 
     /// The first append that failed, if any.
@@ -182,7 +253,7 @@ impl JournalTap {
     }
 
     fn failed(&mut self, e: AppendError) {
-        self.counters.append_failures += 1;
+        bump(&self.counters.append_failures);
         self.first_failure.get_or_insert(e);
     }
 
@@ -193,7 +264,7 @@ impl JournalTap {
             .append_fix(FixDirection::Inbound, session as u16, now, frame)
         {
             Ok(seq) => {
-                self.counters.fix_in += 1;
+                bump(&self.counters.fix_in);
                 if let Some(l) = self.last_in.get_mut(session) {
                     *l = LastIn {
                         seq,
@@ -206,21 +277,41 @@ impl JournalTap {
         }
     }
 
+    /// While `on`, application messages written are the router's own (a restart's notices
+    /// to a desk, say), not the engine's outputs: their `fix-out` records carry
+    /// `FIX_FLAG_NOT_ENGINE` and replay does not expect the engine to produce them. Set it
+    /// around such sends and clear it after.
+    pub fn set_router_origin(&mut self, on: bool) {
+        self.router_origin = on;
+    }
+
     /// A frame as written to `session` (or as handed to the hold). Returns its record's
     /// sequence number.
     pub fn fix_out(&mut self, now: Nanos, session: usize, frame: &[u8]) -> Option<u64> {
-        match self
-            .journal
-            .append_fix(FixDirection::Outbound, session as u16, now, frame)
-        {
+        let flags = if self.router_origin {
+            FIX_FLAG_NOT_ENGINE
+        } else {
+            0
+        };
+        match self.journal.append_fix_flagged(
+            FixDirection::Outbound,
+            session as u16,
+            flags,
+            now,
+            frame,
+        ) {
             Ok(seq) => {
-                self.counters.fix_out += 1;
+                bump(&self.counters.fix_out);
                 if self.write_ahead {
                     match self.journal.wait_written(seq) {
                         Ok(0) => {}
                         Ok(ns) => {
-                            self.counters.write_ahead_waits += 1;
-                            self.counters.write_ahead_wait_ns += ns;
+                            bump(&self.counters.write_ahead_waits);
+                            let t = &self.counters.write_ahead_wait_ns;
+                            t.store(
+                                t.load(Ordering::Relaxed).wrapping_add(ns),
+                                Ordering::Relaxed,
+                            );
                         }
                         Err(e) => self.failed(e),
                     }
@@ -244,7 +335,7 @@ impl JournalTap {
                 FixSource::Record(l.seq)
             }
             _ => {
-                self.counters.inputs_inlined += 1;
+                bump(&self.counters.inputs_inlined);
                 FixSource::Inline(frame)
             }
         };
@@ -271,7 +362,7 @@ impl JournalTap {
             self.scratch.resize(INPUT_HEADER_LEN + inline_len, 0);
         }
         match encode_input(input, &mut self.scratch) {
-            Ok(n) => self.append_scratch(RecordKind::EngineInput, now, n, |c| c.inputs += 1),
+            Ok(n) => self.append_scratch(RecordKind::EngineInput, now, n, |c| &c.inputs),
             Err(_) => self.failed(AppendError::PayloadTooLarge {
                 len: INPUT_HEADER_LEN + inline_len,
                 max: self.scratch.len(),
@@ -282,7 +373,7 @@ impl JournalTap {
     /// A record the engine produced (`Command::Journal`).
     pub fn engine_record(&mut self, now: Nanos, record: &Record) {
         match encode_engine_record(record, &mut self.scratch) {
-            Ok((kind, n)) => self.append_scratch(kind, now, n, |c| c.engine_records += 1),
+            Ok((kind, n)) => self.append_scratch(kind, now, n, |c| &c.engine_records),
             Err(_) => self.failed(AppendError::PayloadTooLarge {
                 len: MAX_DECISION_PAYLOAD,
                 max: self.scratch.len(),
@@ -298,7 +389,7 @@ impl JournalTap {
             msg_type,
         };
         match encode_unsent(&u, &mut self.scratch) {
-            Ok(n) => self.append_scratch(RecordKind::Unsent, now, n, |c| c.unsent += 1),
+            Ok(n) => self.append_scratch(RecordKind::Unsent, now, n, |c| &c.unsent),
             Err(_) => self.failed(AppendError::PayloadTooLarge {
                 len: msg_type.len(),
                 max: self.scratch.len(),
@@ -324,10 +415,10 @@ impl JournalTap {
         kind: RecordKind,
         now: Nanos,
         len: usize,
-        count: impl FnOnce(&mut TapCounters),
+        counter: impl FnOnce(&SharedCounters) -> &AtomicU64,
     ) {
         match self.journal.append(kind, now, &self.scratch[..len]) {
-            Ok(_) => count(&mut self.counters),
+            Ok(_) => bump(counter(&self.counters)),
             Err(e) => self.failed(e),
         }
     }
@@ -360,16 +451,17 @@ impl JournalTap {
         if h.bytes.len() + frame.len() > MAX_HELD_BYTES {
             h.bytes.clear();
             self.holding -= usize::from(holding);
-            self.counters.holds_dropped += 1;
+            bump(&self.counters.holds_dropped);
             return HoldDecision::Overflow;
         }
         if must_wait {
             h.until_seq = h.until_seq.max(seq.unwrap_or(0));
-            self.counters.executions_held += 1;
+            bump(&self.counters.executions_held);
+            self.journal.wake_when_durable();
             self.journal.request_sync();
         }
         h.bytes.extend_from_slice(frame);
-        self.counters.frames_held += 1;
+        bump(&self.counters.frames_held);
         if !holding {
             self.holding += 1;
             let at = Nanos(now.0.saturating_add(HOLD_CHECK_INTERVAL_NS));
@@ -379,17 +471,22 @@ impl JournalTap {
     }
 
     /// Hands every hold whose records are durable to `write(session, bytes)`, in order.
+    /// Cheap when nothing changed (one atomic load): call it every loop cycle.
     pub fn release(&mut self, now: Nanos, mut write: impl FnMut(usize, &[u8])) {
-        if self.holding == 0 || self.next_hold_check.is_some_and(|t| t > now) {
+        if self.holding == 0 {
             return;
         }
         let durable = self.journal.durable_seq();
+        if durable == self.durable_checked && self.next_hold_check.is_some_and(|t| t > now) {
+            return;
+        }
+        self.durable_checked = durable;
         for (i, h) in self.holds.iter_mut().enumerate() {
             if !h.bytes.is_empty() && h.until_seq <= durable {
                 write(i, &h.bytes);
                 h.bytes.clear();
                 self.holding -= 1;
-                self.counters.holds_released += 1;
+                bump(&self.counters.holds_released);
             }
         }
         self.next_hold_check = if self.holding == 0 {
@@ -406,7 +503,7 @@ impl JournalTap {
             if !h.bytes.is_empty() {
                 h.bytes.clear();
                 self.holding -= 1;
-                self.counters.holds_dropped += 1;
+                bump(&self.counters.holds_dropped);
             }
         }
     }

@@ -50,6 +50,10 @@ const FULL_SPINS: u32 = 200;
 /// Name of the lock file that keeps a second writer out.
 const LOCK_FILE_NAME: &str = "journal.lock";
 
+/// Called by the journal thread when records became durable and the producer asked to be
+/// told (the engine thread's loop waker).
+pub type DurableWaker = Box<dyn Fn() + Send + Sync>;
+
 /// Everything needed to open a journal for writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalConfig {
@@ -213,6 +217,10 @@ struct Shared {
     /// Set by the journal thread while it honours `paused` (it writes nothing meanwhile).
     pause_acknowledged: AtomicBool,
     sync_requested: AtomicBool,
+    /// Set by the producer when it waits for durability; the journal thread then calls
+    /// `durable_waker` once after its next sync.
+    wake_on_durable: AtomicBool,
+    durable_waker: Mutex<Option<DurableWaker>>,
     failed: AtomicBool,
     failure: Mutex<Option<JournalError>>,
 }
@@ -366,6 +374,8 @@ impl Journal {
             paused: AtomicBool::new(false),
             pause_acknowledged: AtomicBool::new(false),
             sync_requested: AtomicBool::new(false),
+            wake_on_durable: AtomicBool::new(false),
+            durable_waker: Mutex::new(None),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
@@ -443,6 +453,20 @@ impl Journal {
             bump(&self.shared.producer.queue_full_events, 1);
         }
         r
+    }
+
+    /// As [`Journal::append_fix`], with the payload prefix's `flags` byte (see
+    /// `format::FixPayloadPrefix::flags`).
+    pub fn append_fix_flagged(
+        &mut self,
+        direction: FixDirection,
+        session_id: u16,
+        flags: u8,
+        timestamp: Nanos,
+        raw: &[u8],
+    ) -> Result<u64, AppendError> {
+        let prefix = super::format::encode_fix_prefix_flagged(session_id, direction, flags);
+        self.push_waiting(direction.record_kind(), timestamp, &prefix, raw)
     }
 
     /// Queues a FIX message, waiting while the queue is full (see [`Journal::append`]).
@@ -586,6 +610,20 @@ impl Journal {
             }
         }
         Ok(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// Installs what the journal thread calls after a sync when the producer asked with
+    /// [`Journal::wake_when_durable`] (the engine thread's loop waker).
+    pub fn set_durable_waker(&self, waker: DurableWaker) {
+        if let Ok(mut w) = self.shared.durable_waker.lock() {
+            *w = Some(waker);
+        }
+    }
+
+    /// Asks to be woken (through the durable waker) after the journal thread's next sync.
+    /// Does not wait.
+    pub fn wake_when_durable(&self) {
+        self.shared.wake_on_durable.store(true, Ordering::Release);
     }
 
     /// Asks the journal thread to sync now rather than at the next group-commit deadline
@@ -824,6 +862,13 @@ impl Writer {
         let w = &self.shared.writer;
         w.written_seq.store(self.last_written, Ordering::Release);
         w.durable_seq.store(self.last_written, Ordering::Release);
+        if self.shared.wake_on_durable.swap(false, Ordering::AcqRel) {
+            if let Ok(waker) = self.shared.durable_waker.lock() {
+                if let Some(wake) = waker.as_ref() {
+                    wake();
+                }
+            }
+        }
         Ok(())
     }
 

@@ -297,11 +297,6 @@ impl<P: Panel> Engine<P> {
         self.rfqs.len()
     }
 
-    /// The desk sessions (a replay of a restart needs them to find what it resumed).
-    pub fn desk_sessions(&self) -> &[SessionId] {
-        &self.desk_sessions
-    }
-
     /// After a restart: new RFQs are numbered after `last_rfq_seq` (the highest number the
     /// journal shows), so no router identifier of an earlier run is reused.
     pub fn resume_numbering_after(&mut self, last_rfq_seq: u64) {

@@ -7,7 +7,7 @@
 //! does (`router::engine_config`, `ScoredPanel` over rules, security master and scores).
 
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -38,7 +38,8 @@ pub struct ReplayArgs {
     /// Journal directory or segment file.
     pub path: PathBuf,
     /// Router configuration to build the engine from (default: the file each run recorded,
-    /// or the embedded copy when it ran with that).
+    /// or the embedded copy when it ran with that). (Where the tool has global --config and
+    /// --dealers options, drop these two and pass those to `run`.)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Dealer database (default: as recorded).
@@ -60,24 +61,31 @@ pub struct ReplayArgs {
 }
 
 /// The files for one run: recorded paths, overridden by the command line.
-fn paths_for(a: &ReplayArgs, start: &RunStart<'_>) -> RunPaths {
+fn paths_for(a: &ReplayArgs, given: &Given<'_>, start: &RunStart<'_>) -> RunPaths {
     let recorded = RunPaths::from_run_start(start);
     RunPaths {
-        config: a.config.clone().or(recorded.config),
-        dealers: a.dealers.clone().or(recorded.dealers),
+        config: given.config.map(Path::to_path_buf).or(recorded.config),
+        dealers: given.dealers.map(Path::to_path_buf).or(recorded.dealers),
         rules: a.rules.clone().or(recorded.rules),
         instruments: a.instruments.clone().or(recorded.instruments),
         scores: a.scores.clone().or(recorded.scores),
     }
 }
 
+/// The router configuration and dealer database given on the command line.
+struct Given<'a> {
+    config: Option<&'a Path>,
+    dealers: Option<&'a Path>,
+}
+
 fn build_engine(
     a: &ReplayArgs,
+    given: &Given<'_>,
     start: &RunStart<'_>,
     now: rfq_router::time::Nanos,
     seq: u64,
 ) -> Result<Engine<ScoredPanel<AnyScores>>> {
-    let paths = paths_for(a, start);
+    let paths = paths_for(a, given, start);
     let recorded: Vec<FileIdentity> = start
         .files
         .iter()
@@ -135,8 +143,9 @@ fn progress_bar(total_bytes: u64) -> ProgressBar {
     bar
 }
 
-/// Runs `rfq-journal replay`.
-pub fn run(a: &ReplayArgs) -> Result<ExitCode> {
+/// Runs `rfq-journal replay`; `config` and `dealers` are the files given on the command line.
+pub fn run(a: &ReplayArgs, config: Option<&Path>, dealers: Option<&Path>) -> Result<ExitCode> {
+    let given = Given { config, dealers };
     let reader = JournalReader::open(&a.path)?;
     let bar = progress_bar(reader.total_bytes());
     let mut records = reader.records();
@@ -154,7 +163,7 @@ pub fn run(a: &ReplayArgs) -> Result<ExitCode> {
     let result = replay(
         iter,
         |start, now, seq| {
-            build_engine(a, start, now, seq).map_err(|e| {
+            build_engine(a, &given, start, now, seq).map_err(|e| {
                 let text = format!("{e:#}");
                 engine_error = Some(e);
                 text
