@@ -8,7 +8,7 @@
 //! field order and content are the caller's (session, application) responsibility.
 
 use super::frame::{checksum, SOH};
-use crate::time::{format_utc_timestamp_ms, Nanos, UTC_TIMESTAMP_MS_LEN};
+use crate::time::{Nanos, UtcTimestampCache};
 
 /// Why a message could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub struct Encoder {
     started: bool,
     overflow: bool,
     frame_start: usize,
+    /// SendingTime and other stamps: the date part formatted once per second.
+    stamps: UtcTimestampCache,
 }
 
 impl Encoder {
@@ -62,6 +64,7 @@ impl Encoder {
             started: false,
             overflow: false,
             frame_start: 0,
+            stamps: UtcTimestampCache::default(),
         }
     }
 
@@ -87,10 +90,8 @@ impl Encoder {
 
     #[inline]
     fn tag(&mut self, tag: u32) {
-        let mut digits = [0u8; 10];
-        let s = write_u64(u64::from(tag), &mut digits);
-        self.buf.extend_from_slice(s);
-        self.buf.push(b'=');
+        let mut text = [0u8; 11];
+        self.buf.extend_from_slice(write_tag_eq(tag, &mut text));
     }
 
     /// A field whose value is written as given.
@@ -182,9 +183,8 @@ impl Encoder {
 
     /// A UTCTimestamp field with milliseconds.
     pub fn timestamp(&mut self, tag: u32, t: Nanos) -> &mut Self {
-        let mut tmp = [0u8; UTC_TIMESTAMP_MS_LEN];
-        format_utc_timestamp_ms(t, &mut tmp);
-        self.str(tag, &tmp)
+        let text = *self.stamps.format(t);
+        self.str(tag, &text)
     }
 
     /// Bytes of the body written so far (from MsgType on), for callers that copy fields
@@ -243,6 +243,45 @@ impl Encoder {
     }
 }
 
+/// Writes `tag` and `=` (`"131="`) into `out` and returns them: tags of up to four digits
+/// (all of FIX 4.4's) without a division loop.
+#[inline]
+pub fn write_tag_eq(tag: u32, out: &mut [u8; 11]) -> &[u8] {
+    let d = |v: u32| b'0' + (v % 10) as u8;
+    let n = match tag {
+        0..=9 => {
+            out[0] = d(tag);
+            1
+        }
+        10..=99 => {
+            out[0] = d(tag / 10);
+            out[1] = d(tag);
+            2
+        }
+        100..=999 => {
+            out[0] = d(tag / 100);
+            out[1] = d(tag / 10);
+            out[2] = d(tag);
+            3
+        }
+        1000..=9999 => {
+            out[0] = d(tag / 1000);
+            out[1] = d(tag / 100);
+            out[2] = d(tag / 10);
+            out[3] = d(tag);
+            4
+        }
+        _ => {
+            let mut digits = [0u8; 10];
+            let s = write_u64(u64::from(tag), &mut digits);
+            out[..s.len()].copy_from_slice(s);
+            s.len()
+        }
+    };
+    out[n] = b'=';
+    &out[..=n]
+}
+
 /// Writes `v` in decimal at the end of `out` and returns the digits written.
 #[inline]
 pub fn write_u64<const N: usize>(mut v: u64, out: &mut [u8; N]) -> &[u8] {
@@ -260,6 +299,27 @@ pub fn write_u64<const N: usize>(mut v: u64, out: &mut [u8; N]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tag_text_is_the_decimal_tag_and_equals() {
+        for tag in [
+            0u32,
+            7,
+            10,
+            99,
+            100,
+            131,
+            999,
+            1000,
+            9999,
+            10_000,
+            65_535,
+            u32::MAX,
+        ] {
+            let mut out = [0u8; 11];
+            assert_eq!(write_tag_eq(tag, &mut out), format!("{tag}=").as_bytes());
+        }
+    }
     use super::*;
     use crate::fix::frame::{FrameStatus, Framer};
 

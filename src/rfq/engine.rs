@@ -201,6 +201,38 @@ struct Rfq {
     exec: Option<Execution>,
 }
 
+impl Rfq {
+    /// A free slab slot's content until its first use.
+    fn blank() -> Rfq {
+        let none = FixId::EMPTY;
+        Rfq {
+            seq: 0,
+            wire_id: none,
+            desk: SessionId(0),
+            desk_req_id: none,
+            instrument: Instrument {
+                symbol: none,
+                security_id: none,
+                id_source: none,
+            },
+            side: None,
+            qty: Px {
+                text: none,
+                value: 0.0,
+            },
+            expires: Nanos(0),
+            protocol: Protocol::default(),
+            fair_value: None,
+            panel: SmallVec::new(),
+            next_ask: 0,
+            state: RfqState::Open,
+            expiry_timer: None,
+            stagger_timer: None,
+            exec: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum TimerKind {
     Response { rfq: Handle, slot: u8 },
@@ -268,12 +300,23 @@ impl<P: Panel> Engine<P> {
         let n = cfg.dealers.len();
         Engine {
             dealer_online: vec![false; n],
-            candidates: Vec::with_capacity(n),
+            // Selection's view of every dealer, kept current by `set_online` (a change of
+            // tier must update it too).
+            candidates: cfg
+                .dealers
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Candidate {
+                    dealer: DealerId(i as u16),
+                    tier: d.tier,
+                    online: false,
+                })
+                .collect(),
             dealers: cfg.dealers,
             desk_sessions: cfg.desks,
             limits: cfg.limits,
             panel,
-            rfqs: Slab::with_capacity(cfg.limits.max_open_rfqs),
+            rfqs: Slab::with_capacity_filled(cfg.limits.max_open_rfqs, Rfq::blank),
             timers: TimerWheel::new(
                 4096,
                 Nanos::from_millis(cfg.timer_tick_ms.max(1)),
@@ -331,6 +374,7 @@ impl<P: Panel> Engine<P> {
         for (i, d) in self.dealers.iter().enumerate() {
             if d.session == s {
                 self.dealer_online[i] = online;
+                self.candidates[i].online = online;
             }
         }
     }
@@ -503,11 +547,12 @@ impl<P: Panel> Engine<P> {
             self.refuse_request(desk, &req_id, None, r, out);
             return;
         }
-        let legs = std::mem::take(&mut self.legs);
-        for leg in &legs {
-            self.open_leg(now, desk, req_id, leg, out);
+        for k in 0..self.legs.len() {
+            // One leg (a few hundred bytes) at a time: moving the whole SmallVec of legs out
+            // and back copied kilobytes per request.
+            let leg = self.legs[k].clone();
+            self.open_leg(now, desk, req_id, &leg, out);
         }
-        self.legs = legs;
     }
 
     fn refuse_request(
@@ -578,14 +623,13 @@ impl<P: Panel> Engine<P> {
         }
         // Ask selection for its recommendation (also when a trader names the panel: it is
         // journaled beside the override).
-        self.candidates.clear();
-        for (i, d) in self.dealers.iter().enumerate() {
-            self.candidates.push(Candidate {
-                dealer: DealerId(i as u16),
-                tier: d.tier,
-                online: self.dealer_online[i],
-            });
-        }
+        // `candidates` is kept up to date by `set_online` (200 dealers rebuilt per request
+        // was a tenth of the path's instructions).
+        debug_assert!(self.candidates.iter().enumerate().all(|(i, c)| {
+            c.dealer == DealerId(i as u16)
+                && c.tier == self.dealers[i].tier
+                && c.online == self.dealer_online[i]
+        }));
         let instrument_key = if leg.instrument.security_id.is_empty() {
             leg.instrument.symbol
         } else {
@@ -649,35 +693,56 @@ impl<P: Panel> Engine<P> {
         if let Some(v) = leg.valid_until {
             expires = expires.min(v);
         }
-        let mut panel = SmallVec::new();
-        for &d in &self.selection.dealers {
-            panel.push(PanelSlot {
-                dealer: d,
-                state: SlotState::Pending,
-                asked_at: Nanos(0),
-                timer: None,
-                quote: None,
-            });
-        }
-        let rfq = Rfq {
-            seq,
-            wire_id: FixId::EMPTY,
-            desk,
-            desk_req_id: req_id,
-            instrument: leg.instrument,
-            side: leg.side,
-            qty: leg.qty,
-            expires,
-            protocol,
-            fair_value: self.selection.fair_value,
-            panel,
-            next_ask: 0,
-            state: RfqState::Open,
-            expiry_timer: None,
-            stagger_timer: None,
-            exec: None,
-        };
-        let Ok(h) = self.rfqs.insert(rfq) else {
+        // Written in place: an `Rfq` is kilobytes (its panel slots hold the quotes), and
+        // building it on the stack and moving it into the slab copied it twice per request.
+        let (instrument, side, qty) = (leg.instrument, leg.side, leg.qty);
+        let (dealers, fair_value) = (&self.selection.dealers, self.selection.fair_value);
+        let inserted = self.rfqs.insert_with(|r| {
+            let Rfq {
+                seq: r_seq,
+                wire_id,
+                desk: r_desk,
+                desk_req_id,
+                instrument: r_instrument,
+                side: r_side,
+                qty: r_qty,
+                expires: r_expires,
+                protocol: r_protocol,
+                fair_value: r_fair_value,
+                panel,
+                next_ask,
+                state,
+                expiry_timer,
+                stagger_timer,
+                exec,
+            } = r;
+            *r_seq = seq;
+            *wire_id = FixId::EMPTY;
+            *r_desk = desk;
+            *desk_req_id = req_id;
+            *r_instrument = instrument;
+            *r_side = side;
+            *r_qty = qty;
+            *r_expires = expires;
+            *r_protocol = protocol;
+            *r_fair_value = fair_value;
+            panel.clear();
+            for &d in dealers {
+                panel.push(PanelSlot {
+                    dealer: d,
+                    state: SlotState::Pending,
+                    asked_at: Nanos(0),
+                    timer: None,
+                    quote: None,
+                });
+            }
+            *next_ask = 0;
+            *state = RfqState::Open;
+            *expiry_timer = None;
+            *stagger_timer = None;
+            *exec = None;
+        });
+        let Some(h) = inserted else {
             unreachable!("slab checked not full above");
         };
         let wire_id = wire_ref(b"R", seq, h.index, None);

@@ -7,10 +7,10 @@
 //! sized at construction and reused, so producing output never allocates; running out of
 //! room is a broken invariant (the engine's limits bound its output), reported by `assert!`.
 
-use crate::fix::encode::write_u64;
+use crate::fix::encode::{write_tag_eq, write_u64};
 use crate::fix::SOH;
 use crate::rfq::types::{DealerId, FixId, SessionId};
-use crate::time::{format_utc_timestamp_ms, Nanos, UTC_TIMESTAMP_MS_LEN};
+use crate::time::{Nanos, UtcTimestampCache};
 use std::ops::Range;
 
 /// Most dealers one decision can name (the engine's panel limit is at most this).
@@ -48,6 +48,8 @@ pub struct Outbox {
     commands: Vec<Command>,
     bytes: Vec<u8>,
     open: Option<(SessionId, &'static [u8], usize)>,
+    /// ExpireTime, TransactTime: the date part formatted once per second.
+    stamps: UtcTimestampCache,
 }
 
 impl Outbox {
@@ -56,6 +58,7 @@ impl Outbox {
             commands: Vec::with_capacity(max_commands),
             bytes: Vec::with_capacity(max_bytes),
             open: None,
+            stamps: UtcTimestampCache::default(),
         }
     }
 
@@ -111,10 +114,9 @@ impl Outbox {
             self.bytes.len() + value.len() + 12 <= self.bytes.capacity(),
             "engine outbox byte limit reached"
         );
-        let mut digits = [0u8; 20];
+        let mut tag_text = [0u8; 11];
         self.bytes
-            .extend_from_slice(write_u64(u64::from(tag), &mut digits));
-        self.bytes.push(b'=');
+            .extend_from_slice(write_tag_eq(tag, &mut tag_text));
         self.bytes.extend_from_slice(value);
         self.bytes.push(SOH);
     }
@@ -141,9 +143,8 @@ impl Outbox {
     }
 
     pub fn time(&mut self, tag: u32, t: Nanos) -> &mut Self {
-        let mut buf = [0u8; UTC_TIMESTAMP_MS_LEN];
-        format_utc_timestamp_ms(t, &mut buf);
-        self.put(tag, &buf);
+        let text = *self.stamps.format(t);
+        self.put(tag, &text);
         self
     }
 }
