@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod outbox;
+pub mod recent;
 pub mod slab;
 pub mod timer;
 pub mod types;
