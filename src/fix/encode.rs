@@ -247,6 +247,14 @@ impl Encoder {
 /// (all of FIX 4.4's) without a division loop.
 #[inline]
 pub fn write_tag_eq(tag: u32, out: &mut [u8; 11]) -> &[u8] {
+    let n = put_tag_eq(out, tag);
+    &out[..n]
+}
+
+/// Writes `tag` and `=` at the start of `out` (at least 11 bytes long) and returns how many
+/// bytes it wrote.
+#[inline]
+pub fn put_tag_eq(out: &mut [u8], tag: u32) -> usize {
     let d = |v: u32| b'0' + (v % 10) as u8;
     let n = match tag {
         0..=9 => {
@@ -254,21 +262,15 @@ pub fn write_tag_eq(tag: u32, out: &mut [u8; 11]) -> &[u8] {
             1
         }
         10..=99 => {
-            out[0] = d(tag / 10);
-            out[1] = d(tag);
+            out[..2].copy_from_slice(&[d(tag / 10), d(tag)]);
             2
         }
         100..=999 => {
-            out[0] = d(tag / 100);
-            out[1] = d(tag / 10);
-            out[2] = d(tag);
+            out[..3].copy_from_slice(&[d(tag / 100), d(tag / 10), d(tag)]);
             3
         }
         1000..=9999 => {
-            out[0] = d(tag / 1000);
-            out[1] = d(tag / 100);
-            out[2] = d(tag / 10);
-            out[3] = d(tag);
+            out[..4].copy_from_slice(&[d(tag / 1000), d(tag / 100), d(tag / 10), d(tag)]);
             4
         }
         _ => {
@@ -279,7 +281,7 @@ pub fn write_tag_eq(tag: u32, out: &mut [u8; 11]) -> &[u8] {
         }
     };
     out[n] = b'=';
-    &out[..=n]
+    n + 1
 }
 
 /// Writes `v` in decimal at the end of `out` and returns the digits written.

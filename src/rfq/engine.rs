@@ -323,6 +323,8 @@ pub struct Engine<P: Panel> {
     fired: Vec<TimerKind>,
     legs: SmallVec<[Leg; 8]>,
     timed_out: Recent<TimedOutExecution>,
+    /// The dealer QuoteRequest body last written: (outbox epoch, RFQ, disclosed, range).
+    request_body: Option<(u64, Handle, bool, std::ops::Range<usize>)>,
 }
 
 impl<P: Panel> Engine<P> {
@@ -368,6 +370,7 @@ impl<P: Panel> Engine<P> {
             fired: Vec::with_capacity(cfg.limits.max_timers),
             legs: SmallVec::new(),
             timed_out: Recent::with_capacity(cfg.limits.max_timed_out_executions),
+            request_body: None,
         }
     }
 
@@ -871,18 +874,31 @@ impl<P: Panel> Engine<P> {
             }
             let timeout = rfq.protocol.response_timeout_ms;
             let d = &self.dealers[usize::from(dealer.0)];
-            out.begin(d.session, b"R")
-                .id(t::QUOTE_REQ_ID, &rfq.wire_id)
-                .uint(t::NO_RELATED_SYM, 1);
-            write_instrument(out, &rfq.instrument);
-            if d.disclose_side_and_size {
-                if let Some(side) = rfq.side {
-                    out.char(t::SIDE, side.fix());
+            let disclose = d.disclose_side_and_size;
+            // Every dealer asked in this call with the same disclosure gets the same body:
+            // encode it once (a broadcast asks the whole panel in one call).
+            match &self.request_body {
+                Some((epoch, rh, dis, body))
+                    if *epoch == out.epoch() && *rh == h && *dis == disclose =>
+                {
+                    out.send_again(d.session, b"R", body.clone());
                 }
-                out.id(t::ORDER_QTY, &rfq.qty.text);
+                _ => {
+                    out.begin(d.session, b"R")
+                        .id(t::QUOTE_REQ_ID, &rfq.wire_id)
+                        .uint(t::NO_RELATED_SYM, 1);
+                    write_instrument(out, &rfq.instrument);
+                    if disclose {
+                        if let Some(side) = rfq.side {
+                            out.char(t::SIDE, side.fix());
+                        }
+                        out.id(t::ORDER_QTY, &rfq.qty.text);
+                    }
+                    out.time(t::EXPIRE_TIME, rfq.expires);
+                    out.end();
+                    self.request_body = Some((out.epoch(), h, disclose, out.last_body()));
+                }
             }
-            out.time(t::EXPIRE_TIME, rfq.expires);
-            out.end();
             self.counters.dealer_requests_sent += 1;
             rfq.panel[i].state = SlotState::Asked;
             rfq.panel[i].asked_at = now;
