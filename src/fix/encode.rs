@@ -36,6 +36,9 @@ const PREFIX_ROOM: usize = 32;
 /// A reusable FIX message writer.
 #[derive(Debug)]
 pub struct Encoder {
+    /// `8=<BeginString>|9=`, built once.
+    lead: [u8; 24],
+    lead_len: usize,
     buf: Vec<u8>,
     limit: usize,
     begin_string: &'static [u8],
@@ -57,7 +60,15 @@ impl Encoder {
             begin_string.len() <= 16,
             "BeginString too long for the reserved prefix"
         );
+        let mut lead = [0u8; 24];
+        let mut lead_len = 0;
+        for chunk in [&b"8="[..], begin_string, &[SOH], b"9="] {
+            lead[lead_len..lead_len + chunk.len()].copy_from_slice(chunk);
+            lead_len += chunk.len();
+        }
         Encoder {
+            lead,
+            lead_len,
             buf: Vec::with_capacity(max_message_bytes + PREFIX_ROOM),
             limit: max_message_bytes,
             begin_string,
@@ -209,21 +220,14 @@ impl Encoder {
         let body_len = self.buf.len() - PREFIX_ROOM;
         let mut digits = [0u8; 20];
         let len_text = write_u64(body_len as u64, &mut digits);
-        let prefix_len = 2 + self.begin_string.len() + 1 + 2 + len_text.len() + 1;
+        // `8=FIX.4.4|9=` is the same for every message: written as one piece.
+        let lead = &self.lead[..self.lead_len];
+        let prefix_len = lead.len() + len_text.len() + 1;
         let start = PREFIX_ROOM - prefix_len;
-        let mut p = start;
-        for chunk in [
-            &b"8="[..],
-            self.begin_string,
-            &[SOH],
-            b"9=",
-            len_text,
-            &[SOH],
-        ] {
-            self.buf[p..p + chunk.len()].copy_from_slice(chunk);
-            p += chunk.len();
-        }
-        debug_assert_eq!(p, PREFIX_ROOM);
+        let digits_at = start + lead.len();
+        self.buf[start..digits_at].copy_from_slice(lead);
+        self.buf[digits_at..PREFIX_ROOM - 1].copy_from_slice(len_text);
+        self.buf[PREFIX_ROOM - 1] = SOH;
         let sum = checksum(&self.buf[start..]);
         self.buf.extend_from_slice(b"10=");
         self.buf.push(b'0' + sum / 100);

@@ -207,32 +207,9 @@ fn find(buf: &[u8], byte: u8, from: usize, within: usize) -> Option<usize> {
 
 /// CheckSum of `bytes`: the sum of all bytes modulo 256.
 pub fn checksum(bytes: &[u8]) -> u8 {
-    // Eight bytes at a time: the even and odd bytes of a word are added into four 16-bit
-    // lanes (at most 510 per lane per word), folded into the total before a lane can
-    // overflow (128 words).
-    const LOW: u64 = 0x00FF_00FF_00FF_00FF;
-    fn fold(lanes: u64) -> u64 {
-        (lanes & 0xFFFF) + ((lanes >> 16) & 0xFFFF) + ((lanes >> 32) & 0xFFFF) + (lanes >> 48)
-    }
-    let mut words = bytes.chunks_exact(8);
-    let mut total = 0u64;
-    let mut lanes = 0u64;
-    let mut in_lanes = 0u32;
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().expect("8-byte chunk"));
-        lanes += (w & LOW) + ((w >> 8) & LOW);
-        in_lanes += 1;
-        if in_lanes == 128 {
-            total += fold(lanes);
-            lanes = 0;
-            in_lanes = 0;
-        }
-    }
-    total += fold(lanes);
-    for &b in words.remainder() {
-        total += u64::from(b);
-    }
-    total as u8 // the sum modulo 256
+    // A plain wrapping byte sum: the compiler vectorises it (a hand-written eight-bytes-at-a-
+    // time version measured more instructions, not fewer).
+    bytes.iter().fold(0u8, |acc, &b| acc.wrapping_add(b))
 }
 
 #[cfg(test)]
