@@ -540,21 +540,43 @@ impl<'a> Incoming<'a> {
             (129, 116),
             (145, 144),
         ];
+        // One pass over the top-level fields for the six routing tags and PossDupFlag (the
+        // first occurrence of each counts, as `Message::get` would find it), instead of seven
+        // scans.
+        let mut found: [Option<&[u8]>; 6] = [None; 6];
+        let mut poss_dup: Option<&[u8]> = None;
+        for r in msg.field_refs() {
+            if r.depth != 0 {
+                continue;
+            }
+            let k = match r.tag {
+                115 => 0,
+                116 => 1,
+                144 => 2,
+                128 => 3,
+                129 => 4,
+                145 => 5,
+                tags::POSS_DUP_FLAG => {
+                    poss_dup = poss_dup.or(Some(msg.value_of(r)));
+                    continue;
+                }
+                _ => continue,
+            };
+            found[k] = found[k].or(Some(msg.value_of(r)));
+        }
         let mut routes: [(u32, &[u8]); 6] = [(0, &[]); 6];
         let mut n = 0;
-        for (from, to) in SWAP {
-            if let Some(v) = msg.get(from) {
-                if !v.is_empty() {
-                    routes[n] = (to, v);
-                    n += 1;
-                }
+        for ((_, to), v) in SWAP.iter().zip(found) {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                routes[n] = (*to, v);
+                n += 1;
             }
         }
         routes[..n].sort_by_key(|r| r.0);
         Incoming {
             msg_type: msg.msg_type(),
             seq,
-            poss_dup: msg.flag(tags::POSS_DUP_FLAG),
+            poss_dup: poss_dup == Some(b"Y"),
             routes,
             route_count: n,
         }
