@@ -593,6 +593,9 @@ struct ResendJob {
 /// Everything but the input tokeniser, so replies can be written while a message is borrowed.
 struct Core<S: MessageStore> {
     cfg: SessionConfig,
+    /// `49=<SenderCompID>|` and `56=<TargetCompID>|`, encoded once for every header.
+    sender_comp_id_field: Vec<u8>,
+    target_comp_id_field: Vec<u8>,
     validator: Arc<Validator>,
     store: S,
     enc: Encoder,
@@ -632,6 +635,8 @@ impl<S: MessageStore> Session<S> {
             decoder: Decoder::new(cfg.max_fields),
             scratch: Vec::with_capacity(cfg.max_message_bytes),
             core: Core {
+                sender_comp_id_field: header_field(tags::SENDER_COMP_ID, &cfg.sender_comp_id),
+                target_comp_id_field: header_field(tags::TARGET_COMP_ID, &cfg.target_comp_id),
                 enc: Encoder::new(cfg.max_message_bytes),
                 resend_decoder: Decoder::new(cfg.max_fields),
                 queue: InQueue::new(cfg.max_queued_messages, cfg.max_queued_bytes),
@@ -860,6 +865,15 @@ impl<S: MessageStore> Session<S> {
     }
 }
 
+/// `tag=value|` as bytes (built once per session).
+fn header_field(tag: u32, value: &str) -> Vec<u8> {
+    let mut tag_text = [0u8; 11];
+    let mut f = crate::fix::encode::write_tag_eq(tag, &mut tag_text).to_vec();
+    f.extend_from_slice(value.as_bytes());
+    f.push(crate::fix::SOH);
+    f
+}
+
 fn reject_text(reason: SessionRejectReason) -> &'static str {
     use SessionRejectReason as R;
     match reason {
@@ -948,9 +962,9 @@ impl<S: MessageStore> Core<S> {
         self.enc
             .start(msg_type)
             .uint(tags::MSG_SEQ_NUM, seq)
-            .str(tags::SENDER_COMP_ID, self.cfg.sender_comp_id.as_bytes())
+            .raw(&self.sender_comp_id_field)
             .timestamp(tags::SENDING_TIME, now)
-            .str(tags::TARGET_COMP_ID, self.cfg.target_comp_id.as_bytes());
+            .raw(&self.target_comp_id_field);
     }
 
     /// Finishes the message in the encoder and hands it out with the next MsgSeqNum;
