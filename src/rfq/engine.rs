@@ -2,7 +2,7 @@
 //!
 //! Owns all RFQ state (open RFQs with their panels and quotes, in a fixed-capacity slab) and
 //! the timer wheel that drives the protocols (broadcast, staggered, whisper), response
-//! timeouts and expiries. `Engine::on(now, event, outbox)` is the only way in: an event (an
+//! timeouts, execution timeouts and expiries. `Engine::on(now, event, outbox)` is the only way in: an event (an
 //! application message from a FIX session, a session up or down, time passing) goes in;
 //! commands (send this message on that session, journal this decision) come out in the
 //! outbox. It never reads the clock, never does I/O, and does not allocate in steady state:
