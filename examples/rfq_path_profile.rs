@@ -68,8 +68,8 @@ fn main() {
         Nanos::from_secs(1_700_000_000),
     );
     let mut sum = 0usize;
-    // Warm-up: the session stores (4,096 frames each) fill their rings and every buffer reaches its size, so the
-    // measured requests see the steady state (no allocation).
+    // Warm-up: the session stores (4,096 frames each) fill their rings and every buffer
+    // reaches its size, so the measured requests see the steady state (no allocation).
     const WARM_UP: u64 = 5_000;
     for n in 0..WARM_UP + requests {
         // Time moves 10 us per request, as in a busy router.

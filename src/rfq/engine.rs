@@ -2,12 +2,12 @@
 //!
 //! Owns all RFQ state (open RFQs with their panels and quotes, in a fixed-capacity slab) and
 //! the timer wheel that drives the protocols (broadcast, staggered, whisper), response
-//! timeouts, execution timeouts and expiries. `Engine::on(now, event, outbox)` is the only way in: an event (an
-//! application message from a FIX session, a session up or down, time passing) goes in;
-//! commands (send this message on that session, journal this decision) come out in the
-//! outbox. It never reads the clock, never does I/O, and does not allocate in steady state:
-//! past a configured limit the desk gets a QuoteRequestReject and a counter moves. Which
-//! dealers to ask is not decided here but by the `select::Panel` it is given.
+//! timeouts, execution timeouts and expiries. `Engine::on(now, event, outbox)` is the only
+//! way in: an event (an application message from a FIX session, a session up or down, time
+//! passing) goes in; commands (send this message on that session, journal this decision)
+//! come out in the outbox. It never reads the clock, never does I/O, and does not allocate in
+//! steady state: past a configured limit the desk gets a QuoteRequestReject and a counter
+//! moves. Which dealers to ask is not decided here but by the `select::Panel` it is given.
 
 use super::outbox::{Outbox, Record, MAX_PANEL};
 use super::recent::Recent;
@@ -1845,7 +1845,8 @@ impl<P: Panel> Engine<P> {
         }
         out.str(
             t::TEXT,
-            b"LATE FILL: the dealer reported this after the execution timeout; the hit was reported rejected",
+            &b"LATE FILL: the dealer reported this after the execution timeout; \
+               the hit was reported rejected"[..],
         )
         .time(t::TRANSACT_TIME, now)
         .end();
