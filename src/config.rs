@@ -571,6 +571,8 @@ struct RawRfq {
     max_timers: Num,
     timer_tick_ms: Num,
     max_price: Option<Spanned<f64>>,
+    execution_timeout_ms: Num,
+    max_timed_out_executions: Num,
     #[serde(default)]
     protocol: RawProtocol,
 }
@@ -792,6 +794,20 @@ impl Checker<'_> {
                 10_000_000,
             )? as usize,
             max_price: self.decimal(&raw.max_price, "max_price", d.max_price, 0.0, 1e12)?,
+            execution_timeout_ms: self.num(
+                &raw.execution_timeout_ms,
+                "execution_timeout_ms",
+                d.execution_timeout_ms,
+                1,
+                3_600_000,
+            )?,
+            max_timed_out_executions: self.num(
+                &raw.max_timed_out_executions,
+                "max_timed_out_executions",
+                d.max_timed_out_executions as u64,
+                0,
+                1_000_000,
+            )? as usize,
         };
         let timer_tick_ms = self.num(&raw.timer_tick_ms, "timer_tick_ms", 1, 1, 1000)?;
         let p = &raw.protocol;

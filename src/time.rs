@@ -103,6 +103,44 @@ pub fn format_utc_timestamp_ms(t: Nanos, out: &mut [u8; UTC_TIMESTAMP_MS_LEN]) -
     &out[..]
 }
 
+/// `format_utc_timestamp_ms` for a writer that stamps many messages within the same second:
+/// the date and time of day are formatted once per second, only the milliseconds after
+/// that. The output is byte for byte `format_utc_timestamp_ms`'s. Pure: it holds the last
+/// text it wrote, never reads the clock.
+#[derive(Debug, Clone)]
+pub struct UtcTimestampCache {
+    /// Whole seconds (clamped milliseconds / 1000) of `text`; `u64::MAX` before first use.
+    second: u64,
+    text: [u8; UTC_TIMESTAMP_MS_LEN],
+}
+
+impl Default for UtcTimestampCache {
+    fn default() -> Self {
+        UtcTimestampCache {
+            second: u64::MAX,
+            text: [0; UTC_TIMESTAMP_MS_LEN],
+        }
+    }
+}
+
+impl UtcTimestampCache {
+    /// `t` as `YYYYMMDD-HH:MM:SS.sss`.
+    pub fn format(&mut self, t: Nanos) -> &[u8; UTC_TIMESTAMP_MS_LEN] {
+        const MAX_MS: u64 = 253_402_300_799_999; // as format_utc_timestamp_ms clamps
+        let total_ms = t.as_millis().min(MAX_MS);
+        let second = total_ms / 1000;
+        if second != self.second {
+            format_utc_timestamp_ms(t, &mut self.text);
+            self.second = second;
+        } else {
+            let ms = (total_ms % 1000) as u32;
+            self.text[18] = b'0' + (ms / 100) as u8;
+            put2(&mut self.text[19..21], ms % 100);
+        }
+        &self.text
+    }
+}
+
 fn digits(s: &[u8]) -> Option<u32> {
     let mut v = 0u32;
     for &b in s {
@@ -175,6 +213,22 @@ pub fn is_date_only(s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cached_timestamps_equal_the_plain_format_across_seconds_and_days() {
+        let mut cache = UtcTimestampCache::default();
+        let start = Nanos::from_secs(1_700_006_398); // two seconds before a UTC midnight
+        for step_ms in 0..4_500u64 {
+            let t = Nanos(start.0 + step_ms * 1_000_000 + 123);
+            let mut plain = [0u8; UTC_TIMESTAMP_MS_LEN];
+            format_utc_timestamp_ms(t, &mut plain);
+            assert_eq!(cache.format(t), &plain, "at +{step_ms} ms");
+        }
+        // Going back in time (a replay) is formatted correctly too.
+        let mut plain = [0u8; UTC_TIMESTAMP_MS_LEN];
+        format_utc_timestamp_ms(start, &mut plain);
+        assert_eq!(cache.format(start), &plain);
+    }
     use super::*;
 
     #[test]

@@ -954,3 +954,187 @@ fn tca_facts_follow_the_rfq_and_feed_tca() {
     assert!((won.1.unwrap() - (99.5 - 99.25) / 99.5 * 1e4).abs() < 1e-9);
     assert_eq!(tca.open_rfqs(), 0);
 }
+
+/// A broadcast RFQ with quotes from A and B; the desk hits B (by `hit_type`: "AJ" or "D").
+/// Returns the harness and the router's reference the hit carries to B.
+fn hit_b(hit_with_b: HitWith, hit_type: &str, timeout_ms: u64) -> (Harness, String) {
+    let limits = EngineLimits {
+        execution_timeout_ms: timeout_ms,
+        max_timed_out_executions: 4,
+        ..EngineLimits::default()
+    };
+    let mut h = Harness::with(p(ProtocolKind::Broadcast), None, limits, |c| {
+        c.dealers[1].hit_with = hit_with_b;
+    });
+    h.rfq("D1", "1", "");
+    let sent = h.take();
+    let (ra, rb) = (req_to(&sent, 1), req_to(&sent, 2));
+    quote(&mut h, 1, &ra, "A-1", "99.5");
+    quote(&mut h, 2, &rb, "B-1", "99.25");
+    let router_qb = field(&h.take()[1].1, "117").unwrap().to_string();
+    if hit_type == "AJ" {
+        h.fix(
+            0,
+            "AJ",
+            &format!("693=HIT1|694=1|117={router_qb}|55=XS123|54=1|"),
+        );
+    } else {
+        h.fix(
+            0,
+            "D",
+            &format!("11=CL1|117={router_qb}|55=XS123|54=1|60=20231114-22:13:20|38=1000000|40=D|44=99.25|"),
+        );
+    }
+    let sent = h.take();
+    assert_eq!(
+        types(&sent),
+        vec![ty(2, if hit_type == "AJ" { "AJ" } else { "D" })]
+    );
+    let tag = if hit_with_b == HitWith::QuoteResponse {
+        "693"
+    } else {
+        "11"
+    };
+    let exec_ref = field(&sent[0].1, tag).unwrap().to_string();
+    (h, exec_ref)
+}
+
+#[test]
+fn execution_timeout_rejects_the_hit_to_the_desk_withdraws_it_from_the_dealer_and_ends_the_rfq() {
+    let (mut h, exec_ref) = hit_b(HitWith::QuoteResponse, "AJ", 30_000);
+    h.advance_ms(29_999);
+    assert!(h.take().is_empty(), "not before the timeout");
+    assert_eq!(h.engine.open_rfqs(), 1);
+    h.advance_ms(2);
+    let sent = h.take();
+    assert_eq!(
+        types(&sent),
+        vec![ty(0, "8"), ty(2, "AJ"), ty(1, "AJ"), ty(0, "AI")],
+        "desk: rejected report; B: hit expired; A: pass; desk: RFQ over"
+    );
+    let er = &sent[0].1;
+    assert_eq!(field(er, "150"), Some("8"));
+    assert_eq!(field(er, "39"), Some("8"));
+    assert_eq!(field(er, "693"), Some("HIT1"), "the desk's QuoteRespID");
+    assert_eq!(field(er, "14"), Some("0"));
+    assert!(field(er, "58").unwrap().contains("30000 ms"));
+    assert_eq!(field(&sent[1].1, "694"), Some("3"), "B: the hit expired");
+    assert_eq!(field(&sent[1].1, "117"), Some("B-1"));
+    assert_ne!(field(&sent[1].1, "693"), Some(exec_ref.as_str()));
+    assert_eq!(field(&sent[2].1, "694"), Some("6"), "A: pass");
+    assert_eq!(field(&sent[3].1, "297"), Some("4"));
+    assert_eq!(h.engine.open_rfqs(), 0);
+    assert_eq!(h.counters().execution_timeouts, 1);
+    assert_eq!(h.engine.next_wakeup(), None, "no timer left behind");
+}
+
+#[test]
+fn execution_timeout_on_an_order_sends_the_dealer_an_order_cancel_request() {
+    let (mut h, exec_ref) = hit_b(HitWith::NewOrderSingle, "D", 5_000);
+    h.advance_ms(5_001);
+    let sent = h.take();
+    assert_eq!(types(&sent)[..2], [ty(0, "8"), ty(2, "F")]);
+    assert_eq!(field(&sent[0].1, "11"), Some("CL1"), "the desk's ClOrdID");
+    let cancel = &sent[1].1;
+    assert_eq!(field(cancel, "41"), Some(exec_ref.as_str()));
+    assert_ne!(field(cancel, "11"), Some(exec_ref.as_str()));
+    assert_eq!(field(cancel, "54"), Some("1"));
+    assert_eq!(field(cancel, "38"), Some("1000000"));
+    // The dealer refuses the cancel: counted, not refused as unsupported.
+    let o = h.fix(
+        2,
+        "9",
+        &format!("37=O|11=C|41={exec_ref}|39=8|434=1|102=0|"),
+    );
+    assert_eq!(o, Outcome::Handled);
+    assert_eq!(h.counters().execution_cancel_rejects, 1);
+}
+
+#[test]
+fn a_report_in_time_stops_the_execution_timeout() {
+    let (mut h, exec_ref) = hit_b(HitWith::QuoteResponse, "AJ", 30_000);
+    // B acknowledges (ExecType 0 New) within the timeout, then fills long after it.
+    h.advance_ms(10_000);
+    h.fix(
+        2,
+        "8",
+        &format!("37=B|17=B0|150=0|39=0|55=XS123|54=1|151=1000000|14=0|6=0|693={exec_ref}|"),
+    );
+    assert_eq!(types(&h.take()), vec![ty(0, "8")]);
+    h.advance_ms(60_000);
+    assert!(h.take().is_empty(), "the timeout was stopped by the report");
+    assert_eq!(h.counters().execution_timeouts, 0);
+    h.fix(2, "8", &format!("37=B|17=B1|150=F|39=2|55=XS123|54=1|31=99.25|32=1000000|151=0|14=1000000|6=99.25|693={exec_ref}|"));
+    assert_eq!(types(&h.take()), vec![ty(0, "8"), ty(1, "AJ")]);
+    assert_eq!(h.counters().fills, 1);
+}
+
+#[test]
+fn a_late_fill_after_the_execution_timeout_reaches_the_desk_marked_late() {
+    let (mut h, exec_ref) = hit_b(HitWith::QuoteResponse, "AJ", 30_000);
+    h.advance_ms(30_001);
+    let timeout_er = h.take()[0].1.clone();
+    // A late "rejected" agrees with what the desk was told: counted, not relayed.
+    h.fix(
+        2,
+        "8",
+        &format!("37=B|17=B0|150=8|39=8|55=XS123|54=1|151=0|14=0|6=0|693={exec_ref}|"),
+    );
+    assert!(h.take().is_empty());
+    assert_eq!(h.counters().late_execution_reports, 1);
+    // A late fill is a trade the desk must know about.
+    h.fix(2, "8", &format!("37=B|17=B1|150=F|39=2|55=XS123|54=1|31=99.25|32=1000000|151=0|14=1000000|6=99.25|693={exec_ref}|"));
+    let sent = h.take();
+    assert_eq!(types(&sent), vec![ty(0, "8")]);
+    let late = &sent[0].1;
+    assert_eq!(field(late, "39"), Some("2"));
+    assert_eq!(field(late, "150"), Some("F"));
+    assert_eq!(field(late, "693"), Some("HIT1"));
+    assert_eq!(
+        field(late, "37"),
+        field(&timeout_er, "37"),
+        "same OrderID as the reject"
+    );
+    assert_ne!(field(late, "17"), field(&timeout_er, "17"), "a new ExecID");
+    assert_eq!(field(late, "31"), Some("99.25"));
+    assert!(field(late, "58").unwrap().starts_with("LATE FILL"));
+    assert_eq!(h.counters().late_execution_reports, 2);
+    assert_eq!(h.counters().late_fills_relayed, 1);
+    assert_eq!(h.counters().quotes_rejected_unknown, 0);
+    // Another dealer cannot report on B's hit.
+    h.fix(
+        1,
+        "8",
+        &format!("37=A|17=A1|150=F|39=2|55=XS123|54=1|151=0|14=1|6=1|693={exec_ref}|"),
+    );
+    assert!(h.take().is_empty());
+    assert_eq!(h.counters().late_execution_reports, 2);
+    assert_eq!(h.counters().quotes_rejected_unknown, 1);
+}
+
+#[test]
+fn timed_out_executions_are_remembered_up_to_their_limit() {
+    let (mut h, first_ref) = hit_b(HitWith::QuoteResponse, "AJ", 1_000);
+    h.advance_ms(1_001);
+    h.take();
+    // Four more timed-out hits push the first out of a memory of four.
+    for n in 0..4 {
+        h.rfq(&format!("N{n}"), "1", "");
+        let rb = req_to(&h.take(), 2);
+        quote(&mut h, 2, &rb, &format!("B-{n}"), "99.25");
+        let q = field(&h.take()[0].1, "117").unwrap().to_string();
+        h.fix(0, "AJ", &format!("693=H{n}|694=1|117={q}|55=XS123|54=1|"));
+        h.take();
+        h.advance_ms(1_001);
+        h.take();
+    }
+    assert_eq!(h.counters().execution_timeouts, 5);
+    h.fix(
+        2,
+        "8",
+        &format!("37=B|17=B1|150=F|39=2|55=XS123|54=1|151=0|14=1000000|6=99.25|693={first_ref}|"),
+    );
+    assert!(h.take().is_empty(), "forgotten: refused as unknown");
+    assert_eq!(h.counters().late_execution_reports, 0);
+    assert_eq!(h.counters().quotes_rejected_unknown, 1);
+}

@@ -97,6 +97,9 @@ fn find_soh(bytes: &[u8], from: usize) -> Option<usize> {
 /// FIX 4.4 Length -> Data field pairs: the data field's value is read by the length given.
 #[inline]
 fn data_tag_for_length(tag: u32) -> Option<u32> {
+    if !(90..=621).contains(&tag) {
+        return None; // most fields, in one comparison
+    }
     Some(match tag {
         90 => 91,
         93 => 89,
@@ -150,17 +153,16 @@ impl Decoder {
                 let Some(&b) = frame.get(pos) else {
                     return Err(ParseError::MalformedField { at: field_at });
                 };
-                if b == b'=' {
-                    break pos;
-                }
-                if b == SOH {
-                    return Err(ParseError::MalformedField { at: field_at });
-                }
+                // Digits are the common case: test for them first, `=` and SOH only otherwise.
                 let d = b.wrapping_sub(b'0');
-                if d > 9 {
-                    digits_only = false;
-                } else {
+                if d <= 9 {
                     tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
+                } else if b == b'=' {
+                    break pos;
+                } else if b == SOH {
+                    return Err(ParseError::MalformedField { at: field_at });
+                } else {
+                    digits_only = false;
                 }
                 pos += 1;
             };

@@ -55,6 +55,7 @@ pub const IOI_TRANS_TYPE: u32 = 28;
 pub const LAST_PX: u32 = 31;
 pub const LAST_QTY: u32 = 32;
 pub const ORDER_ID: u32 = 37;
+pub const ORIG_CL_ORD_ID: u32 = 41;
 pub const ORDER_QTY: u32 = 38;
 pub const ORD_STATUS: u32 = 39;
 pub const ORD_TYPE: u32 = 40;

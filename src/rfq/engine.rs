@@ -2,14 +2,15 @@
 //!
 //! Owns all RFQ state (open RFQs with their panels and quotes, in a fixed-capacity slab) and
 //! the timer wheel that drives the protocols (broadcast, staggered, whisper), response
-//! timeouts and expiries. `Engine::on(now, event, outbox)` is the only way in: an event (an
-//! application message from a FIX session, a session up or down, time passing) goes in;
-//! commands (send this message on that session, journal this decision) come out in the
-//! outbox. It never reads the clock, never does I/O, and does not allocate in steady state:
-//! past a configured limit the desk gets a QuoteRequestReject and a counter moves. Which
-//! dealers to ask is not decided here but by the `select::Panel` it is given.
+//! timeouts, execution timeouts and expiries. `Engine::on(now, event, outbox)` is the only
+//! way in: an event (an application message from a FIX session, a session up or down, time
+//! passing) goes in; commands (send this message on that session, journal this decision)
+//! come out in the outbox. It never reads the clock, never does I/O, and does not allocate in
+//! steady state: past a configured limit the desk gets a QuoteRequestReject and a counter
+//! moves. Which dealers to ask is not decided here but by the `select::Panel` it is given.
 
 use super::outbox::{Outbox, Record, MAX_PANEL};
+use super::recent::Recent;
 use super::slab::{Handle, Slab};
 use super::timer::{TimerId, TimerWheel};
 use super::types::{DealerId, FixId, Px, SessionId, Side};
@@ -57,6 +58,13 @@ pub struct EngineLimits {
     pub max_timers: usize,
     /// A quote price must lie in (0, max_price].
     pub max_price: f64,
+    /// How long the winning dealer has to answer a hit (AJ/D) with its first
+    /// ExecutionReport. Past it the desk gets ExecutionReport rejected, the dealer a
+    /// withdrawal of the hit, and the RFQ ends.
+    pub execution_timeout_ms: u64,
+    /// Timed-out executions remembered so a dealer's late ExecutionReport is recognised
+    /// (oldest forgotten first).
+    pub max_timed_out_executions: usize,
 }
 
 impl Default for EngineLimits {
@@ -66,6 +74,8 @@ impl Default for EngineLimits {
             max_legs: 8,
             max_timers: 16_384,
             max_price: 100_000.0,
+            execution_timeout_ms: 30_000,
+            max_timed_out_executions: 256,
         }
     }
 }
@@ -140,6 +150,14 @@ pub struct Counters {
     /// Market-data snapshots used / refused (no mid, unknown instrument).
     pub market_mids: u64,
     pub market_data_rejected: u64,
+    /// Hits the winning dealer did not answer within `execution_timeout_ms`.
+    pub execution_timeouts: u64,
+    /// ExecutionReports for a hit that had already timed out (each is counted).
+    pub late_execution_reports: u64,
+    /// Of those, fills relayed to the desk (the desk had been told "rejected").
+    pub late_fills_relayed: u64,
+    /// OrderCancelReject (9) from a dealer, in answer to the router withdrawing a hit.
+    pub execution_cancel_rejects: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +204,24 @@ struct Execution {
     desk_ref: FixId,
     desk_used_order: bool,
     reports: u32,
+    /// The execution timeout, until the dealer's first ExecutionReport.
+    timer: Option<TimerId>,
+}
+
+/// A hit that timed out: enough to recognise the dealer's late ExecutionReport and to relay
+/// a late fill to the desk under the identifiers the desk knows.
+#[derive(Debug, Clone, Copy)]
+struct TimedOutExecution {
+    seq: u64,
+    slot_index: u32,
+    panel_slot: u8,
+    dealer: DealerId,
+    desk: SessionId,
+    desk_ref: FixId,
+    desk_used_order: bool,
+    instrument: Instrument,
+    side: Side,
+    reports: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -215,11 +251,44 @@ struct Rfq {
     exec: Option<Execution>,
 }
 
+impl Rfq {
+    /// A free slab slot's content until its first use.
+    fn blank() -> Rfq {
+        let none = FixId::EMPTY;
+        Rfq {
+            seq: 0,
+            wire_id: none,
+            desk: SessionId(0),
+            desk_req_id: none,
+            instrument: Instrument {
+                symbol: none,
+                security_id: none,
+                id_source: none,
+            },
+            side: None,
+            qty: Px {
+                text: none,
+                value: 0.0,
+            },
+            expires: Nanos(0),
+            protocol: Protocol::default(),
+            fair_value: None,
+            panel: SmallVec::new(),
+            next_ask: 0,
+            state: RfqState::Open,
+            expiry_timer: None,
+            stagger_timer: None,
+            exec: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum TimerKind {
     Response { rfq: Handle, slot: u8 },
     Stagger { rfq: Handle },
     Expiry { rfq: Handle },
+    Execution { rfq: Handle },
 }
 
 /// One leg of a desk request, parsed.
@@ -268,6 +337,9 @@ pub struct Engine<P: Panel> {
     recommended: Selection,
     fired: Vec<TimerKind>,
     legs: SmallVec<[Leg; 8]>,
+    timed_out: Recent<TimedOutExecution>,
+    /// The dealer QuoteRequest body last written: (outbox epoch, RFQ, disclosed, range).
+    request_body: Option<(u64, Handle, bool, std::ops::Range<usize>)>,
 }
 
 impl<P: Panel> Engine<P> {
@@ -283,13 +355,24 @@ impl<P: Panel> Engine<P> {
         let n = cfg.dealers.len();
         Engine {
             dealer_online: vec![false; n],
-            candidates: Vec::with_capacity(n),
+            // Selection's view of every dealer, kept current by `set_online` (a change of
+            // tier must update it too).
+            candidates: cfg
+                .dealers
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Candidate {
+                    dealer: DealerId(i as u16),
+                    tier: d.tier,
+                    online: false,
+                })
+                .collect(),
             dealers: cfg.dealers,
             desk_sessions: cfg.desks,
             feed_sessions: Vec::new(),
             limits: cfg.limits,
             panel,
-            rfqs: Slab::with_capacity(cfg.limits.max_open_rfqs),
+            rfqs: Slab::with_capacity_filled(cfg.limits.max_open_rfqs, Rfq::blank),
             timers: TimerWheel::new(
                 4096,
                 Nanos::from_millis(cfg.timer_tick_ms.max(1)),
@@ -302,6 +385,8 @@ impl<P: Panel> Engine<P> {
             recommended: Selection::default(),
             fired: Vec::with_capacity(cfg.limits.max_timers),
             legs: SmallVec::new(),
+            timed_out: Recent::with_capacity(cfg.limits.max_timed_out_executions),
+            request_body: None,
         }
     }
 
@@ -371,6 +456,7 @@ impl<P: Panel> Engine<P> {
         for (i, d) in self.dealers.iter().enumerate() {
             if d.session == s {
                 self.dealer_online[i] = online;
+                self.candidates[i].online = online;
             }
         }
     }
@@ -425,6 +511,9 @@ impl<P: Panel> Engine<P> {
             b"AG" => self.dealer_decline(now, dealer, msg, out),
             b"Z" => self.dealer_withdraw(now, dealer, msg, out),
             b"8" => self.dealer_execution(now, dealer, msg, out),
+            // The answer to withdrawing a timed-out hit by OrderCancelRequest: counted; a
+            // fill it implies arrives as its own (late) ExecutionReport.
+            b"9" => self.counters.execution_cancel_rejects += 1,
             _ => return Outcome::Unsupported,
         }
         Outcome::Handled
@@ -550,11 +639,12 @@ impl<P: Panel> Engine<P> {
             self.refuse_request(desk, &req_id, None, r, out);
             return;
         }
-        let legs = std::mem::take(&mut self.legs);
-        for leg in &legs {
-            self.open_leg(now, desk, req_id, leg, out);
+        for k in 0..self.legs.len() {
+            // One leg (a few hundred bytes) at a time: moving the whole SmallVec of legs out
+            // and back copied kilobytes per request.
+            let leg = self.legs[k].clone();
+            self.open_leg(now, desk, req_id, &leg, out);
         }
-        self.legs = legs;
     }
 
     fn refuse_request(
@@ -625,14 +715,13 @@ impl<P: Panel> Engine<P> {
         }
         // Ask selection for its recommendation (also when a trader names the panel: it is
         // journaled beside the override).
-        self.candidates.clear();
-        for (i, d) in self.dealers.iter().enumerate() {
-            self.candidates.push(Candidate {
-                dealer: DealerId(i as u16),
-                tier: d.tier,
-                online: self.dealer_online[i],
-            });
-        }
+        // `candidates` is kept up to date by `set_online` (200 dealers rebuilt per request
+        // was a tenth of the path's instructions).
+        debug_assert!(self.candidates.iter().enumerate().all(|(i, c)| {
+            c.dealer == DealerId(i as u16)
+                && c.tier == self.dealers[i].tier
+                && c.online == self.dealer_online[i]
+        }));
         let instrument_key = if leg.instrument.security_id.is_empty() {
             leg.instrument.symbol
         } else {
@@ -699,35 +788,56 @@ impl<P: Panel> Engine<P> {
         if let Some(v) = leg.valid_until {
             expires = expires.min(v);
         }
-        let mut panel = SmallVec::new();
-        for &d in &self.selection.dealers {
-            panel.push(PanelSlot {
-                dealer: d,
-                state: SlotState::Pending,
-                asked_at: Nanos(0),
-                timer: None,
-                quote: None,
-            });
-        }
-        let rfq = Rfq {
-            seq,
-            wire_id: FixId::EMPTY,
-            desk,
-            desk_req_id: req_id,
-            instrument: leg.instrument,
-            side: leg.side,
-            qty: leg.qty,
-            expires,
-            protocol,
-            fair_value: self.selection.fair_value,
-            panel,
-            next_ask: 0,
-            state: RfqState::Open,
-            expiry_timer: None,
-            stagger_timer: None,
-            exec: None,
-        };
-        let Ok(h) = self.rfqs.insert(rfq) else {
+        // Written in place: an `Rfq` is kilobytes (its panel slots hold the quotes), and
+        // building it on the stack and moving it into the slab copied it twice per request.
+        let (instrument, side, qty) = (leg.instrument, leg.side, leg.qty);
+        let (dealers, fair_value) = (&self.selection.dealers, self.selection.fair_value);
+        let inserted = self.rfqs.insert_with(|r| {
+            let Rfq {
+                seq: r_seq,
+                wire_id,
+                desk: r_desk,
+                desk_req_id,
+                instrument: r_instrument,
+                side: r_side,
+                qty: r_qty,
+                expires: r_expires,
+                protocol: r_protocol,
+                fair_value: r_fair_value,
+                panel,
+                next_ask,
+                state,
+                expiry_timer,
+                stagger_timer,
+                exec,
+            } = r;
+            *r_seq = seq;
+            *wire_id = FixId::EMPTY;
+            *r_desk = desk;
+            *desk_req_id = req_id;
+            *r_instrument = instrument;
+            *r_side = side;
+            *r_qty = qty;
+            *r_expires = expires;
+            *r_protocol = protocol;
+            *r_fair_value = fair_value;
+            panel.clear();
+            for &d in dealers {
+                panel.push(PanelSlot {
+                    dealer: d,
+                    state: SlotState::Pending,
+                    asked_at: Nanos(0),
+                    timer: None,
+                    quote: None,
+                });
+            }
+            *next_ask = 0;
+            *state = RfqState::Open;
+            *expiry_timer = None;
+            *stagger_timer = None;
+            *exec = None;
+        });
+        let Some(h) = inserted else {
             unreachable!("slab checked not full above");
         };
         let wire_id = wire_ref(b"R", seq, h.index, None);
@@ -825,18 +935,31 @@ impl<P: Panel> Engine<P> {
             }
             let timeout = rfq.protocol.response_timeout_ms;
             let d = &self.dealers[usize::from(dealer.0)];
-            out.begin(d.session, b"R")
-                .id(t::QUOTE_REQ_ID, &rfq.wire_id)
-                .uint(t::NO_RELATED_SYM, 1);
-            write_instrument(out, &rfq.instrument);
-            if d.disclose_side_and_size {
-                if let Some(side) = rfq.side {
-                    out.char(t::SIDE, side.fix());
+            let disclose = d.disclose_side_and_size;
+            // Every dealer asked in this call with the same disclosure gets the same body:
+            // encode it once (a broadcast asks the whole panel in one call).
+            match &self.request_body {
+                Some((epoch, rh, dis, body))
+                    if *epoch == out.epoch() && *rh == h && *dis == disclose =>
+                {
+                    out.send_again(d.session, b"R", body.clone());
                 }
-                out.id(t::ORDER_QTY, &rfq.qty.text);
+                _ => {
+                    out.begin(d.session, b"R")
+                        .id(t::QUOTE_REQ_ID, &rfq.wire_id)
+                        .uint(t::NO_RELATED_SYM, 1);
+                    write_instrument(out, &rfq.instrument);
+                    if disclose {
+                        if let Some(side) = rfq.side {
+                            out.char(t::SIDE, side.fix());
+                        }
+                        out.id(t::ORDER_QTY, &rfq.qty.text);
+                    }
+                    out.time(t::EXPIRE_TIME, rfq.expires);
+                    out.end();
+                    self.request_body = Some((out.epoch(), h, disclose, out.last_body()));
+                }
             }
-            out.time(t::EXPIRE_TIME, rfq.expires);
-            out.end();
             self.counters.dealer_requests_sent += 1;
             out.tca(TcaFact::Asked {
                 rfq: rfq.seq,
@@ -907,7 +1030,11 @@ impl<P: Panel> Engine<P> {
     fn finish(&mut self, now: Nanos, h: Handle, out: &mut Outbox) {
         self.tca_finished(now, h, out);
         if let Some(rfq) = self.rfqs.remove(h) {
-            for id in [rfq.expiry_timer, rfq.stagger_timer].into_iter().flatten() {
+            let exec_timer = rfq.exec.and_then(|e| e.timer);
+            for id in [rfq.expiry_timer, rfq.stagger_timer, exec_timer]
+                .into_iter()
+                .flatten()
+            {
                 self.timers.cancel(id);
             }
             for s in &rfq.panel {
@@ -1234,6 +1361,7 @@ impl<P: Panel> Engine<P> {
             desk_ref,
             desk_used_order: by_order,
             reports: 0,
+            timer: None,
         });
         let exec_ref = wire_ref(b"E", rfq.seq, h.index, None);
         let dealer = rfq.panel[i].dealer;
@@ -1269,6 +1397,15 @@ impl<P: Panel> Engine<P> {
                     .id(t::ORDER_QTY, &rfq.qty.text);
                 out.char(t::ORD_TYPE, b'D').id(t::PRICE, &px.text).end();
             }
+        }
+        let at = now.add_millis(self.limits.execution_timeout_ms);
+        match self.timers.arm(at, TimerKind::Execution { rfq: h }) {
+            Ok(id) => {
+                if let Some(ex) = self.rfqs.get_mut(h).and_then(|r| r.exec.as_mut()) {
+                    ex.timer = Some(id);
+                }
+            }
+            Err(_) => self.counters.timer_full += 1,
         }
     }
 
@@ -1569,7 +1706,9 @@ impl<P: Panel> Engine<P> {
             return;
         };
         let Some(h) = self.live_handle(seq, index) else {
-            self.counters.quotes_rejected_unknown += 1;
+            if !self.late_execution(now, dealer, seq, index, msg, out) {
+                self.counters.quotes_rejected_unknown += 1;
+            }
             return;
         };
         let rfq = self.rfqs.get_mut(h).expect("live");
@@ -1577,6 +1716,10 @@ impl<P: Panel> Engine<P> {
         if rfq.panel[usize::from(ex.slot)].dealer != dealer {
             self.counters.quotes_rejected_mismatch += 1;
             return;
+        }
+        // The dealer answered: the execution timeout has done its job.
+        if let Some(id) = ex.timer.take() {
+            self.timers.cancel(id);
         }
         ex.reports += 1;
         rfq.exec = Some(ex);
@@ -1649,6 +1792,155 @@ impl<P: Panel> Engine<P> {
             }
             _ => {}
         }
+    }
+
+    /// The winning dealer did not answer the hit in time. The desk gets ExecutionReport
+    /// 150=8/39=8 (the hit failed) and QuoteStatusReport 297=4 (the RFQ is over); the dealer
+    /// gets the hit withdrawn (OrderCancelRequest F for a NewOrderSingle, QuoteResponse
+    /// 694=3 "expired" for a QuoteResponse); other dealers with live quotes hear "pass"; the
+    /// hit is remembered so that a late report is recognised.
+    fn execution_timed_out(&mut self, now: Nanos, h: Handle, out: &mut Outbox) {
+        let rfq = self.rfqs.get(h).expect("live rfq");
+        let ex = rfq.exec.expect("executing rfq");
+        let i = usize::from(ex.slot);
+        let slot = rfq.panel[i];
+        let side = rfq.side.unwrap_or(Side::Buy);
+        self.counters.execution_timeouts += 1;
+        let mut text = [0u8; 96];
+        let text = timeout_text(self.limits.execution_timeout_ms, &mut text);
+        // The desk: its hit failed.
+        out.begin(rfq.desk, b"8")
+            .id(t::ORDER_ID, &wire_ref(b"O", rfq.seq, h.index, None));
+        if ex.desk_used_order {
+            out.id(t::CL_ORD_ID, &ex.desk_ref);
+        }
+        out.id(t::EXEC_ID, &wire_ref(b"X", rfq.seq, h.index, Some((i, 0))))
+            .char(t::EXEC_TYPE, b'8')
+            .char(t::ORD_STATUS, b'8');
+        if !ex.desk_used_order && !ex.desk_ref.is_empty() {
+            out.id(t::QUOTE_RESP_ID, &ex.desk_ref);
+        }
+        write_instrument(out, &rfq.instrument);
+        out.char(t::SIDE, side.fix())
+            .uint(t::LEAVES_QTY, 0)
+            .uint(t::CUM_QTY, 0)
+            .uint(t::AVG_PX, 0)
+            .str(t::TEXT, text)
+            .time(t::TRANSACT_TIME, now)
+            .end();
+        // The dealer: the hit is withdrawn.
+        let d = &self.dealers[usize::from(slot.dealer.0)];
+        if self.dealer_online[usize::from(slot.dealer.0)] {
+            let exec_ref = wire_ref(b"E", rfq.seq, h.index, None);
+            match d.hit_with {
+                HitWith::NewOrderSingle => {
+                    out.begin(d.session, b"F")
+                        .id(t::ORIG_CL_ORD_ID, &exec_ref)
+                        .id(t::CL_ORD_ID, &wire_ref(b"C", rfq.seq, h.index, None));
+                    write_instrument(out, &rfq.instrument);
+                    out.char(t::SIDE, side.fix())
+                        .time(t::TRANSACT_TIME, now)
+                        .id(t::ORDER_QTY, &rfq.qty.text)
+                        .str(t::TEXT, text)
+                        .end();
+                }
+                HitWith::QuoteResponse => {
+                    out.begin(d.session, b"AJ")
+                        .id(t::QUOTE_RESP_ID, &wire_ref(b"C", rfq.seq, h.index, None));
+                    if let Some(q) = slot.quote {
+                        out.id(t::QUOTE_ID, &q.dealer_quote_id);
+                    }
+                    out.char(t::QUOTE_RESP_TYPE, b'3');
+                    write_instrument(out, &rfq.instrument);
+                    out.char(t::SIDE, side.fix()).str(t::TEXT, text).end();
+                }
+            }
+        }
+        self.timed_out.push(TimedOutExecution {
+            seq: rfq.seq,
+            slot_index: h.index,
+            panel_slot: ex.slot,
+            dealer: slot.dealer,
+            desk: rfq.desk,
+            desk_ref: ex.desk_ref,
+            desk_used_order: ex.desk_used_order,
+            instrument: rfq.instrument,
+            side,
+            reports: 0,
+        });
+        self.tell_quoted_dealers(h, b"6", Some(i), out);
+        self.status_to_desk(h, STATUS_CANCELED, None, text, out);
+        self.finish(now, h, out);
+    }
+
+    /// An ExecutionReport for a hit that already timed out. Every one is counted; a fill
+    /// (OrdStatus 1 or 2, or a LastQty above zero) is relayed to the desk, marked late in
+    /// Text, because it is a trade the desk was told had failed and must book or bust.
+    /// Reports that agree with what the desk was told (rejected, cancelled) are dropped.
+    /// Returns false when no remembered hit matches.
+    fn late_execution(
+        &mut self,
+        now: Nanos,
+        dealer: DealerId,
+        seq: u64,
+        slot_index: u32,
+        msg: &Message<'_>,
+        out: &mut Outbox,
+    ) -> bool {
+        let Some(late) = self
+            .timed_out
+            .find_mut(|e| e.seq == seq && e.slot_index == slot_index && e.dealer == dealer)
+        else {
+            return false;
+        };
+        self.counters.late_execution_reports += 1;
+        late.reports += 1;
+        let late = *late;
+        let ord_status = msg.get(t::ORD_STATUS).unwrap_or(b"");
+        let last_qty = msg.get(t::LAST_QTY).and_then(Px::parse);
+        let is_fill = matches!(ord_status, b"1" | b"2") || last_qty.is_some_and(|q| q.value > 0.0);
+        if !is_fill {
+            return true;
+        }
+        self.counters.late_fills_relayed += 1;
+        let i = usize::from(late.panel_slot);
+        out.begin(late.desk, b"8")
+            .id(t::ORDER_ID, &wire_ref(b"O", seq, slot_index, None));
+        if late.desk_used_order {
+            out.id(t::CL_ORD_ID, &late.desk_ref);
+        }
+        out.id(
+            t::EXEC_ID,
+            &wire_ref(b"X", seq, slot_index, Some((i, late.reports))),
+        );
+        out.str(t::EXEC_TYPE, msg.get(t::EXEC_TYPE).unwrap_or(b"F"))
+            .str(t::ORD_STATUS, ord_status);
+        if !late.desk_used_order && !late.desk_ref.is_empty() {
+            out.id(t::QUOTE_RESP_ID, &late.desk_ref);
+        }
+        write_instrument(out, &late.instrument);
+        out.char(t::SIDE, late.side.fix());
+        for tag in [
+            t::LAST_QTY,
+            t::LAST_PX,
+            t::LEAVES_QTY,
+            t::CUM_QTY,
+            t::AVG_PX,
+        ] {
+            if let Some(v) = msg.get(tag) {
+                out.str(tag, v);
+            } else if matches!(tag, t::LEAVES_QTY | t::CUM_QTY | t::AVG_PX) {
+                out.str(tag, b"0");
+            }
+        }
+        out.str(
+            t::TEXT,
+            &b"LATE FILL: the dealer reported this after the execution timeout; \
+               the hit was reported rejected"[..],
+        )
+        .time(t::TRANSACT_TIME, now)
+        .end();
+        true
     }
 
     // ----- sessions and timers ---------------------------------------------------------
@@ -1735,6 +2027,15 @@ impl<P: Panel> Engine<P> {
                     if r.state == RfqState::Open {
                         self.ask_next(now, rfq, out);
                         self.arm_stagger(now, rfq);
+                    }
+                }
+                TimerKind::Execution { rfq } => {
+                    let Some(ex) = self.rfqs.get_mut(rfq).and_then(|r| r.exec.as_mut()) else {
+                        continue;
+                    };
+                    ex.timer = None;
+                    if ex.reports == 0 {
+                        self.execution_timed_out(now, rfq, out);
                     }
                 }
                 TimerKind::Expiry { rfq } => {
@@ -1954,6 +2255,21 @@ fn write_instrument(out: &mut Outbox, i: &Instrument) {
         out.id(t::SECURITY_ID, &i.security_id)
             .id(t::SECURITY_ID_SOURCE, &i.id_source);
     }
+}
+
+/// "dealer did not answer the hit within <n> ms", built on the stack.
+fn timeout_text(timeout_ms: u64, buf: &mut [u8; 96]) -> &[u8] {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    for part in [
+        &b"execution timeout: the dealer did not answer the hit within "[..],
+        crate::fix::encode::write_u64(timeout_ms, &mut digits),
+        b" ms",
+    ] {
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    &buf[..n]
 }
 
 /// A router identifier: `<prefix><seq>-<slot>[-<a>-<b>]`. The slot gives O(1) lookup; the

@@ -2,10 +2,12 @@
 //!
 //! Owns open RFQs, quotes and timers in pre-sized storage; it is driven by `now` and events
 //! and answers with commands. It never reads the clock, never does I/O, and does not allocate
-//! in steady state. Building blocks so far: a generation-checked slab and a hashed timer wheel.
+//! in steady state. Building blocks: a generation-checked slab (entries written in place), a
+//! hashed timer wheel, the bounded outbox, and `Recent`, a bounded memory of timed-out hits.
 
 pub mod engine;
 pub mod outbox;
+pub mod recent;
 pub mod slab;
 pub mod timer;
 pub mod types;

@@ -7,11 +7,11 @@
 //! sized at construction and reused, so producing output never allocates; running out of
 //! room is a broken invariant (the engine's limits bound its output), reported by `assert!`.
 
-use crate::fix::encode::write_u64;
+use crate::fix::encode::{put_tag_eq, write_u64};
 use crate::fix::SOH;
 use crate::rfq::types::{DealerId, FixId, SessionId};
 use crate::select::tca::TcaFact;
-use crate::time::{format_utc_timestamp_ms, Nanos, UTC_TIMESTAMP_MS_LEN};
+use crate::time::{Nanos, UtcTimestampCache};
 use std::ops::Range;
 
 /// Most dealers one decision can name (the engine's panel limit is at most this).
@@ -73,16 +73,25 @@ pub enum Command {
 #[derive(Debug)]
 pub struct Outbox {
     commands: Vec<Command>,
-    bytes: Vec<u8>,
+    /// The byte arena, its whole size allocated at construction; `len` bytes are in use.
+    bytes: Box<[u8]>,
+    len: usize,
+    /// Counts `clear`s: a body range is only valid in the epoch that wrote it.
+    epoch: u64,
     open: Option<(SessionId, &'static [u8], usize)>,
+    /// ExpireTime, TransactTime: the date part formatted once per second.
+    stamps: UtcTimestampCache,
 }
 
 impl Outbox {
     pub fn new(max_commands: usize, max_bytes: usize) -> Outbox {
         Outbox {
             commands: Vec::with_capacity(max_commands),
-            bytes: Vec::with_capacity(max_bytes),
+            bytes: vec![0; max_bytes].into_boxed_slice(),
+            len: 0,
+            epoch: 0,
             open: None,
+            stamps: UtcTimestampCache::default(),
         }
     }
 
@@ -92,7 +101,37 @@ impl Outbox {
             "outbox cleared with a message still open"
         );
         self.commands.clear();
-        self.bytes.clear();
+        self.len = 0;
+        self.epoch += 1;
+    }
+
+    /// Which `clear` this outbox is at: body ranges from `last_body` are valid while the
+    /// epoch they were taken in lasts.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The body range of the last message ended (empty before any).
+    pub fn last_body(&self) -> Range<usize> {
+        match self.commands.iter().rev().find_map(|c| match c {
+            Command::Send { body, .. } => Some(body.clone()),
+            Command::Journal(_) | Command::Tca(_) => None,
+        }) {
+            Some(b) => b,
+            None => 0..0,
+        }
+    }
+
+    /// Sends the same body again, to another session: one encoding for identical messages
+    /// (a broadcast's requests). `body` must come from `last_body` in the current epoch.
+    pub fn send_again(&mut self, session: SessionId, msg_type: &'static [u8], body: Range<usize>) {
+        assert!(self.open.is_none(), "outbox send_again inside a message");
+        assert!(body.end <= self.len, "outbox body range from another epoch");
+        self.push(Command::Send {
+            session,
+            msg_type,
+            body,
+        });
     }
 
     pub fn commands(&self) -> &[Command] {
@@ -101,7 +140,7 @@ impl Outbox {
 
     /// The encoded body fields of a `Send`.
     pub fn body(&self, range: &Range<usize>) -> &[u8] {
-        &self.bytes[range.clone()]
+        &self.bytes[..self.len][range.clone()]
     }
 
     fn push(&mut self, c: Command) {
@@ -123,13 +162,13 @@ impl Outbox {
     /// Starts a message; write its fields with the returned writer, then `end`.
     pub fn begin(&mut self, session: SessionId, msg_type: &'static [u8]) -> &mut Self {
         assert!(self.open.is_none(), "outbox message begun inside another");
-        self.open = Some((session, msg_type, self.bytes.len()));
+        self.open = Some((session, msg_type, self.len));
         self
     }
 
     pub fn end(&mut self) {
         let (session, msg_type, start) = self.open.take().expect("outbox end without begin");
-        let end = self.bytes.len();
+        let end = self.len;
         self.push(Command::Send {
             session,
             msg_type,
@@ -138,16 +177,18 @@ impl Outbox {
     }
 
     fn put(&mut self, tag: u32, value: &[u8]) {
+        // Tag digits, `=`, value and SOH written straight into the arena: one bounds check
+        // for the whole field, one copy for the value.
+        let need = 11 + value.len() + 1;
         assert!(
-            self.bytes.len() + value.len() + 12 <= self.bytes.capacity(),
+            self.len + need <= self.bytes.len(),
             "engine outbox byte limit reached"
         );
-        let mut digits = [0u8; 20];
-        self.bytes
-            .extend_from_slice(write_u64(u64::from(tag), &mut digits));
-        self.bytes.push(b'=');
-        self.bytes.extend_from_slice(value);
-        self.bytes.push(SOH);
+        let field = &mut self.bytes[self.len..self.len + need];
+        let t = put_tag_eq(field, tag);
+        field[t..t + value.len()].copy_from_slice(value);
+        field[t + value.len()] = SOH;
+        self.len += t + value.len() + 1;
     }
 
     pub fn str(&mut self, tag: u32, value: &[u8]) -> &mut Self {
@@ -172,9 +213,52 @@ impl Outbox {
     }
 
     pub fn time(&mut self, tag: u32, t: Nanos) -> &mut Self {
-        let mut buf = [0u8; UTC_TIMESTAMP_MS_LEN];
-        format_utc_timestamp_ms(t, &mut buf);
-        self.put(tag, &buf);
+        let text = *self.stamps.format(t);
+        self.put(tag, &text);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_tag_equals_value_soh_and_a_body_can_be_sent_again() {
+        let mut out = Outbox::new(8, 256);
+        out.begin(SessionId(1), b"R")
+            .str(131, b"R1-0")
+            .uint(146, 1)
+            .char(54, b'2')
+            .uint(5, 0)
+            .str(10_000, b"x");
+        out.end();
+        let body = out.last_body();
+        assert_eq!(
+            out.body(&body),
+            b"131=R1-0\x01146=1\x0154=2\x015=0\x0110000=x\x01"
+        );
+        out.send_again(SessionId(2), b"R", body.clone());
+        let sends: Vec<_> = out
+            .commands()
+            .iter()
+            .map(|c| match c {
+                Command::Send { session, body, .. } => (session.0, body.clone()),
+                Command::Journal(_) | Command::Tca(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(sends, vec![(1, body.clone()), (2, body)]);
+        let epoch = out.epoch();
+        out.clear();
+        assert_ne!(out.epoch(), epoch, "ranges of the last epoch are dead");
+        assert_eq!(out.last_body(), 0..0);
+    }
+
+    #[test]
+    #[should_panic(expected = "byte limit")]
+    fn running_out_of_bytes_is_a_broken_invariant() {
+        let mut out = Outbox::new(8, 16);
+        out.begin(SessionId(1), b"R")
+            .str(58, b"longer than sixteen bytes");
     }
 }

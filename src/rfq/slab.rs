@@ -13,41 +13,51 @@ pub struct Handle {
     pub generation: u32,
 }
 
-#[derive(Debug)]
-enum Slot<T> {
-    Free { next_free: u32 },
-    Used(T),
-}
-
-/// Fixed-capacity storage. `NONE` marks the end of the free list.
+/// Fixed-capacity storage. Every slot always holds a value (a free slot's value is stale
+/// and unreachable through handles), so an entry can be written in place (`insert_with`)
+/// instead of being built elsewhere and moved in: the engine's RFQs are kilobytes each.
+/// Occupancy lives in its own compact array, so walking the live entries does not touch the
+/// values of free slots.
 #[derive(Debug)]
 pub struct Slab<T> {
-    slots: Vec<Slot<T>>,
+    values: Vec<T>,
+    /// `USED` for a live slot; for a free slot, the next free slot or `NONE`.
+    links: Vec<u32>,
     generations: Vec<u32>,
     free_head: u32,
     len: usize,
 }
 
 const NONE: u32 = u32::MAX;
+const USED: u32 = u32::MAX - 1;
 
-impl<T> Slab<T> {
+impl<T: Default> Slab<T> {
     /// A slab of exactly `capacity` entries, all allocated now.
     pub fn with_capacity(capacity: usize) -> Slab<T> {
+        Slab::with_capacity_filled(capacity, T::default)
+    }
+}
+
+impl<T> Slab<T> {
+    /// A slab of exactly `capacity` entries, all allocated now, each starting as `blank()`.
+    pub fn with_capacity_filled(capacity: usize, mut blank: impl FnMut() -> T) -> Slab<T> {
         assert!(
-            capacity < NONE as usize,
+            capacity < USED as usize,
             "slab capacity {capacity} too large"
         );
-        let mut slots = Vec::with_capacity(capacity);
+        let mut values = Vec::with_capacity(capacity);
+        let mut links = Vec::with_capacity(capacity);
         for i in 0..capacity {
-            let next = if i + 1 < capacity {
+            values.push(blank());
+            links.push(if i + 1 < capacity {
                 (i + 1) as u32
             } else {
                 NONE
-            };
-            slots.push(Slot::Free { next_free: next });
+            });
         }
         Slab {
-            slots,
+            values,
+            links,
             generations: vec![0; capacity],
             free_head: if capacity == 0 { NONE } else { 0 },
             len: 0,
@@ -55,7 +65,7 @@ impl<T> Slab<T> {
     }
 
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.values.len()
     }
 
     pub fn len(&self) -> usize {
@@ -70,35 +80,48 @@ impl<T> Slab<T> {
         self.free_head == NONE
     }
 
-    /// Stores `value`; `Err(value)` when full.
+    /// Stores `value`; gives it back when the slab is full.
     pub fn insert(&mut self, value: T) -> Result<Handle, T> {
+        let mut value = Some(value);
+        match self.insert_with(|slot| *slot = value.take().expect("taken once")) {
+            Some(h) => Ok(h),
+            None => Err(value.take().expect("not taken when full")),
+        }
+    }
+
+    /// Takes a free slot and lets `init` write the entry in place. `init` sees the slot's
+    /// stale value (a blank or a removed entry) and must set every field. `None` when full
+    /// (`init` is not called).
+    pub fn insert_with(&mut self, init: impl FnOnce(&mut T)) -> Option<Handle> {
         if self.free_head == NONE {
-            return Err(value);
+            return None;
         }
         let index = self.free_head;
-        let slot = &mut self.slots[index as usize];
-        let Slot::Free { next_free } = *slot else {
-            panic!("slab free list points at a used slot {index}");
-        };
+        let i = index as usize;
+        let next_free = self.links[i];
+        assert!(
+            next_free != USED,
+            "slab free list points at a used slot {index}"
+        );
         self.free_head = next_free;
-        *slot = Slot::Used(value);
+        self.links[i] = USED;
+        init(&mut self.values[i]);
         self.len += 1;
-        Ok(Handle {
+        Some(Handle {
             index,
-            generation: self.generations[index as usize],
+            generation: self.generations[i],
         })
     }
 
     fn live(&self, h: Handle) -> bool {
-        (h.index as usize) < self.slots.len()
-            && self.generations[h.index as usize] == h.generation
-            && matches!(self.slots[h.index as usize], Slot::Used(_))
+        let i = h.index as usize;
+        i < self.values.len() && self.generations[i] == h.generation && self.links[i] == USED
     }
 
-    /// The live handle of slot `index`, if that slot is in use.
+    /// The handle of the live entry in slot `index`, if any.
     pub fn handle_at(&self, index: u32) -> Option<Handle> {
-        match self.slots.get(index as usize) {
-            Some(Slot::Used(_)) => Some(Handle {
+        match self.links.get(index as usize) {
+            Some(&USED) => Some(Handle {
                 index,
                 generation: self.generations[index as usize],
             }),
@@ -110,57 +133,44 @@ impl<T> Slab<T> {
         if !self.live(h) {
             return None;
         }
-        match &self.slots[h.index as usize] {
-            Slot::Used(v) => Some(v),
-            Slot::Free { .. } => None,
-        }
+        Some(&self.values[h.index as usize])
     }
 
     pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
         if !self.live(h) {
             return None;
         }
-        match &mut self.slots[h.index as usize] {
-            Slot::Used(v) => Some(v),
-            Slot::Free { .. } => None,
-        }
+        Some(&mut self.values[h.index as usize])
     }
 
-    /// Removes and returns the entry; the handle (and every copy of it) goes stale.
-    pub fn remove(&mut self, h: Handle) -> Option<T> {
+    /// Frees the entry and returns it for a last look (it stays in its slot, unreachable
+    /// through handles, until the slot is reused). `None` for a stale handle.
+    pub fn remove(&mut self, h: Handle) -> Option<&mut T> {
         if !self.live(h) {
             return None;
         }
         let i = h.index as usize;
-        let old = std::mem::replace(
-            &mut self.slots[i],
-            Slot::Free {
-                next_free: self.free_head,
-            },
-        );
+        self.links[i] = self.free_head;
         self.free_head = h.index;
         self.generations[i] = self.generations[i].wrapping_add(1);
         self.len -= 1;
-        match old {
-            Slot::Used(v) => Some(v),
-            Slot::Free { .. } => panic!("slab slot {i} was live but free"),
-        }
+        Some(&mut self.values[i])
     }
 
-    /// Live entries with their handles, in slot order.
+    /// Live entries in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
-        self.slots
+        self.links
             .iter()
             .enumerate()
-            .filter_map(move |(i, s)| match s {
-                Slot::Used(v) => Some((
+            .filter(|(_, &l)| l == USED)
+            .map(move |(i, _)| {
+                (
                     Handle {
                         index: i as u32,
                         generation: self.generations[i],
                     },
-                    v,
-                )),
-                Slot::Free { .. } => None,
+                    &self.values[i],
+                )
             })
     }
 }
@@ -177,7 +187,7 @@ mod tests {
         let _c = s.insert('c').unwrap();
         assert!(s.is_full());
         assert_eq!(s.insert('d'), Err('d'));
-        assert_eq!(s.remove(a), Some('a'));
+        assert_eq!(s.remove(a), Some(&mut 'a'));
         assert!(s.insert('e').is_ok());
         assert_eq!(s.len(), 3);
     }
@@ -186,7 +196,7 @@ mod tests {
     fn stale_handles_are_refused_after_reuse() {
         let mut s = Slab::with_capacity(1);
         let a = s.insert(1).unwrap();
-        assert_eq!(s.remove(a), Some(1));
+        assert_eq!(s.remove(a), Some(&mut 1));
         let b = s.insert(2).unwrap();
         assert_eq!(a.index, b.index);
         assert_eq!(s.get(a), None);

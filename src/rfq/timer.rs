@@ -163,6 +163,13 @@ impl<T: Copy> TimerWheel<T> {
         if now_tick <= self.next_tick {
             return 0;
         }
+        if self.armed == 0 {
+            // Nothing can fire: skip the slots instead of visiting up to all of them (the
+            // first event after an idle second would otherwise scan the whole wheel, and
+            // `next_wakeup` gives the event loop no reason to tick an empty wheel).
+            self.next_tick = now_tick;
+            return 0;
+        }
         let span = (now_tick - self.next_tick).min(self.heads.len() as u64);
         let mut fired = 0;
         for k in 0..span {
@@ -216,6 +223,21 @@ impl<T: Copy> TimerWheel<T> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_empty_wheel_jumps_over_idle_time_and_still_fires_later_timers() {
+        let t0 = Nanos::from_secs(1_000);
+        let mut w: TimerWheel<u8> = TimerWheel::new(16, Nanos::from_millis(1), 4, t0);
+        // Idle for longer than a whole round of the wheel.
+        assert_eq!(w.advance(Nanos(t0.0 + 40_000_000), |_, _| {}), 0);
+        let now = Nanos(t0.0 + 40_000_000);
+        w.arm(now.add_millis(5), 7).unwrap();
+        let mut fired = Vec::new();
+        w.advance(now.add_millis(4), |_, p| fired.push(p));
+        assert!(fired.is_empty(), "not early");
+        w.advance(now.add_millis(6), |_, p| fired.push(p));
+        assert_eq!(fired, vec![7]);
+    }
     use super::*;
 
     fn ms(v: u64) -> Nanos {

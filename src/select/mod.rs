@@ -206,13 +206,22 @@ impl Panel for StaticTiers {
         out.refusal = None;
         out.context = None;
         let max = usize::from(self.protocol.max_dealers).min(MAX_PANEL);
-        let worst_tier = candidates.iter().map(|c| c.tier).max().unwrap_or(0);
-        for tier in 1..=worst_tier {
-            for c in candidates.iter().filter(|c| c.online && c.tier == tier) {
-                if out.dealers.len() == max {
-                    return;
+        // Tier by tier; a tier's scan stops once the panel is full, and the next tier is
+        // only scanned if this scan saw a worse one (no separate pass for the worst tier).
+        for tier in 1..=u8::MAX {
+            let mut worse_seen = false;
+            for c in candidates {
+                if c.tier > tier {
+                    worse_seen = true;
+                } else if c.online && c.tier == tier {
+                    if out.dealers.len() == max {
+                        return;
+                    }
+                    out.dealers.push(c.dealer);
                 }
-                out.dealers.push(c.dealer);
+            }
+            if !worse_seen {
+                return;
             }
         }
     }

@@ -542,21 +542,43 @@ impl<'a> Incoming<'a> {
             (129, 116),
             (145, 144),
         ];
+        // One pass over the top-level fields for the six routing tags and PossDupFlag (the
+        // first occurrence of each counts, as `Message::get` would find it), instead of seven
+        // scans.
+        let mut found: [Option<&[u8]>; 6] = [None; 6];
+        let mut poss_dup: Option<&[u8]> = None;
+        for r in msg.field_refs() {
+            if r.depth != 0 {
+                continue;
+            }
+            let k = match r.tag {
+                115 => 0,
+                116 => 1,
+                144 => 2,
+                128 => 3,
+                129 => 4,
+                145 => 5,
+                tags::POSS_DUP_FLAG => {
+                    poss_dup = poss_dup.or(Some(msg.value_of(r)));
+                    continue;
+                }
+                _ => continue,
+            };
+            found[k] = found[k].or(Some(msg.value_of(r)));
+        }
         let mut routes: [(u32, &[u8]); 6] = [(0, &[]); 6];
         let mut n = 0;
-        for (from, to) in SWAP {
-            if let Some(v) = msg.get(from) {
-                if !v.is_empty() {
-                    routes[n] = (to, v);
-                    n += 1;
-                }
+        for ((_, to), v) in SWAP.iter().zip(found) {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                routes[n] = (*to, v);
+                n += 1;
             }
         }
         routes[..n].sort_by_key(|r| r.0);
         Incoming {
             msg_type: msg.msg_type(),
             seq,
-            poss_dup: msg.flag(tags::POSS_DUP_FLAG),
+            poss_dup: poss_dup == Some(b"Y"),
             routes,
             route_count: n,
         }
@@ -573,6 +595,9 @@ struct ResendJob {
 /// Everything but the input tokeniser, so replies can be written while a message is borrowed.
 struct Core<S: MessageStore> {
     cfg: SessionConfig,
+    /// `49=<SenderCompID>|` and `56=<TargetCompID>|`, encoded once for every header.
+    sender_comp_id_field: Vec<u8>,
+    target_comp_id_field: Vec<u8>,
     validator: Arc<Validator>,
     store: S,
     enc: Encoder,
@@ -612,6 +637,8 @@ impl<S: MessageStore> Session<S> {
             decoder: Decoder::new(cfg.max_fields),
             scratch: Vec::with_capacity(cfg.max_message_bytes),
             core: Core {
+                sender_comp_id_field: header_field(tags::SENDER_COMP_ID, &cfg.sender_comp_id),
+                target_comp_id_field: header_field(tags::TARGET_COMP_ID, &cfg.target_comp_id),
                 enc: Encoder::new(cfg.max_message_bytes),
                 resend_decoder: Decoder::new(cfg.max_fields),
                 queue: InQueue::new(cfg.max_queued_messages, cfg.max_queued_bytes),
@@ -847,6 +874,15 @@ impl<S: MessageStore> Session<S> {
     }
 }
 
+/// `tag=value|` as bytes (built once per session).
+fn header_field(tag: u32, value: &str) -> Vec<u8> {
+    let mut tag_text = [0u8; 11];
+    let mut f = crate::fix::encode::write_tag_eq(tag, &mut tag_text).to_vec();
+    f.extend_from_slice(value.as_bytes());
+    f.push(crate::fix::SOH);
+    f
+}
+
 fn reject_text(reason: SessionRejectReason) -> &'static str {
     use SessionRejectReason as R;
     match reason {
@@ -935,9 +971,9 @@ impl<S: MessageStore> Core<S> {
         self.enc
             .start(msg_type)
             .uint(tags::MSG_SEQ_NUM, seq)
-            .str(tags::SENDER_COMP_ID, self.cfg.sender_comp_id.as_bytes())
+            .raw(&self.sender_comp_id_field)
             .timestamp(tags::SENDING_TIME, now)
-            .str(tags::TARGET_COMP_ID, self.cfg.target_comp_id.as_bytes());
+            .raw(&self.target_comp_id_field);
     }
 
     /// Finishes the message in the encoder and hands it out with the next MsgSeqNum;
