@@ -23,4 +23,5 @@ pub mod rfq;
 pub mod router;
 pub mod scoring;
 pub mod select;
+pub mod sim;
 pub mod time;

@@ -108,6 +108,10 @@ enum Command {
         #[command(flatten)]
         selection: SelectionArgs,
     },
+    /// Run the simulated dealer market against the router: the selection-quality table
+    /// (dynamic vs static list, broadcast, random, oracle), the dealer scorecard and latency,
+    /// in process and over loopback FIX.
+    Demo(rfq_router::sim::demo::DemoArgs),
     /// Recommend a dealer panel for an order, with the rationale, before anything is sent.
     /// Every dealer counts as online.
     Recommend {
@@ -537,6 +541,7 @@ fn real_main() -> Result<()> {
             status_every_s,
             journal,
         } => run(&files, &selection, status_every_s, journal),
+        Command::Demo(args) => demo(&args),
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
@@ -564,4 +569,43 @@ fn real_main() -> Result<()> {
             &selection,
         ),
     }
+}
+
+/// `rfq-router demo`: the simulated market with a progress bar, then the report.
+fn demo(args: &rfq_router::sim::demo::DemoArgs) -> Result<()> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use rfq_router::sim::demo::{render, run_demo, Progress};
+    let opts = args.options().map_err(anyhow::Error::msg)?;
+    let started = std::time::Instant::now();
+    let style = ProgressStyle::with_template("{prefix:>20} [{bar:40}] {pos}/{len} RFQs {elapsed}")
+        .context("progress bar template")?
+        .progress_chars("=> ");
+    let mut bar: Option<ProgressBar> = None;
+    let report = run_demo(&opts, &mut |p| match p {
+        Progress::Stage { name, total } => {
+            if let Some(b) = bar.take() {
+                b.finish();
+            }
+            let b = ProgressBar::new(total).with_style(style.clone());
+            b.set_prefix(name);
+            bar = Some(b);
+        }
+        Progress::Done(n) => {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("demo: {e}"))?;
+    if let Some(b) = bar.take() {
+        b.finish();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!();
+        print!("{}", render(&report));
+        println!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
