@@ -2,6 +2,7 @@
 //! loopback FIX run (the router on its own thread, simulated desk and dealers as FIX
 //! sessions over TCP, time compressed).
 
+use rfq_router::select::ProtocolKind;
 use rfq_router::sim::demo::{render, run_demo, DemoOptions, Progress};
 use rfq_router::sim::policy::PolicyKind;
 
@@ -105,12 +106,13 @@ fn count_before(text: &str, word: &str) -> u64 {
         .unwrap_or_else(|_| panic!("a count before {word:?} in {text}"))
 }
 
-#[test]
-fn the_loopback_run_is_journaled_and_replays_byte_for_byte() {
-    let dir = temp_dir("replay");
+/// Runs the demo's loopback with `--journal`, then `rfq-journal verify` and `replay`.
+fn journaled_loopback_replays(name: &str, seed: u64, protocol: Option<ProtocolKind>) {
+    let dir = temp_dir(name);
     let opts = DemoOptions {
         rfqs: 120,
-        seed: 7,
+        seed,
+        protocol,
         journal: Some(dir.clone()),
         loopback: true,
         loopback_rfqs: 60,
@@ -122,6 +124,7 @@ fn the_loopback_run_is_journaled_and_replays_byte_for_byte() {
     // The files the run was built from are kept beside the journal.
     let config = rfq_router::config::Config::load(&dir.join("router.toml")).expect("router.toml");
     assert_eq!(config.simulation.time_compression, 1000);
+    assert_eq!(config.simulation.force_protocol, protocol);
     assert!(dir.join("dealers.toml").is_file());
     let journal = dir.join("journal");
 
@@ -137,4 +140,30 @@ fn the_loopback_run_is_journaled_and_replays_byte_for_byte() {
     // One selection decision per desk RFQ of the loopback run.
     assert_eq!(count_before(&out, "decisions"), 60, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_loopback_run_is_journaled_and_replays_byte_for_byte() {
+    journaled_loopback_replays("replay", 7, None);
+}
+
+#[test]
+fn a_loopback_run_with_a_forced_protocol_replays_too() {
+    // Staggered: the scaled stagger gaps and timeouts drive the timers replay re-runs.
+    journaled_loopback_replays("replay-staggered", 8, Some(ProtocolKind::Staggered));
+}
+
+#[test]
+fn the_simulation_table_is_checked_and_absent_from_the_router_config() {
+    use rfq_router::config::{Config, SimulationSettings, EMBEDDED_ROUTER_TOML};
+    let shipped = Config::embedded().expect("embedded config");
+    assert_eq!(shipped.simulation, SimulationSettings::default());
+    let with = |table: &str| Config::parse(&format!("{EMBEDDED_ROUTER_TOML}\n{table}"), "<test>");
+    let c = with("[simulation]\ntime_compression = 500\nforce_protocol = \"whisper\"\n")
+        .expect("a valid [simulation] table");
+    assert_eq!(c.simulation.time_compression, 500);
+    assert_eq!(c.simulation.force_protocol, Some(ProtocolKind::Whisper));
+    assert!(with("[simulation]\ntime_compression = 0\n").is_err());
+    assert!(with("[simulation]\nforce_protocol = \"shout\"\n").is_err());
+    assert!(with("[simulation]\nspeed = 2\n").is_err());
 }
