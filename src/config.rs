@@ -47,6 +47,20 @@ pub struct Config {
     /// `[scoring]`: the score tables, TCA and the scoring thread.
     pub scoring: crate::scoring::ScoringSettings,
     pub journal: JournalSettings,
+    /// `[simulation]`: only in the configuration `rfq-router demo` writes for its loopback
+    /// router (and `rfq-journal replay` reads back); `rfq-router run` refuses it.
+    pub simulation: SimulationSettings,
+}
+
+/// The `[simulation]` table: how the demo's loopback router bends the panel's choice
+/// (`sim::loopback::TimeScaled` over `sim::policy::ForceProtocol`). Defaults change nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimulationSettings {
+    /// Virtual seconds per wall second: the panel's protocol timers are divided by it
+    /// (0 or 1: nothing is scaled).
+    pub time_compression: u64,
+    /// Every RFQ asked in this protocol, whatever the rules say.
+    pub force_protocol: Option<crate::select::ProtocolKind>,
 }
 
 /// The `[journal]` table: where and how the router journals (see `src/journal/FORMAT.md`).
@@ -542,6 +556,14 @@ struct RawConfig {
     scoring: crate::scoring::RawScoring,
     #[serde(default)]
     journal: RawJournal,
+    simulation: Option<RawSimulation>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSimulation {
+    time_compression: Num,
+    force_protocol: Option<RawProtocolKind>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1303,6 +1325,23 @@ impl Config {
         let rfq = checker.rfq(&raw.rfq, &sessions)?;
         let scoring = crate::scoring::settings(&checker, &raw.scoring)?;
         let journal = checker.journal(&raw.journal)?;
+        let simulation = match &raw.simulation {
+            None => SimulationSettings::default(),
+            Some(s) => SimulationSettings {
+                time_compression: checker.num(
+                    &s.time_compression,
+                    "time_compression",
+                    1,
+                    1,
+                    1_000_000,
+                )?,
+                force_protocol: s.force_protocol.map(|k| match k {
+                    RawProtocolKind::Broadcast => crate::select::ProtocolKind::Broadcast,
+                    RawProtocolKind::Staggered => crate::select::ProtocolKind::Staggered,
+                    RawProtocolKind::Whisper => crate::select::ProtocolKind::Whisper,
+                }),
+            },
+        };
         Ok(Config {
             router,
             limits,
@@ -1310,6 +1349,7 @@ impl Config {
             rfq,
             scoring,
             journal,
+            simulation,
         })
     }
 

@@ -382,6 +382,11 @@ fn run(
     truncate_corrupt: bool,
 ) -> Result<()> {
     let (config, dealers) = load(files)?;
+    anyhow::ensure!(
+        config.simulation == rfq_router::config::SimulationSettings::default(),
+        "[simulation] is for the demo's loopback router (rfq-router demo --journal writes it); \
+         remove it to run the router"
+    );
     describe(&config, &dealers);
     let sc = &config.scoring;
     // The score tables: this process is their one writer (the scoring thread).

@@ -2,6 +2,7 @@
 //! loopback FIX run (the router on its own thread, simulated desk and dealers as FIX
 //! sessions over TCP, time compressed).
 
+use rfq_router::select::ProtocolKind;
 use rfq_router::sim::demo::{render, run_demo, DemoOptions, Progress};
 use rfq_router::sim::policy::PolicyKind;
 
@@ -77,4 +78,92 @@ fn the_loopback_run_trades_over_real_fix_sessions() {
         "every desk request reached a dealer"
     );
     assert!(l.latency[2].count as f64 >= 0.5 * 150.0, "hits relayed");
+}
+
+/// Runs `rfq-journal` with `args`; returns (success, stdout, stderr).
+fn rfq_journal(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rfq-journal"))
+        .args(args)
+        .output()
+        .expect("rfq-journal runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The number just before `word` in `text` (`... 12 messages ...`).
+fn count_before(text: &str, word: &str) -> u64 {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| *w == word)
+        .unwrap_or_else(|| panic!("{word:?} in {text}"));
+    assert!(at > 0, "{word:?} has a count before it in {text}");
+    words[at - 1]
+        .parse()
+        .unwrap_or_else(|_| panic!("a count before {word:?} in {text}"))
+}
+
+/// Runs the demo's loopback with `--journal`, then `rfq-journal verify` and `replay`.
+fn journaled_loopback_replays(name: &str, seed: u64, protocol: Option<ProtocolKind>) {
+    let dir = temp_dir(name);
+    let opts = DemoOptions {
+        rfqs: 120,
+        seed,
+        protocol,
+        journal: Some(dir.clone()),
+        loopback: true,
+        loopback_rfqs: 60,
+        ..DemoOptions::default()
+    };
+    let report = run_demo(&opts, &mut |_| {}).expect("demo with loopback runs");
+    let l = report.loopback.expect("loopback report");
+    assert_eq!(l.rfqs, 60);
+    // The files the run was built from are kept beside the journal.
+    let config = rfq_router::config::Config::load(&dir.join("router.toml")).expect("router.toml");
+    assert_eq!(config.simulation.time_compression, 1000);
+    assert_eq!(config.simulation.force_protocol, protocol);
+    assert!(dir.join("dealers.toml").is_file());
+    let journal = dir.join("journal");
+
+    let (ok, out, err) = rfq_journal(&["verify".as_ref(), journal.as_os_str()]);
+    assert!(ok, "verify: {out}{err}");
+    assert!(out.contains("OK"), "verify: {out}");
+
+    let (ok, out, err) = rfq_journal(&["replay".as_ref(), journal.as_os_str()]);
+    assert!(ok, "replay: {out}{err}");
+    assert!(out.starts_with("replay OK:"), "replay: {out}{err}");
+    assert_eq!(count_before(&out, "run(s),"), 1, "{out}");
+    assert!(count_before(&out, "messages") > 0, "{out}");
+    // One selection decision per desk RFQ of the loopback run.
+    assert_eq!(count_before(&out, "decisions"), 60, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_loopback_run_is_journaled_and_replays_byte_for_byte() {
+    journaled_loopback_replays("replay", 7, None);
+}
+
+#[test]
+fn a_loopback_run_with_a_forced_protocol_replays_too() {
+    // Staggered: the scaled stagger gaps and timeouts drive the timers replay re-runs.
+    journaled_loopback_replays("replay-staggered", 8, Some(ProtocolKind::Staggered));
+}
+
+#[test]
+fn the_simulation_table_is_checked_and_absent_from_the_router_config() {
+    use rfq_router::config::{Config, SimulationSettings, EMBEDDED_ROUTER_TOML};
+    let shipped = Config::embedded().expect("embedded config");
+    assert_eq!(shipped.simulation, SimulationSettings::default());
+    let with = |table: &str| Config::parse(&format!("{EMBEDDED_ROUTER_TOML}\n{table}"), "<test>");
+    let c = with("[simulation]\ntime_compression = 500\nforce_protocol = \"whisper\"\n")
+        .expect("a valid [simulation] table");
+    assert_eq!(c.simulation.time_compression, 500);
+    assert_eq!(c.simulation.force_protocol, Some(ProtocolKind::Whisper));
+    assert!(with("[simulation]\ntime_compression = 0\n").is_err());
+    assert!(with("[simulation]\nforce_protocol = \"shout\"\n").is_err());
+    assert!(with("[simulation]\nspeed = 2\n").is_err());
 }

@@ -4,7 +4,8 @@
 //! Owns the sequence of a demo (build the market, run each policy with the real engine in
 //! virtual time, read what the router learned, optionally run the router over loopback TCP)
 //! and the report it returns; `render` turns it into text. The library prints nothing:
-//! binaries show `Progress` as they like. Files are written only under `journal` when given.
+//! binaries show `Progress` as they like. Files are written only under `journal` when given
+//! (the loopback run's journal and its files: `loopback::run`).
 
 use super::harness::{run_policy, PolicyResult, World, WorldError};
 use super::model::{SimConfig, SEGMENTS};
@@ -23,7 +24,8 @@ pub struct DemoOptions {
     pub rfqs: usize,
     pub dealers: usize,
     pub seed: u64,
-    /// Keep the learned score table and the JSON report here.
+    /// Keep the learned score table and the JSON report here; the loopback router journals
+    /// into `journal/` here (replaced), beside the files it was built from.
     pub journal: Option<PathBuf>,
     /// Force every policy's protocol (None: the rules decide for the router, broadcast for
     /// the baselines).
@@ -262,6 +264,12 @@ pub fn render(r: &DemoReport) -> String {
         s.push_str(&format!(
             "\nKept in {j}: scores.tbl (learned score table), report.json\n"
         ));
+        if r.loopback.is_some() {
+            s.push_str(&format!(
+                "  and the loopback router's journal {j}/journal (built from router.toml, \
+                 dealers.toml, scores.tbl there):\n  check it with `rfq-journal replay {j}/journal`\n"
+            ));
+        }
     }
     s
 }
@@ -278,7 +286,9 @@ pub struct DemoArgs {
     /// Seed of the market, the order flow and every dealer's behaviour.
     #[arg(long, default_value_t = 1, value_name = "S")]
     pub seed: u64,
-    /// Keep the learned score table (scores.tbl) and the report (report.json) here.
+    /// Keep the learned score table (scores.tbl) and the report (report.json) here; the
+    /// loopback router journals into DIR/journal (replaced) beside the files it was built
+    /// from (router.toml, dealers.toml), so `rfq-journal replay DIR/journal` re-runs it.
     #[arg(long, value_name = "DIR")]
     pub journal: Option<PathBuf>,
     /// rules (the router's rules decide; baselines broadcast), broadcast, staggered or whisper

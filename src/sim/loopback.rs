@@ -8,7 +8,8 @@
 //! protocol timers fire, that much faster; the router's timers are scaled by `TimeScaled`),
 //! and the wire latencies measured from the peers' side. The market itself is
 //! `harness::Market`, the same as in process. It reads the wall clock (it is a live run);
-//! nothing here decides anything for the router.
+//! nothing here decides anything for the router. With a journal directory it journals the
+//! router as `rfq-router run` does and writes the files a replay rebuilds the engine from.
 
 use super::demo::{DemoOptions, LoopbackReport, Progress};
 use super::harness::{fields, get, EngineSummary, Market, World};
@@ -18,7 +19,10 @@ use crate::config::Config;
 use crate::dealers::Dealers;
 use crate::fix::validate::Validator;
 use crate::fix::{Encoder, FrameStatus, Framer};
-use crate::host::{sessions_from_config, spawn};
+use crate::host::{sessions_from_config, spawn_journaled, SpawnOptions};
+use crate::journal::run_files::RunPaths;
+use crate::journal::tap::{journal_config, JournalTap};
+use crate::journal::Journal;
 use crate::net::NetSettings;
 use crate::router::RouterApp;
 use crate::select::model::ModelConfig;
@@ -40,16 +44,36 @@ pub const TIME_COMPRESSION: f64 = 1000.0;
 /// The loopback run gives up after this long (wall clock).
 pub const MAX_WALL_S: u64 = 120;
 
-/// A selector whose protocol timers are divided by `factor` (virtual -> wall time).
+/// A selector whose protocol timers are divided by `factor` (virtual -> wall time); a
+/// factor of 1 or less changes nothing.
 #[derive(Debug, Clone)]
 pub struct TimeScaled<P> {
     pub inner: P,
     pub factor: f64,
 }
 
+/// The selector a configuration's `[simulation]` table describes around `inner`: protocol
+/// forced, then timers scaled. Without the table it chooses exactly as `inner` does, so
+/// `rfq-journal replay` wraps every run's panel in it.
+pub fn simulated_panel<P: Panel>(
+    inner: P,
+    sim: &crate::config::SimulationSettings,
+) -> TimeScaled<ForceProtocol<P>> {
+    TimeScaled {
+        inner: ForceProtocol {
+            inner,
+            kind: sim.force_protocol,
+        },
+        factor: sim.time_compression as f64,
+    }
+}
+
 impl<P: Panel> Panel for TimeScaled<P> {
     fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
         self.inner.select(spec, candidates, out);
+        if self.factor <= 1.0 {
+            return;
+        }
         let scale = |ms: u64| ((ms as f64 / self.factor).round() as u64).max(1);
         out.protocol.response_timeout_ms = scale(out.protocol.response_timeout_ms);
         out.protocol.stagger_gap_ms = scale(out.protocol.stagger_gap_ms);
@@ -90,11 +114,22 @@ fn wall_now() -> Nanos {
     )
 }
 
-fn router_toml(world: &World) -> String {
+fn router_toml(world: &World, protocol: Option<crate::select::ProtocolKind>) -> String {
     let mut s = String::from(
         "[rfq]\ndesk_sessions = [\"desk\"]\nfeed_sessions = [\"feed\"]\ntimer_tick_ms = 1\n\n\
          [router]\nidle = \"block\"\n\n",
     );
+    s.push_str(&format!(
+        "[simulation]\ntime_compression = {}\n",
+        TIME_COMPRESSION as u64
+    ));
+    if let Some(k) = protocol {
+        s.push_str(&format!(
+            "force_protocol = \"{}\"\n",
+            format!("{k:?}").to_lowercase()
+        ));
+    }
+    s.push('\n');
     let mut session = |name: &str, comp: &str| {
         s.push_str(&format!(
             "[[session]]\nname = \"{name}\"\nrole = \"acceptor\"\nlisten = \"127.0.0.1:1\"\n\
@@ -184,19 +219,24 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
 }
 
-/// Runs the router over loopback with the world's first `opts.loopback_rfqs` orders.
+/// Runs the router over loopback with the world's first `opts.loopback_rfqs` orders. With
+/// `opts.journal`, the router journals into `DIR/journal` (replaced) as `rfq-router run`
+/// does, and its configuration and dealer database are written beside it (`router.toml`,
+/// `dealers.toml`), so `rfq-journal replay DIR/journal` rebuilds the same engine.
 pub fn run(
     world: &World,
     opts: &DemoOptions,
     scores: Option<&Path>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<LoopbackReport, String> {
-    let mut config = Config::parse(&router_toml(world), "<rfq-sim loopback router.toml>")
-        .map_err(|e| e.to_string())?;
+    let router_text = router_toml(world, opts.protocol);
+    let dealers_text = dealers_toml(world);
+    let mut config =
+        Config::parse(&router_text, "<rfq-sim loopback router.toml>").map_err(|e| e.to_string())?;
     for s in &mut config.sessions {
         s.addr = "127.0.0.1:0".parse().expect("literal address");
     }
-    let dealers = Dealers::parse(&dealers_toml(world), "<rfq-sim dealers.toml>", &config)
+    let dealers = Dealers::parse(&dealers_text, "<rfq-sim dealers.toml>", &config)
         .map_err(|e| e.to_string())?;
     let source = match scores {
         Some(p) => AnyScores::Table(TableScores::new(
@@ -205,21 +245,30 @@ pub fn run(
         )),
         None => AnyScores::Neutral(NeutralScores),
     };
-    let panel = TimeScaled {
-        inner: ForceProtocol {
-            inner: ScoredPanel::new(world.rules.clone(), world.master.clone(), &dealers, source),
-            kind: opts.protocol,
-        },
-        factor: TIME_COMPRESSION,
+    let panel = simulated_panel(
+        ScoredPanel::new(world.rules.clone(), world.master.clone(), &dealers, source),
+        &config.simulation,
+    );
+    let start = wall_now();
+    let tap = match &opts.journal {
+        Some(dir) => Some(open_journal(
+            dir,
+            &config,
+            [&router_text, &dealers_text],
+            scores,
+            start,
+        )?),
+        None => None,
     };
-    let app = RouterApp::from_config(&config, &dealers, panel, wall_now());
-    let router = spawn(
-        "rfq-sim-router",
+    let app = RouterApp::from_config(&config, &dealers, panel, start);
+    let router = spawn_journaled(
+        SpawnOptions::named("rfq-sim-router"),
         NetSettings::from_config(&config),
         sessions_from_config(&config),
         64,
         Arc::new(Validator::fix44()),
         app,
+        tap,
     )
     .map_err(|e| format!("router: {e}"))?;
     let addr = router.listen_addrs[0].ok_or("router: no listener")?;
@@ -230,6 +279,64 @@ pub fn run(
     report.result.policy = PolicyKind::Dynamic;
     report.result.label = "dynamic (loopback)";
     Ok(report)
+}
+
+/// Writes the loopback router's files into `dir`, opens a fresh journal in `dir/journal`
+/// and writes the run's first record naming those files (absolute paths; the rules and
+/// security master are the compiled-in copies, as in `World::new`).
+fn open_journal(
+    dir: &Path,
+    config: &Config,
+    [router_text, dealers_text]: [&str; 2],
+    scores: Option<&Path>,
+    start: Nanos,
+) -> Result<JournalTap, String> {
+    let io = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
+    let dir = std::fs::canonicalize(dir).map_err(|e| io(dir, e))?;
+    let config_path = dir.join("router.toml");
+    std::fs::write(&config_path, router_text).map_err(|e| io(&config_path, e))?;
+    let dealers_path = dir.join("dealers.toml");
+    std::fs::write(&dealers_path, dealers_text).map_err(|e| io(&dealers_path, e))?;
+    let journal_dir = dir.join("journal");
+    if journal_dir.exists() {
+        std::fs::remove_dir_all(&journal_dir).map_err(|e| io(&journal_dir, e))?;
+    }
+    let scores = match scores {
+        Some(p) => Some(std::fs::canonicalize(p).map_err(|e| io(p, e))?),
+        None => None,
+    };
+    let paths = RunPaths {
+        config: Some(config_path),
+        dealers: Some(dealers_path),
+        rules: None,
+        instruments: None,
+        scores,
+    };
+    let files = paths.identify().map_err(|e| e.to_string())?;
+    let entries: Vec<_> = files.iter().map(|f| f.as_run_file()).collect();
+    let max_message = config
+        .sessions
+        .iter()
+        .map(|s| s.limits.max_message_bytes as usize)
+        .max()
+        .unwrap_or(65_536);
+    let jc = journal_config(
+        &config.journal,
+        Some(journal_dir.clone()),
+        max_message,
+        config.router.journal_cpu,
+    );
+    let (journal, _recovered) =
+        Journal::open(jc).map_err(|e| format!("journal {}: {e}", journal_dir.display()))?;
+    let mut tap = JournalTap::new(journal, config.sessions.len());
+    tap.set_write_ahead(config.journal.write_ahead);
+    tap.run_start(start, &entries).map_err(|e| {
+        format!(
+            "journal {}: the run's first record: {e}",
+            journal_dir.display()
+        )
+    })?;
+    Ok(tap)
 }
 
 fn drive(

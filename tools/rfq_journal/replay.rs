@@ -21,12 +21,19 @@ use rfq_router::journal::replay::{replay, ReplayError};
 use rfq_router::journal::run_files::{mismatches, FileIdentity, RunPaths};
 use rfq_router::journal::JournalReader;
 use rfq_router::rfq::engine::Engine;
+use rfq_router::rfq::types::SessionId;
 use rfq_router::router::engine_config;
 use rfq_router::select::model::ModelConfig;
 use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
 };
 use rfq_router::select::table::ScoreReader;
+use rfq_router::sim::loopback::{simulated_panel, TimeScaled};
+use rfq_router::sim::policy::ForceProtocol;
+
+/// The panel replay builds: `rfq-router run`'s, inside the demo's wrappers (inert unless
+/// the run's configuration has a `[simulation]` table).
+type ReplayPanel = TimeScaled<ForceProtocol<ScoredPanel<AnyScores>>>;
 
 /// Exit status when the replay diverges from the journal.
 const EXIT_DIVERGED: u8 = 1;
@@ -76,7 +83,7 @@ fn build_engine(
     start: &RunStart<'_>,
     now: rfq_router::time::Nanos,
     seq: u64,
-) -> Result<Engine<ScoredPanel<AnyScores>>> {
+) -> Result<Engine<ReplayPanel>> {
     let paths = paths_for(a, given, start);
     let recorded: Vec<FileIdentity> = start
         .files
@@ -118,8 +125,22 @@ fn build_engine(
         )),
         None => AnyScores::Neutral(NeutralScores),
     };
-    let panel = ScoredPanel::new(rules, master, &dealers, source);
-    Ok(Engine::new(engine_config(&config, &dealers), panel, now))
+    // The demo's loopback router bends the panel as its `[simulation]` table says; for any
+    // other configuration the wrapper changes nothing.
+    let panel = simulated_panel(
+        ScoredPanel::new(rules, master, &dealers, source),
+        &config.simulation,
+    );
+    let mut engine = Engine::new(engine_config(&config, &dealers), panel, now);
+    // As `RouterApp::from_config`: market data is taken from the feed sessions only.
+    let feeds: Vec<SessionId> = config
+        .rfq
+        .feed_sessions
+        .iter()
+        .map(|&i| SessionId(i as u16))
+        .collect();
+    engine.set_feed_sessions(&feeds);
+    Ok(engine)
 }
 
 fn progress_bar(total_bytes: u64) -> ProgressBar {
