@@ -16,6 +16,7 @@ pub mod fix;
 pub mod host;
 pub mod inbox;
 pub mod journal;
+pub mod metrics;
 pub mod net;
 pub mod pinning;
 pub mod pipeline;

@@ -12,6 +12,7 @@ use crate::dealers::Dealers;
 use crate::fix::session::{AppOutcome, Reply};
 use crate::fix::{Encoder, Message};
 use crate::host::{HostApp, Peers};
+use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{Counters, Engine, EngineConfig, Event, Outcome};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
@@ -32,6 +33,9 @@ pub struct RouterApp<P: Panel> {
     engine: Engine<P>,
     out: Outbox,
     counters: RouterCounters,
+    /// Stage latencies and queue depths (`crate::metrics`), and the admin thread's requests.
+    probe: Probe,
+    admin: Option<SnapshotServer>,
 }
 
 impl<P: Panel> RouterApp<P> {
@@ -41,7 +45,43 @@ impl<P: Panel> RouterApp<P> {
             engine,
             out,
             counters: RouterCounters::default(),
+            probe: Probe::new(),
+            admin: None,
         }
+    }
+
+    /// Answers the admin thread's metrics requests (drained in `on_wake`).
+    pub fn with_admin(mut self, admin: SnapshotServer) -> RouterApp<P> {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// The engine thread's stage histograms (the journal's wiring records `JournalLag` here).
+    pub fn metrics_mut(&mut self) -> &mut crate::metrics::Metrics {
+        &mut self.probe.metrics
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.probe.metrics
+    }
+
+    /// Answers waiting admin requests with a copy of the metrics and counters.
+    fn serve_admin(&mut self, peers: &Peers<'_>) {
+        let Some(admin) = &mut self.admin else {
+            return;
+        };
+        let pending = admin.pending() as u64;
+        self.probe
+            .metrics
+            .record_queue(crate::metrics::Queue::Inbox, pending);
+        let counts = EngineCounts {
+            engine: *self.engine.counters(),
+            router: self.counters,
+            host: peers.host_counters(),
+            open_rfqs: self.engine.open_rfqs() as u64,
+            inbox_refused: admin.refused(),
+        };
+        admin.serve(&self.probe.metrics, &counts);
     }
 
     /// Builds the engine from the router configuration and the dealer database.
@@ -98,6 +138,8 @@ impl<P: Panel> RouterApp<P> {
                     };
                     if !ok {
                         self.counters.send_failures += 1;
+                    } else if current_index != Some(target) {
+                        self.probe.sent(msg_type, peers.queued_bytes(target));
                     }
                 }
                 Command::Journal(_) => self.counters.journal_records += 1,
@@ -115,12 +157,15 @@ impl<P: Panel> HostApp for RouterApp<P> {
         reply: &mut Reply<'_>,
         peers: &mut Peers<'_>,
     ) -> AppOutcome {
+        self.probe.message_start(msg.msg_type());
         let ev = Event::Fix {
             session: SessionId(session as u16),
             msg,
         };
         let outcome = self.engine.on(now, ev, &mut self.out);
+        self.probe.engine_done();
         self.dispatch(Some((session, reply)), peers);
+        self.probe.message_end();
         match outcome {
             Outcome::Handled => AppOutcome::Accepted,
             Outcome::Unsupported => AppOutcome::UnsupportedMsgType,
@@ -152,5 +197,13 @@ impl<P: Panel> HostApp for RouterApp<P> {
 
     fn next_deadline(&self) -> Option<Nanos> {
         self.engine.next_wakeup()
+    }
+
+    fn on_input(&mut self, _session: usize) {
+        self.probe.on_input();
+    }
+
+    fn on_wake(&mut self, _now: Nanos, peers: &mut Peers<'_>) {
+        self.serve_admin(peers);
     }
 }
