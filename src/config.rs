@@ -44,6 +44,32 @@ pub struct Config {
     pub limits: Limits,
     pub sessions: Vec<SessionConfig>,
     pub rfq: RfqSettings,
+    pub admin: AdminSettings,
+}
+
+/// The `[admin]` table: the admin thread's HTTP endpoint (`/metrics`, `/api/recommend`,
+/// `/healthz`) and its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Where the admin thread listens (`None`: `listen = ""`, no admin thread).
+    pub listen: Option<SocketAddr>,
+    /// Connections served at once; past it a connection gets 503 and is closed (counted).
+    pub max_connections: u32,
+    /// Largest request (request line and headers); past it: 431 and close (counted).
+    pub max_request_bytes: u32,
+    /// Time a connection has from accept to a whole request; past it: 408 and close.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9880))),
+            max_connections: 8,
+            max_request_bytes: 8192,
+            request_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// The `[rfq]` table: which sessions are desks, the RFQ engine's limits, and the protocol
@@ -465,6 +491,17 @@ struct RawConfig {
     session: Vec<RawSession>,
     #[serde(default)]
     rfq: RawRfq,
+    #[serde(default)]
+    admin: RawAdmin,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<Spanned<String>>,
+    max_connections: Num,
+    max_request_bytes: Num,
+    request_timeout_ms: Num,
 }
 
 #[derive(Deserialize, Default)]
@@ -738,6 +775,39 @@ impl Checker<'_> {
             limits,
             timer_tick_ms,
             protocol,
+        })
+    }
+
+    fn admin(&self, raw: &RawAdmin) -> Result<AdminSettings, ConfigError> {
+        let d = AdminSettings::default();
+        let listen = match &raw.listen {
+            None => d.listen,
+            Some(v) if v.get_ref().is_empty() => None,
+            Some(v) => Some(self.address(v)?),
+        };
+        Ok(AdminSettings {
+            listen,
+            max_connections: self.num(
+                &raw.max_connections,
+                "max_connections",
+                u64::from(d.max_connections),
+                1,
+                1024,
+            )? as u32,
+            max_request_bytes: self.num(
+                &raw.max_request_bytes,
+                "max_request_bytes",
+                u64::from(d.max_request_bytes),
+                256,
+                1 << 20,
+            )? as u32,
+            request_timeout_ms: self.num(
+                &raw.request_timeout_ms,
+                "request_timeout_ms",
+                d.request_timeout_ms,
+                1,
+                MAX_DURATION_MS,
+            )?,
         })
     }
 
@@ -1102,11 +1172,13 @@ impl Config {
             sessions.push(session);
         }
         let rfq = checker.rfq(&raw.rfq, &sessions)?;
+        let admin = checker.admin(&raw.admin)?;
         Ok(Config {
             router,
             limits,
             sessions,
             rfq,
+            admin,
         })
     }
 

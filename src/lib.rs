@@ -9,6 +9,7 @@
 //! journal's writer, `host`'s thread helper and the binaries do. See ARCHITECTURE.md for the
 //! map.
 
+pub mod admin;
 pub mod config;
 pub mod conformance;
 pub mod dealers;
