@@ -1,0 +1,102 @@
+//! The `[admin]` table: defaults (loopback, bounded), `listen = ""` turns the admin thread
+//! off, bad values are refused with file:line:column; and the admin thread is started
+//! through `pinning::spawn_pinned`, so its placement is recorded for `rfq-router run` to
+//! print. Owns nothing else.
+
+use rfq_router::admin::{self, AdminContext};
+use rfq_router::config::{AdminSettings, Config};
+use rfq_router::metrics::snapshot_channel;
+use rfq_router::pinning::{started_threads, Pinning};
+
+const ORIGIN: &str = "test.toml";
+
+#[test]
+fn defaults_are_loopback_and_bounded() {
+    let c = Config::parse("", ORIGIN).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.admin, AdminSettings::default());
+    let listen = c.admin.listen.expect("on by default");
+    assert!(listen.ip().is_loopback(), "{listen}");
+    assert_eq!(listen.port(), 9880);
+    let shipped = Config::embedded().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shipped.admin.listen, Some(listen));
+}
+
+#[test]
+fn empty_listen_turns_admin_off_and_keys_are_read() {
+    let text = "[admin]\nlisten = \"\"\nmax_connections = 3\nmax_request_bytes = 4096\n\
+                request_timeout_ms = 250\n";
+    let c = Config::parse(text, ORIGIN).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.admin,
+        AdminSettings {
+            listen: None,
+            max_connections: 3,
+            max_request_bytes: 4096,
+            request_timeout_ms: 250,
+        }
+    );
+}
+
+#[test]
+fn bad_admin_values_are_refused_with_line_and_column() {
+    for (text, line, column, words) in [
+        ("[admin]\nlisten = \"localhost:80\"\n", 2, 10, "bad address"),
+        ("[admin]\nlisten = \"127.0.0.1:0\"\n", 2, 10, "port 0"),
+        (
+            "[admin]\n\nmax_connections = 0\n",
+            3,
+            19,
+            "greater than zero",
+        ),
+        ("[admin]\nmax_request_bytes = 10\n", 2, 21, "outside"),
+        (
+            "[admin]\nrequest_timeout_ms = 999999999999\n",
+            2,
+            22,
+            "outside",
+        ),
+        ("[admin]\nport = 9880\n", 2, 1, "unknown field"),
+    ] {
+        let e = Config::parse(text, ORIGIN).expect_err(text);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("{ORIGIN}:{line}:{column}:")),
+            "{text:?}: {msg}"
+        );
+        assert!(msg.contains(words), "{text:?}: {msg}");
+    }
+}
+
+#[test]
+fn the_admin_thread_is_named_pinned_and_recorded() {
+    let (snapshots, _server) = snapshot_channel(1, None);
+    let running = admin::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        &AdminSettings::default(),
+        Some(0),
+        AdminContext {
+            snapshots,
+            net: None,
+            recommender: None,
+        },
+    )
+    .unwrap();
+    // CPU 0 exists everywhere this runs, unless a cpuset excludes it: either way the thread
+    // runs and says which.
+    assert!(
+        matches!(
+            running.pinning,
+            Pinning::Pinned { cpu: 0 } | Pinning::Unavailable { cpu: 0, .. }
+        ),
+        "{:?}",
+        running.pinning
+    );
+    let recorded = started_threads();
+    assert!(
+        recorded
+            .iter()
+            .any(|(name, p)| name == "admin" && *p == running.pinning),
+        "{recorded:?}"
+    );
+    running.stop().expect("admin thread stops cleanly");
+}
