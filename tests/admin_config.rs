@@ -100,3 +100,68 @@ fn the_admin_thread_is_named_pinned_and_recorded() {
     );
     running.stop().expect("admin thread stops cleanly");
 }
+
+/// A free loopback port (bound, then released for the router to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[test]
+fn run_prints_where_each_thread_runs_and_the_admin_address() {
+    use std::io::BufRead;
+    let (fix, http) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("rfq-admin-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("router.toml");
+    let text = rfq_router::config::EMBEDDED_ROUTER_TOML
+        .replace("127.0.0.1:9878", &format!("127.0.0.1:{fix}"))
+        .replace("127.0.0.1:9880", &format!("127.0.0.1:{http}"))
+        .replace("# admin_cpu = 0", "admin_cpu = 0");
+    std::fs::write(&config, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rfq-router"))
+        .args(["run", "--status-every-s", "0", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start rfq-router run");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("stdout line");
+        let done = line.starts_with("router running");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let health = rfq_router::admin::get(
+        format!("127.0.0.1:{http}").parse().unwrap(),
+        "/healthz",
+        std::time::Duration::from_secs(20),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let all = lines.join("\n");
+    assert!(
+        lines.iter().any(|l| l.starts_with("thread engine: ")),
+        "{all}"
+    );
+    let admin = lines
+        .iter()
+        .find(|l| l.starts_with("thread admin: "))
+        .unwrap_or_else(|| panic!("no admin thread line:\n{all}"));
+    assert!(
+        admin.contains("CPU 0"),
+        "admin_cpu = 0 is reported: {admin}"
+    );
+    assert!(
+        all.contains(&format!("admin: http://127.0.0.1:{http}/metrics")),
+        "{all}"
+    );
+    let (status, body) = health.expect("GET /healthz");
+    assert_eq!((status, body.trim()), (200, "ok"));
+}
