@@ -493,3 +493,65 @@ fn api_recommend_matches_recommend_json() {
     let (status, _) = admin::get(addr, "/metrics", TIMEOUT).expect("GET /metrics");
     assert_eq!(status, 503);
 }
+
+#[test]
+fn random_bytes_never_stop_the_admin_thread() {
+    let settings = AdminSettings {
+        listen: None,
+        max_connections: 4,
+        max_request_bytes: 1024,
+        request_timeout_ms: 60_000,
+    };
+    let rig = start(settings);
+    let addr = rig.admin.local_addr;
+    // xorshift64*, fixed seed: the same inputs every run.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let pieces: [&[u8]; 8] = [
+        b"GET ",
+        b"/metrics",
+        b"/api/recommend?",
+        b"instrument=%",
+        b" HTTP/1.1",
+        b"\r\n",
+        b"\r\n\r\n",
+        b"\x00\xff%&=?",
+    ];
+    let mut answered = 0;
+    for _ in 0..200 {
+        let mut request = Vec::new();
+        for _ in 0..(next() % 12) {
+            if next() % 3 == 0 {
+                let n = (next() % 600) as usize;
+                request.extend((0..n).map(|_| next() as u8));
+            } else {
+                request.extend_from_slice(pieces[(next() % 8) as usize]);
+            }
+        }
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+        let _ = stream.write_all(&request);
+        // End the request so an incomplete one is closed rather than left to time out.
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let status = read_status(&mut stream);
+        assert!(
+            matches!(status, 0 | 200 | 400 | 404 | 405 | 431 | 503),
+            "status {status} for {:?}",
+            String::from_utf8_lossy(&request)
+        );
+        if status != 0 {
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "some random requests reach a response");
+    let (status, body) = admin::get(addr, "/healthz", TIMEOUT).expect("GET /healthz");
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let s = metrics(addr);
+    assert!(value(&s, "rfq_router_admin_connections_accepted_total", &[]) >= 201.0);
+}
