@@ -227,6 +227,8 @@ fn metrics_count_real_rfqs_and_stats_prints_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     let table = String::from_utf8_lossy(&out.stdout);
+    // Shown with --nocapture: what an SRE sees.
+    println!("{table}");
     let row = |name: &str| {
         table
             .lines()
