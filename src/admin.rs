@@ -150,7 +150,7 @@ pub struct AdminContext {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AdminCounters {
     pub connections_accepted: u64,
-    /// Closed at once with 503: `max_connections` were being served.
+    /// Answered 503 at once: `max_connections` were being served.
     pub connections_rejected: u64,
     pub accept_errors: u64,
     /// Whole requests read.
@@ -242,7 +242,9 @@ pub fn spawn(
     let mut server = Server {
         poll,
         listener,
-        conns: (0..settings.max_connections).map(|_| None).collect(),
+        // Beyond the served connections, as many again to turn away politely (503 written,
+        // then FIN and drain, so the answer is not lost to a reset); past both, a bare close.
+        conns: (0..2 * settings.max_connections).map(|_| None).collect(),
         settings: *settings,
         context,
         counters: AdminCounters::default(),
@@ -280,6 +282,8 @@ struct Conn {
     written: usize,
     phase: Phase,
     deadline: Instant,
+    /// Accepted only to be answered 503 (does not count as served).
+    turned_away: bool,
 }
 
 struct Server {
@@ -473,9 +477,18 @@ impl Server {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, _)) => {
-                    let Some(slot) = self.conns.iter().position(Option::is_none) else {
-                        // Too many: a best-effort 503 (the socket buffer takes it) and close.
+                    let serving = self
+                        .conns
+                        .iter()
+                        .flatten()
+                        .filter(|c| !c.turned_away)
+                        .count();
+                    let turned_away = serving >= self.settings.max_connections as usize;
+                    if turned_away {
                         self.counters.connections_rejected += 1;
+                    }
+                    let Some(slot) = self.conns.iter().position(Option::is_none) else {
+                        // No room even to answer: a best-effort 503 and close.
                         let r = Response::text(503, "too many admin connections");
                         let _ = stream.write(&r.bytes());
                         continue;
@@ -490,16 +503,28 @@ impl Server {
                         self.counters.accept_errors += 1;
                         continue;
                     }
-                    self.counters.connections_accepted += 1;
+                    if !turned_away {
+                        self.counters.connections_accepted += 1;
+                    }
+                    let request_capacity = if turned_away {
+                        0
+                    } else {
+                        self.settings.max_request_bytes as usize
+                    };
                     self.conns[slot] = Some(Conn {
                         stream,
-                        request: Vec::with_capacity(self.settings.max_request_bytes as usize),
+                        request: Vec::with_capacity(request_capacity),
                         response: Vec::new(),
                         written: 0,
                         phase: Phase::Reading,
                         deadline: Instant::now()
                             + Duration::from_millis(self.settings.request_timeout_ms),
+                        turned_away,
                     });
+                    if turned_away {
+                        let r = Response::text(503, "too many admin connections");
+                        self.respond(slot, r);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
