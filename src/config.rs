@@ -1,7 +1,7 @@
 //! The router's configuration: `config/router.toml`, QuickFIX-style session settings.
 //!
-//! This module owns the file format (a `[router]` table, a `[limits]` table and one
-//! `[[session]]` table per FIX session), its defaults, and its validation: a bad file is refused
+//! This module owns the file format (a `[router]` table, a `[limits]` table, one
+//! `[[session]]` table per FIX session, `[rfq]` and `[journal]`), its defaults, and its validation: a bad file is refused
 //! before anything starts, with a [`ConfigError`] that names the file, the line, the column
 //! and the reason. It turns text into plain, checked values and nothing else: it opens no
 //! socket, starts no thread and does no DNS lookup (addresses are literal `ip:port`).
@@ -45,6 +45,7 @@ pub struct Config {
     pub sessions: Vec<SessionConfig>,
     pub rfq: RfqSettings,
     pub admin: AdminSettings,
+    pub journal: JournalSettings,
 }
 
 /// The `[admin]` table: the admin thread's HTTP endpoint (`/metrics`, `/api/recommend`,
@@ -70,6 +71,48 @@ impl Default for AdminSettings {
             request_timeout_ms: 5_000,
         }
     }
+}
+
+/// The `[journal]` table: where and how the router journals (see `src/journal/FORMAT.md`).
+/// Turned into a `journal::JournalConfig` by `journal::tap::journal_config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSettings {
+    /// The journal directory; a relative path is taken from the working directory.
+    pub dir: std::path::PathBuf,
+    /// Size of each pre-allocated segment file.
+    pub segment_size_mb: u64,
+    pub durability: JournalDurability,
+    /// `fsync`: a group commit at most this long after the oldest unsynced record.
+    pub group_commit_us: u64,
+    /// `fsync`: or as soon as this many records wait, whichever comes first.
+    pub group_commit_records: u32,
+    /// Records that can wait between the engine thread and the journal thread.
+    pub queue_capacity: usize,
+}
+
+impl Default for JournalSettings {
+    fn default() -> Self {
+        JournalSettings {
+            dir: std::path::PathBuf::from("journal"),
+            segment_size_mb: 64,
+            durability: JournalDurability::Os,
+            group_commit_us: 1000,
+            group_commit_records: 256,
+            queue_capacity: 16_384,
+        }
+    }
+}
+
+/// How far a record must get before it counts as journaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalDurability {
+    /// In the page cache: survives a crash of the process, not of the machine.
+    #[default]
+    Os,
+    /// Synced to disk by group commit; an ExecutionReport reaches the desk only once its
+    /// record is durable.
+    Fsync,
 }
 
 /// The `[rfq]` table: which sessions are desks, the RFQ engine's limits, and the protocol
@@ -493,6 +536,8 @@ struct RawConfig {
     rfq: RawRfq,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default)]
+    journal: RawJournal,
 }
 
 #[derive(Deserialize, Default)]
@@ -502,6 +547,17 @@ struct RawAdmin {
     max_connections: Num,
     max_request_bytes: Num,
     request_timeout_ms: Num,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    dir: Option<Spanned<String>>,
+    segment_size_mb: Num,
+    durability: Option<JournalDurability>,
+    group_commit_us: Num,
+    group_commit_records: Num,
+    queue_capacity: Num,
 }
 
 #[derive(Deserialize, Default)]
@@ -808,6 +864,57 @@ impl Checker<'_> {
                 1,
                 MAX_DURATION_MS,
             )?,
+        })
+    }
+
+    fn journal(&self, raw: &RawJournal) -> Result<JournalSettings, ConfigError> {
+        let d = JournalSettings::default();
+        let dir = match &raw.dir {
+            None => d.dir,
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(self.invalid(
+                    v.span(),
+                    Problem::BadIdentifier {
+                        key: "dir",
+                        value: v.get_ref().clone(),
+                        reason: "must not be empty",
+                    },
+                ))
+            }
+            Some(v) => std::path::PathBuf::from(v.get_ref()),
+        };
+        Ok(JournalSettings {
+            dir,
+            // 1 MiB to 2 GiB: the journal's own segment size bounds.
+            segment_size_mb: self.num(
+                &raw.segment_size_mb,
+                "segment_size_mb",
+                d.segment_size_mb,
+                1,
+                2048,
+            )?,
+            durability: raw.durability.unwrap_or(d.durability),
+            group_commit_us: self.num(
+                &raw.group_commit_us,
+                "group_commit_us",
+                d.group_commit_us,
+                1,
+                1_000_000,
+            )?,
+            group_commit_records: self.num(
+                &raw.group_commit_records,
+                "group_commit_records",
+                u64::from(d.group_commit_records),
+                1,
+                1 << 20,
+            )? as u32,
+            queue_capacity: self.num(
+                &raw.queue_capacity,
+                "queue_capacity",
+                d.queue_capacity as u64,
+                1,
+                1 << 20,
+            )? as usize,
         })
     }
 
@@ -1173,12 +1280,14 @@ impl Config {
         }
         let rfq = checker.rfq(&raw.rfq, &sessions)?;
         let admin = checker.admin(&raw.admin)?;
+        let journal = checker.journal(&raw.journal)?;
         Ok(Config {
             router,
             limits,
             sessions,
             rfq,
             admin,
+            journal,
         })
     }
 

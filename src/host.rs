@@ -7,7 +7,9 @@
 //! that carries each session's frames to its connection. It implements `net::Handler`, so it
 //! runs on the engine thread and is the only owner of every session. It holds no business
 //! state: the `HostApp` decides what application messages mean, and may send on other
-//! sessions through the host. It must not read the clock (the loop passes `now`).
+//! sessions through the host. It must not read the clock (the loop passes `now`). With a
+//! journal attached (`Host::set_journal`) every frame in and out goes through its
+//! `journal::tap::JournalTap`, which may hold a session's output until it is durable.
 
 use crate::config::{self, Config, Role as ConfigRole};
 use crate::fix::session::{
@@ -17,10 +19,12 @@ use crate::fix::session::{
 use crate::fix::store::{MemoryStore, MemoryStoreLimits};
 use crate::fix::validate::Validator;
 use crate::fix::{Encoder, FrameStatus, Framer, Message};
+use crate::journal::tap::{HoldDecision, JournalTap};
 use crate::net::{
     CloseReason, ConnId, DialerId, EventLoop, Handler, LoopHandle, Net, NetSettings, Reconnect,
 };
 use crate::time::Nanos;
+use std::cell::{RefCell, RefMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -189,18 +193,79 @@ impl Outbox for Staged {
     }
 }
 
+/// The journal (if any) as the host's outboxes see it: each frame in and out is journaled
+/// with the loop's `now`; an outbound one may be held until durable.
+#[derive(Clone, Copy)]
+struct Tap<'a> {
+    journal: Option<&'a RefCell<JournalTap>>,
+    session: usize,
+    now: Nanos,
+}
+
+impl Tap<'_> {
+    fn received(&self, frame: &[u8]) {
+        if let Some(j) = self.journal {
+            j.borrow_mut().fix_in(self.now, self.session, frame);
+        }
+    }
+
+    /// Journals an outbound frame; says whether to write it now.
+    fn sent(&self, frame: &[u8]) -> HoldDecision {
+        match self.journal {
+            Some(j) => {
+                let mut j = j.borrow_mut();
+                let seq = j.fix_out(self.now, self.session, frame);
+                j.hold_outbound(self.now, self.session, seq, frame)
+            }
+            None => HoldDecision::Pass,
+        }
+    }
+}
+
+/// The served session's `Staged`, journaled.
+struct StagedOut<'a> {
+    staged: &'a mut Staged,
+    tap: Tap<'a>,
+}
+
+impl Outbox for StagedOut<'_> {
+    fn send_frame(&mut self, frame: &[u8]) {
+        match self.tap.sent(frame) {
+            HoldDecision::Pass => self.staged.send_frame(frame),
+            HoldDecision::Held => {}
+            HoldDecision::Overflow => self.staged.overflow = true,
+        }
+    }
+    fn event(&mut self, event: SessionEvent) {
+        self.staged.event(event)
+    }
+    fn received_frame(&mut self, frame: &[u8]) {
+        self.tap.received(frame)
+    }
+}
+
 /// A session's output written straight to the network (sends to peers).
 struct Direct<'a> {
     net: &'a mut Net,
     conn: ConnId,
     failed: bool,
     disconnect: bool,
+    tap: Tap<'a>,
 }
 
 impl Outbox for Direct<'_> {
     fn send_frame(&mut self, frame: &[u8]) {
-        if self.net.send(self.conn, frame).is_err() {
-            self.failed = true;
+        match self.tap.sent(frame) {
+            HoldDecision::Pass => {
+                if self.net.send(self.conn, frame).is_err() {
+                    self.failed = true;
+                }
+            }
+            HoldDecision::Held => {}
+            HoldDecision::Overflow => {
+                self.failed = true;
+                self.disconnect = true;
+            }
         }
     }
     fn event(&mut self, event: SessionEvent) {
@@ -232,9 +297,16 @@ pub struct Peers<'a> {
     counters: &'a mut HostCounters,
     /// Connections to close once the callback returns (a peer's session asked for it).
     to_close: &'a mut Vec<(ConnId, usize)>,
+    journal: Option<&'a RefCell<JournalTap>>,
 }
 
 impl Peers<'_> {
+    /// The journal, when one is attached: the application journals its inputs and records
+    /// here. Do not hold it across `send` (which journals too).
+    pub fn journal(&self) -> Option<RefMut<'_, JournalTap>> {
+        self.journal.map(RefCell::borrow_mut)
+    }
+
     /// Sends an application message whose body fields are already encoded on `session`.
     pub fn send(
         &mut self,
@@ -262,6 +334,11 @@ impl Peers<'_> {
             conn,
             failed: false,
             disconnect: false,
+            tap: Tap {
+                journal: self.journal,
+                session,
+                now: self.now,
+            },
         };
         let sent = s.session.send_app(
             self.now,
@@ -342,9 +419,26 @@ pub struct Host<A: HostApp> {
     counters: HostCounters,
     staged: Staged,
     to_close: Vec<(ConnId, usize)>,
+    journal: Option<RefCell<JournalTap>>,
 }
 
 impl<A: HostApp> Host<A> {
+    /// Journals every frame in and out from now on (and hands the tap to the application
+    /// through `Peers::journal`).
+    pub fn set_journal(&mut self, tap: JournalTap) {
+        self.journal = Some(RefCell::new(tap));
+    }
+
+    /// The journal tap, if one is attached.
+    pub fn journal(&self) -> Option<std::cell::Ref<'_, JournalTap>> {
+        self.journal.as_ref().map(RefCell::borrow)
+    }
+
+    /// Detaches the journal tap (to close the journal).
+    pub fn take_journal(&mut self) -> Option<JournalTap> {
+        self.journal.take().map(RefCell::into_inner)
+    }
+
     pub fn new(
         sessions: Vec<HostSessionConfig>,
         max_pending_logon: usize,
@@ -400,6 +494,7 @@ impl<A: HostApp> Host<A> {
             counters: HostCounters::default(),
             staged: Staged::new(max_queue),
             to_close: Vec::with_capacity(n.max(1)),
+            journal: None,
         }
     }
 
@@ -477,7 +572,7 @@ impl<A: HostApp> Host<A> {
         &mut self,
         net: &mut Net,
         i: usize,
-        f: impl FnOnce(Option<&mut HostSession>, &mut A, &mut Staged, &mut Peers<'_>) -> R,
+        f: impl FnOnce(Option<&mut HostSession>, &mut A, &mut StagedOut<'_>, &mut Peers<'_>) -> R,
     ) -> R {
         let now = net.now();
         self.staged.reset();
@@ -498,8 +593,17 @@ impl<A: HostApp> Host<A> {
             now,
             counters: &mut self.counters,
             to_close: &mut self.to_close,
+            journal: self.journal.as_ref(),
         };
-        let r = f(cur, &mut self.app, &mut self.staged, &mut peers);
+        let mut staged = StagedOut {
+            staged: &mut self.staged,
+            tap: Tap {
+                journal: self.journal.as_ref(),
+                session: i,
+                now,
+            },
+        };
+        let r = f(cur, &mut self.app, &mut staged, &mut peers);
         // Write what the served session produced, then act on its events.
         if let (Some(conn), false) = (cur_conn, self.staged.frames.is_empty()) {
             if net.send(conn, &self.staged.frames).is_err() {
@@ -558,6 +662,9 @@ impl<A: HostApp> Host<A> {
         let s = &mut self.sessions[i];
         if s.conn == Some(conn) {
             s.conn = None;
+            if let Some(j) = &self.journal {
+                j.borrow_mut().drop_hold(i);
+            }
             s.session.on_disconnected(now);
             if s.up {
                 s.up = false;
@@ -691,6 +798,17 @@ impl<A: HostApp> Handler for Host<A> {
     }
 
     fn on_tick(&mut self, net: &mut Net, now: Nanos) {
+        if let Some(j) = &self.journal {
+            let sessions = &self.sessions;
+            let counters = &mut self.counters;
+            j.borrow_mut().release(now, |i, bytes| {
+                if let Some(conn) = sessions[i].conn {
+                    if net.send(conn, bytes).is_err() {
+                        counters.send_failures += 1;
+                    }
+                }
+            });
+        }
         if self.next_pending_expiry.is_some_and(|d| d <= now) {
             self.expire_pending(net, now);
         }
@@ -719,9 +837,14 @@ impl<A: HostApp> Handler for Host<A> {
             .iter()
             .filter(|s| s.conn.is_some())
             .filter_map(|s| s.session.next_deadline());
+        let held = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.borrow().next_deadline());
         sessions
             .chain(self.app.next_deadline())
             .chain(self.next_pending_expiry)
+            .chain(held)
             .min()
     }
 }
@@ -810,9 +933,39 @@ pub fn spawn_with<A: HostApp + Send + 'static>(
     validator: Arc<Validator>,
     app: A,
 ) -> std::io::Result<RunningHost> {
+    spawn_journaled(
+        options,
+        settings,
+        sessions,
+        max_pending_logon,
+        validator,
+        app,
+        None,
+    )
+}
+
+/// As [`spawn_with`], journaling through `journal` when given. The journal is closed (drained
+/// and synced) when the host's thread ends, so a stopped host has written everything.
+pub fn spawn_journaled<A: HostApp + Send + 'static>(
+    options: SpawnOptions,
+    settings: NetSettings,
+    sessions: Vec<HostSessionConfig>,
+    max_pending_logon: usize,
+    validator: Arc<Validator>,
+    app: A,
+    journal: Option<JournalTap>,
+) -> std::io::Result<RunningHost> {
     let mut event_loop = EventLoop::new(settings)?;
     let now = event_loop.net().now();
     let mut host = Host::new(sessions, max_pending_logon, validator, app, now);
+    if let Some(tap) = journal {
+        // Held ExecutionReports go out on the loop cycle after their record is durable.
+        let wake = event_loop.handle();
+        tap.journal().set_durable_waker(Box::new(move || {
+            let _ = wake.wake();
+        }));
+        host.set_journal(tap);
+    }
     let listen_addrs = host
         .start(event_loop.net())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -824,7 +977,16 @@ pub fn spawn_with<A: HostApp + Send + 'static>(
         .spawn(move || {
             // The receiver waits for this; if it is gone the caller gave up, which is fine.
             let _ = pinned_tx.send(crate::pinning::pin_current_thread(cpu));
-            event_loop.run(&mut host)
+            let ran = event_loop.run(&mut host);
+            let closed = match host.take_journal() {
+                Some(tap) => tap
+                    .into_journal()
+                    .close()
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::other(e.to_string())),
+                None => Ok(()),
+            };
+            ran.and(closed)
         })?;
     let pinning = match pinned_rx.recv() {
         Ok(p) => p,

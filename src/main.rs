@@ -14,7 +14,10 @@ use rfq_router::admin::{AdminContext, PanelRecommender};
 use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
-use rfq_router::host::{sessions_from_config, spawn_with, RunningHost, SpawnOptions};
+use rfq_router::host::{sessions_from_config, spawn_journaled, RunningHost, SpawnOptions};
+use rfq_router::journal::run_files::RunPaths;
+use rfq_router::journal::tap::{journal_config, JournalTap};
+use rfq_router::journal::Journal;
 use rfq_router::metrics::{exposition, snapshot_channel};
 use rfq_router::net::NetSettings;
 use rfq_router::pinning::started_threads;
@@ -30,8 +33,9 @@ use rfq_router::select::{Candidate, RfqSpec};
 use rfq_router::time::Nanos;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
 #[command(
@@ -92,6 +96,9 @@ enum Command {
         /// Print a status line every this many seconds (0: never).
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         status_every_s: u64,
+        /// Journal directory (default: `[journal] dir` of the configuration, "journal").
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
     },
     /// Check the configuration files and print what they describe; exit non-zero on error.
     CheckConfig {
@@ -270,14 +277,66 @@ fn recommend(
     Ok(())
 }
 
-fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Result<()> {
+/// Opens the journal, reports what recovery found, and writes the run's first record (the
+/// files the engine is built from) with the engine's start time.
+fn open_journal(
+    config: &Config,
+    dir: Option<PathBuf>,
+    paths: &RunPaths,
+    start: Nanos,
+) -> Result<JournalTap> {
+    let max_message = config
+        .sessions
+        .iter()
+        .map(|s| s.limits.max_message_bytes as usize)
+        .max()
+        .unwrap_or(65_536);
+    let jc = journal_config(&config.journal, dir, max_message, config.router.journal_cpu);
+    let shown = jc.dir.display().to_string();
+    let (journal, report) =
+        Journal::open(jc).with_context(|| format!("opening the journal in {shown}"))?;
+    for event in &report.events {
+        eprintln!("rfq-router: journal {shown}: {event}");
+    }
+    println!(
+        "journal: {shown}, durability {:?}, next record {}",
+        config.journal.durability, report.next_seq
+    );
+    let files = paths
+        .identify()
+        .context("reading the configuration files for the journal")?;
+    let entries: Vec<_> = files.iter().map(|f| f.as_run_file()).collect();
+    let mut tap = JournalTap::new(journal, config.sessions.len());
+    tap.run_start(start, &entries)
+        .map_err(|e| anyhow::anyhow!("journal {shown}: writing the run's first record: {e}"))?;
+    Ok(tap)
+}
+
+fn run(
+    files: &ConfigArgs,
+    selection: &SelectionArgs,
+    status_every_s: u64,
+    journal_dir: Option<PathBuf>,
+) -> Result<()> {
     let (config, dealers) = load(files)?;
     describe(&config, &dealers);
     let panel = scored_panel(selection, &dealers)?;
     describe_selection(&panel);
+    let start = now();
+    let paths = RunPaths {
+        config: files.config.clone(),
+        dealers: files.dealers.clone(),
+        rules: selection.rules.clone(),
+        instruments: selection.instruments.clone(),
+        scores: selection.scores.clone(),
+    };
+    let tap = open_journal(&config, journal_dir, &paths, start)?;
+    let journal_metrics = tap.journal().metrics_handle();
+    let tap_counters = tap.counters_handle();
     let (mut snapshots, snapshot_server) = snapshot_channel(4, None);
-    let app = RouterApp::from_config(&config, &dealers, panel, now()).with_admin(snapshot_server);
-    let router = spawn_with(
+    let app =
+        RouterApp::from_config(&config, &dealers, panel, start).with_admin(snapshot_server);
+    let router = spawn_journaled(
         SpawnOptions {
             name: "engine".to_string(),
             cpu: config.router.engine_cpu,
@@ -287,6 +346,7 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
         config.limits.max_pending_logon as usize,
         Arc::new(Validator::fix44()),
         app,
+        Some(tap),
     )
     .context("starting the engine thread")?;
     snapshots.set_wake(router.handle.clone());
@@ -316,19 +376,66 @@ fn run(files: &ConfigArgs, selection: &SelectionArgs, status_every_s: u64) -> Re
         }
     };
     report_threads(&config, &router);
+    // Ctrl-C or SIGTERM stops the router cleanly: the engine thread ends and the journal is
+    // drained and synced. A second Ctrl-C exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+    }
     println!("router running (Ctrl-C to stop)");
-    loop {
-        if status_every_s == 0 {
-            std::thread::park();
+    let status_every = Duration::from_secs(status_every_s);
+    let mut next_status = Instant::now() + status_every;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if status_every_s == 0 || Instant::now() < next_status {
             continue;
         }
-        std::thread::sleep(Duration::from_secs(status_every_s));
+        next_status += status_every;
         let c = router.handle.counters();
+        let j = journal_metrics.snapshot();
+        let t = tap_counters.snapshot();
         println!(
-            "status: connections accepted {} connected {} closed {} | bytes in {} out {}",
-            c.accepted, c.connected, c.closed, c.bytes_in, c.bytes_out
+            "status: connections accepted {} connected {} closed {} | bytes in {} out {} | \
+             journal written {} durable {} queue {}/{} full {} failed appends {} fills held {}",
+            c.accepted,
+            c.connected,
+            c.closed,
+            c.bytes_in,
+            c.bytes_out,
+            j.written_seq,
+            j.durable_seq,
+            j.queue_len,
+            j.queue_capacity,
+            j.queue_full_events,
+            t.append_failures,
+            t.executions_held
         );
+        if t.append_failures > 0 {
+            eprintln!(
+                "rfq-router: warning: {} journal appends failed: records are missing from the \
+                 journal",
+                t.append_failures
+            );
+        }
     }
+    println!("stopping");
+    router
+        .stop()
+        .context("stopping the engine thread and closing the journal")?;
+    let j = journal_metrics.snapshot();
+    println!(
+        "journal closed: {} records appended, {} written, last durable {}, queue full {} \
+         times ({} ms waited)",
+        j.appended_records,
+        j.written_records,
+        j.durable_seq,
+        j.queue_full_events,
+        j.backpressure_wait_ns / 1_000_000
+    );
+    Ok(())
 }
 
 /// Says how each router thread was placed; a CPU that could not be used is warned about once.
@@ -384,12 +491,14 @@ fn real_main() -> Result<()> {
         },
         selection: SelectionArgs::default(),
         status_every_s: 10,
+        journal: None,
     }) {
         Command::Run {
             files,
             selection,
             status_every_s,
-        } => run(&files, &selection, status_every_s),
+            journal,
+        } => run(&files, &selection, status_every_s, journal),
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);

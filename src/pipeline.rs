@@ -6,7 +6,9 @@
 //! each peer. It is the same code the network host runs (framing, tokenising, validation,
 //! session rules, engine, encoding), minus the socket: benchmarks measure the in-process
 //! budget with it, tests prove the path allocates nothing in steady state, and the simulator
-//! can drive it. It never reads the clock: the caller sets `now`.
+//! can drive it. It never reads the clock: the caller sets `now`. With a journal attached
+//! (`attach_journal`) it journals as the host does: each frame in and out, each engine input
+//! and record, through a `journal::tap::JournalTap`.
 
 use crate::fix::session::{
     AppOutcome, Application, Outbox as SessionOutbox, Reply, Session, SessionConfig, SessionEvent,
@@ -14,6 +16,8 @@ use crate::fix::session::{
 use crate::fix::store::{MemoryStore, MemoryStoreLimits};
 use crate::fix::validate::Validator;
 use crate::fix::{Encoder, Message};
+use crate::journal::records::EngineInput;
+use crate::journal::tap::{JournalTap, UNSENT_REFUSED};
 use crate::rfq::engine::{
     DealerConfig, Engine, EngineConfig, EngineLimits, Event, HitWith, Outcome,
 };
@@ -21,16 +25,33 @@ use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::{FixId, SessionId};
 use crate::select::{Panel, Protocol, StaticTiers};
 use crate::time::Nanos;
+use std::cell::RefCell;
 use std::sync::Arc;
 
-/// Frames written to one peer, appended.
-struct Wire<'a>(&'a mut Vec<u8>);
+/// Frames written to one peer, appended (and journaled, with a journal attached).
+struct Wire<'a>(&'a mut Vec<u8>, Tap<'a>);
+
+/// The journal as a wire sees it: which session, and the `now` of the step.
+#[derive(Clone, Copy)]
+struct Tap<'a> {
+    journal: Option<&'a RefCell<JournalTap>>,
+    session: usize,
+    now: Nanos,
+}
 
 impl SessionOutbox for Wire<'_> {
     fn send_frame(&mut self, frame: &[u8]) {
+        if let Some(j) = self.1.journal {
+            j.borrow_mut().fix_out(self.1.now, self.1.session, frame);
+        }
         self.0.extend_from_slice(frame);
     }
     fn event(&mut self, _event: SessionEvent) {}
+    fn received_frame(&mut self, frame: &[u8]) {
+        if let Some(j) = self.1.journal {
+            j.borrow_mut().fix_in(self.1.now, self.1.session, frame);
+        }
+    }
 }
 
 /// Builds the frames a peer sends: its own sequence numbers and CompIDs.
@@ -50,18 +71,27 @@ struct PipeApp<'a, P: Panel> {
     wires_before: &'a mut [Vec<u8>],
     wires_after: &'a mut [Vec<u8>],
     send_failures: &'a mut u64,
+    journal: Option<&'a RefCell<JournalTap>>,
 }
 
 impl<P: Panel> Application for PipeApp<'_, P> {
     fn on_message(&mut self, msg: &Message<'_>, reply: &mut Reply<'_>) -> AppOutcome {
+        if let Some(j) = self.journal {
+            j.borrow_mut()
+                .input_fix(self.now, self.current, msg.frame());
+        }
         let ev = Event::Fix {
             session: SessionId(self.current as u16),
             msg,
         };
-        if self.engine.on(self.now, ev, self.out) == Outcome::Unsupported {
-            return AppOutcome::UnsupportedMsgType;
-        }
+        let outcome = self.engine.on(self.now, ev, self.out);
         for cmd in self.out.commands() {
+            // Commands other than these two (added by other issues) are not the pipeline's.
+            if let Command::Journal(record) = cmd {
+                if let Some(j) = self.journal {
+                    j.borrow_mut().engine_record(self.now, record);
+                }
+            }
             let Command::Send {
                 session,
                 msg_type,
@@ -75,23 +105,35 @@ impl<P: Panel> Application for PipeApp<'_, P> {
             let fill = |e: &mut Encoder| {
                 e.raw(body);
             };
+            let tap = Tap {
+                journal: self.journal,
+                session: target,
+                now: self.now,
+            };
             let sent = if target == self.current {
                 reply.send(msg_type, &mut { fill }).is_ok()
             } else if target < self.current {
-                let wire = &mut Wire(&mut self.wires_before[target]);
+                let wire = &mut Wire(&mut self.wires_before[target], tap);
                 self.before[target]
                     .send_app(self.now, msg_type, fill, wire)
                     .is_ok()
             } else {
                 let k = target - self.current - 1;
-                let wire = &mut Wire(&mut self.wires_after[k]);
+                let wire = &mut Wire(&mut self.wires_after[k], tap);
                 self.after[k]
                     .send_app(self.now, msg_type, fill, wire)
                     .is_ok()
             };
             if !sent {
                 *self.send_failures += 1;
+                if let Some(j) = self.journal {
+                    j.borrow_mut()
+                        .unsent(self.now, target, UNSENT_REFUSED, msg_type);
+                }
             }
+        }
+        if outcome == Outcome::Unsupported {
+            return AppOutcome::UnsupportedMsgType;
         }
         AppOutcome::Accepted
     }
@@ -116,10 +158,36 @@ pub struct Pipeline<P: Panel> {
     frame: Vec<u8>,
     now: Nanos,
     send_failures: u64,
+    journal: Option<RefCell<JournalTap>>,
 }
 
 /// The desk's session index.
 pub const DESK: usize = 0;
+
+/// The engine configuration of a pipeline with `dealers` dealers (for `journal::replay`,
+/// which rebuilds the same engine).
+pub fn engine_config(dealers: usize, limits: EngineLimits) -> EngineConfig {
+    let dealers = (1..=dealers)
+        .map(|i| {
+            let peer = format!("D{i}");
+            DealerConfig {
+                party_id: FixId::new(peer.as_bytes()).expect("short id"),
+                name: peer,
+                session: SessionId(i as u16),
+                tier: 1,
+                disclose_side_and_size: true,
+                hit_with: HitWith::QuoteResponse,
+                tell_losers: true,
+            }
+        })
+        .collect();
+    EngineConfig {
+        dealers,
+        desks: vec![SessionId(DESK as u16)],
+        limits,
+        timer_tick_ms: 1,
+    }
+}
 
 impl Pipeline<StaticTiers> {
     /// A desk and `dealers` dealers (party ids `D1`, `D2`, ..., all tier 1), all logged on at
@@ -149,7 +217,6 @@ impl<P: Panel> Pipeline<P> {
         };
         let mut sessions = Vec::with_capacity(dealers + 1);
         let mut peers = Vec::with_capacity(dealers + 1);
-        let mut dealer_cfg = Vec::with_capacity(dealers);
         for i in 0..=dealers {
             let peer = if i == DESK {
                 "DESK".to_string()
@@ -159,32 +226,12 @@ impl<P: Panel> Pipeline<P> {
             let mut cfg = SessionConfig::acceptor("ROUTER", &peer);
             cfg.max_message_bytes = 8192;
             sessions.push(Session::new(cfg, store(), validator.clone()));
-            if i != DESK {
-                dealer_cfg.push(DealerConfig {
-                    name: peer.clone(),
-                    party_id: FixId::new(peer.as_bytes()).expect("short id"),
-                    session: SessionId(i as u16),
-                    tier: 1,
-                    disclose_side_and_size: true,
-                    hit_with: HitWith::QuoteResponse,
-                    tell_losers: true,
-                });
-            }
             peers.push(PeerWriter {
                 sender: peer,
                 next_seq: 1,
             });
         }
-        let engine = Engine::new(
-            EngineConfig {
-                dealers: dealer_cfg,
-                desks: vec![SessionId(DESK as u16)],
-                limits,
-                timer_tick_ms: 1,
-            },
-            panel,
-            now,
-        );
+        let engine = Engine::new(engine_config(dealers, limits), panel, now);
         let out = engine.outbox();
         let mut p = Pipeline {
             wires: (0..=dealers)
@@ -198,6 +245,7 @@ impl<P: Panel> Pipeline<P> {
             frame: Vec::with_capacity(8192),
             now,
             send_failures: 0,
+            journal: None,
         };
         for i in 0..=dealers {
             p.peer_message(i, b"A", |e| {
@@ -205,8 +253,13 @@ impl<P: Panel> Pipeline<P> {
             });
             let mut frame = std::mem::take(&mut p.frame);
             let s = &mut p.sessions[i];
-            s.on_connected(now, &mut Wire(&mut p.wires[i]));
-            s.on_input(now, &frame, &mut Accept, &mut Wire(&mut p.wires[i]));
+            let tap = Tap {
+                journal: None,
+                session: i,
+                now,
+            };
+            s.on_connected(now, &mut Wire(&mut p.wires[i], tap));
+            s.on_input(now, &frame, &mut Accept, &mut Wire(&mut p.wires[i], tap));
             frame.clear();
             p.frame = frame;
             assert_eq!(
@@ -225,36 +278,86 @@ impl<P: Panel> Pipeline<P> {
         self.now
     }
 
+    /// Journals everything from now on, as the host does: the sessions' logons happened
+    /// at construction (before the journal), so the run starts with SessionUp inputs for
+    /// every session at the current `now`, then the caller's inputs.
+    pub fn attach_journal(&mut self, tap: JournalTap) {
+        let journal = RefCell::new(tap);
+        for i in 0..self.sessions.len() {
+            journal
+                .borrow_mut()
+                .input(self.now, &EngineInput::SessionUp { session: i as u16 });
+        }
+        self.journal = Some(journal);
+    }
+
+    /// As the router does after a restart: RFQs are numbered after `last_rfq_seq` (journaled
+    /// as an input, so a replay does the same).
+    pub fn resume_numbering_after(&mut self, last_rfq_seq: u64) {
+        if let Some(j) = &self.journal {
+            j.borrow_mut()
+                .input(self.now, &EngineInput::ResumeNumbering { last_rfq_seq });
+        }
+        self.engine.resume_numbering_after(last_rfq_seq);
+    }
+
+    /// Detaches the journal (to close it).
+    pub fn take_journal(&mut self) -> Option<JournalTap> {
+        self.journal.take().map(RefCell::into_inner)
+    }
+
     /// Moves time on and fires the engine's and sessions' due timers.
     pub fn advance_to(&mut self, now: Nanos) {
         self.now = now;
+        if let Some(j) = &self.journal {
+            j.borrow_mut().input(now, &EngineInput::Tick);
+        }
         self.engine.on(now, Event::Tick, &mut self.out);
         let cmds = self.out.commands().len();
         for c in 0..cmds {
+            let cmd = &self.out.commands()[c];
+            if let Command::Journal(record) = cmd {
+                if let Some(j) = &self.journal {
+                    j.borrow_mut().engine_record(now, record);
+                }
+            }
             if let Command::Send {
                 session,
                 msg_type,
                 body,
-            } = &self.out.commands()[c]
+            } = cmd
             {
                 let i = usize::from(session.0);
                 let body = self.out.body(body);
+                let tap = Tap {
+                    journal: self.journal.as_ref(),
+                    session: i,
+                    now,
+                };
                 let r = self.sessions[i].send_app(
                     now,
                     msg_type,
                     |e| {
                         e.raw(body);
                     },
-                    &mut Wire(&mut self.wires[i]),
+                    &mut Wire(&mut self.wires[i], tap),
                 );
                 if r.is_err() {
                     self.send_failures += 1;
+                    if let Some(j) = &self.journal {
+                        j.borrow_mut().unsent(now, i, UNSENT_REFUSED, msg_type);
+                    }
                 }
             }
         }
         for i in 0..self.sessions.len() {
             if self.sessions[i].next_deadline().is_some_and(|d| d <= now) {
-                self.sessions[i].on_timer(now, &mut Wire(&mut self.wires[i]));
+                let tap = Tap {
+                    journal: self.journal.as_ref(),
+                    session: i,
+                    now,
+                };
+                self.sessions[i].on_timer(now, &mut Wire(&mut self.wires[i], tap));
             }
         }
     }
@@ -308,8 +411,14 @@ impl<P: Panel> Pipeline<P> {
             wires_before,
             wires_after,
             send_failures: &mut self.send_failures,
+            journal: self.journal.as_ref(),
         };
-        cur.on_input(now, bytes, &mut app, &mut Wire(wire))
+        let tap = Tap {
+            journal: self.journal.as_ref(),
+            session,
+            now,
+        };
+        cur.on_input(now, bytes, &mut app, &mut Wire(wire, tap))
     }
 
     /// Frames the router wrote to peer `session` since the last `clear_wires`.

@@ -4,14 +4,17 @@
 //! `rfq::Engine` (events in, commands out): it feeds each application message, session change
 //! and timer tick to the engine, then sends the engine's messages on the right sessions, the
 //! reply on the session being served and the rest through `Peers`. It decides nothing itself
-//! and keeps no RFQ state. Journal records are counted here until the journal (issue 5) takes
-//! them.
+//! and keeps no RFQ state. With a journal attached to the host, it journals every engine
+//! input (with its `now`) before the engine sees it, every engine record, and every engine
+//! message its session did not send (`journal::tap`), so `rfq-journal replay` can re-run it.
 
 use crate::config::Config;
 use crate::dealers::Dealers;
 use crate::fix::session::{AppOutcome, Reply};
 use crate::fix::{Encoder, Message};
-use crate::host::{HostApp, Peers};
+use crate::host::{HostApp, PeerSendError, Peers};
+use crate::journal::records::EngineInput;
+use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{Counters, Engine, EngineConfig, Event, Outcome};
 use crate::rfq::outbox::{Command, Outbox};
@@ -24,7 +27,7 @@ use crate::time::Nanos;
 pub struct RouterCounters {
     /// Engine messages that could not be sent (session down, refused).
     pub send_failures: u64,
-    /// Journal records produced (not yet written anywhere: issue 5).
+    /// Journal records the engine produced (journaled when the host has a journal).
     pub journal_records: u64,
 }
 
@@ -86,18 +89,7 @@ impl<P: Panel> RouterApp<P> {
 
     /// Builds the engine from the router configuration and the dealer database.
     pub fn from_config(config: &Config, dealers: &Dealers, panel: P, now: Nanos) -> RouterApp<P> {
-        let cfg = EngineConfig {
-            dealers: dealers.engine_dealers(),
-            desks: config
-                .rfq
-                .desk_sessions
-                .iter()
-                .map(|&i| SessionId(i as u16))
-                .collect(),
-            limits: config.rfq.limits,
-            timer_tick_ms: config.rfq.timer_tick_ms,
-        };
-        RouterApp::new(Engine::new(cfg, panel, now))
+        RouterApp::new(Engine::new(engine_config(config, dealers), panel, now))
     }
 
     pub fn engine(&self) -> &Engine<P> {
@@ -114,7 +106,12 @@ impl<P: Panel> RouterApp<P> {
 
     /// Sends what the engine produced. `current` is the session being served, whose messages
     /// go through `reply`.
-    fn dispatch(&mut self, current: Option<(usize, &mut Reply<'_>)>, peers: &mut Peers<'_>) {
+    fn dispatch(
+        &mut self,
+        now: Nanos,
+        current: Option<(usize, &mut Reply<'_>)>,
+        peers: &mut Peers<'_>,
+    ) {
         let (current_index, mut reply) = match current {
             Some((i, r)) => (Some(i), Some(r)),
             None => (None, None),
@@ -128,23 +125,55 @@ impl<P: Panel> RouterApp<P> {
                 } => {
                     let target = usize::from(session.0);
                     let body = self.out.body(body);
-                    let ok = match (&mut reply, current_index == Some(target)) {
+                    let sent = match (&mut reply, current_index == Some(target)) {
                         (Some(r), true) => r
                             .send(msg_type, &mut |e: &mut Encoder| {
                                 e.raw(body);
                             })
-                            .is_ok(),
-                        _ => peers.send(target, msg_type, body).is_ok(),
+                            .map(|_| ())
+                            .map_err(|_| UNSENT_REFUSED),
+                        _ => peers
+                            .send(target, msg_type, body)
+                            .map(|_| ())
+                            .map_err(|e| match e {
+                                PeerSendError::NotAPeer => UNSENT_NOT_A_SESSION,
+                                PeerSendError::NotLoggedOn => UNSENT_NOT_LOGGED_ON,
+                                PeerSendError::Refused(_) => UNSENT_REFUSED,
+                            }),
                     };
-                    if !ok {
+                    if let Err(reason) = sent {
                         self.counters.send_failures += 1;
+                        if let Some(mut j) = peers.journal() {
+                            j.unsent(now, target, reason, msg_type);
+                        }
                     } else if current_index != Some(target) {
                         self.probe.sent(msg_type, peers.queued_bytes(target));
                     }
                 }
-                Command::Journal(_) => self.counters.journal_records += 1,
+                Command::Journal(record) => {
+                    self.counters.journal_records += 1;
+                    if let Some(mut j) = peers.journal() {
+                        j.engine_record(now, record);
+                    }
+                }
             }
         }
+    }
+}
+
+/// The engine's configuration from the router configuration and the dealer database (the
+/// router and `rfq-journal replay` build the same engine from the same files).
+pub fn engine_config(config: &Config, dealers: &Dealers) -> EngineConfig {
+    EngineConfig {
+        dealers: dealers.engine_dealers(),
+        desks: config
+            .rfq
+            .desk_sessions
+            .iter()
+            .map(|&i| SessionId(i as u16))
+            .collect(),
+        limits: config.rfq.limits,
+        timer_tick_ms: config.rfq.timer_tick_ms,
     }
 }
 
@@ -158,13 +187,16 @@ impl<P: Panel> HostApp for RouterApp<P> {
         peers: &mut Peers<'_>,
     ) -> AppOutcome {
         self.probe.message_start(msg.msg_type());
+        if let Some(mut j) = peers.journal() {
+            j.input_fix(now, session, msg.frame());
+        }
         let ev = Event::Fix {
             session: SessionId(session as u16),
             msg,
         };
         let outcome = self.engine.on(now, ev, &mut self.out);
         self.probe.engine_done();
-        self.dispatch(Some((session, reply)), peers);
+        self.dispatch(now, Some((session, reply)), peers);
         self.probe.message_end();
         match outcome {
             Outcome::Handled => AppOutcome::Accepted,
@@ -173,26 +205,37 @@ impl<P: Panel> HostApp for RouterApp<P> {
     }
 
     fn on_session_up(&mut self, now: Nanos, session: usize, peers: &mut Peers<'_>) {
+        if let Some(mut j) = peers.journal() {
+            let session = session as u16;
+            j.input(now, &EngineInput::SessionUp { session });
+        }
         self.engine.on(
             now,
             Event::SessionUp(SessionId(session as u16)),
             &mut self.out,
         );
-        self.dispatch(None, peers);
+        self.dispatch(now, None, peers);
     }
 
     fn on_session_down(&mut self, now: Nanos, session: usize, peers: &mut Peers<'_>) {
+        if let Some(mut j) = peers.journal() {
+            let session = session as u16;
+            j.input(now, &EngineInput::SessionDown { session });
+        }
         self.engine.on(
             now,
             Event::SessionDown(SessionId(session as u16)),
             &mut self.out,
         );
-        self.dispatch(None, peers);
+        self.dispatch(now, None, peers);
     }
 
     fn on_tick(&mut self, now: Nanos, peers: &mut Peers<'_>) {
+        if let Some(mut j) = peers.journal() {
+            j.input(now, &EngineInput::Tick);
+        }
         self.engine.on(now, Event::Tick, &mut self.out);
-        self.dispatch(None, peers);
+        self.dispatch(now, None, peers);
     }
 
     fn next_deadline(&self) -> Option<Nanos> {

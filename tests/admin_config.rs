@@ -124,6 +124,8 @@ fn run_prints_where_each_thread_runs_and_the_admin_address() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rfq-router"))
         .args(["run", "--status-every-s", "0", "--config"])
         .arg(&config)
+        .arg("--journal")
+        .arg(dir.join("journal"))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start rfq-router run");

@@ -1,9 +1,16 @@
 //! The RFQ path allocates nothing in steady state: desk QuoteRequest bytes in, selection over
 //! 200 dealers, dealer QuoteRequests out, a quote, the desk's hit, the dealer's fill and the
-//! desk's execution report, through the real FIX sessions and engine (no sockets). A counting
-//! global allocator counts allocations made on this thread while the router code runs.
+//! desk's execution report, through the real FIX sessions and engine (no sockets), with and
+//! without the journal enqueue (every frame in and out, every engine input and decision). A
+//! counting global allocator counts allocations made on this thread while the router code
+//! runs (the journal thread's own work is not the engine thread's). The journaled run is then
+//! replayed from its journal and must match byte for byte.
 
-use rfq_router::pipeline::{Pipeline, DESK};
+use rfq_router::journal::replay::replay;
+use rfq_router::journal::tap::JournalTap;
+use rfq_router::journal::{Journal, JournalConfig, JournalReader};
+use rfq_router::pipeline::{engine_config, Pipeline, DESK};
+use rfq_router::rfq::engine::Engine;
 use rfq_router::rfq::engine::EngineLimits;
 use rfq_router::select::{Protocol, ProtocolKind, StaticTiers};
 use rfq_router::time::Nanos;
@@ -153,6 +160,72 @@ fn full_rfq_path_allocates_nothing_after_warm_up() {
         total, 0,
         "allocations on the RFQ path over 3,000 RFQs after warm-up"
     );
+}
+
+#[test]
+fn full_rfq_path_with_journal_enqueue_allocates_nothing_after_warm_up() {
+    let protocol = Protocol {
+        kind: ProtocolKind::Broadcast,
+        max_dealers: 4,
+        ..Protocol::default()
+    };
+    let limits = EngineLimits::default();
+    let now = Nanos::from_secs(1_700_000_000);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("alloc-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A small queue: its payload buffers cycle many times during warm-up and reach their
+    // working size; a full queue is back-pressure (a wait), not an allocation.
+    let config = JournalConfig {
+        queue_capacity: 1024,
+        segment_size_bytes: 16 << 20,
+        ..JournalConfig::new(&dir)
+    };
+    let (journal, _) = Journal::open(config).unwrap_or_else(|e| panic!("{e}"));
+    let mut tap = JournalTap::new(journal, 201);
+    tap.run_start(now, &[]).unwrap();
+    let mut p = Pipeline::with_dealers(200, protocol, limits, now);
+    p.attach_journal(tap);
+    for n in 0..6_000 {
+        one_rfq(&mut p, n);
+    }
+    let mut total = 0;
+    for n in 6_000..9_000 {
+        total += one_rfq(&mut p, n);
+    }
+    assert_eq!(p.engine().counters().fills, 9_000);
+    let tap = p.take_journal().expect("journal attached");
+    let c = tap.counters();
+    assert_eq!(c.append_failures, 0);
+    assert_eq!(c.engine_records, 9_000, "one decision per RFQ");
+    assert_eq!(c.inputs_inlined, 0);
+    let metrics = tap.into_journal().close().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(metrics.written_records, metrics.appended_records);
+    assert_eq!(
+        total, 0,
+        "allocations on the journaled RFQ path over 3,000 RFQs after warm-up"
+    );
+
+    // The journal alone reproduces the run.
+    let reader = JournalReader::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let summary = replay(
+        reader.records(),
+        |_, start, _| {
+            Ok(Engine::new(
+                engine_config(200, limits),
+                StaticTiers { protocol },
+                start,
+            ))
+        },
+        |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary.decisions_checked, 9_000);
+    // Per RFQ: 4 dealer QuoteRequests, the desk's ack, the quote to the desk, the hit to the
+    // dealer and the desk's fill (only one dealer quoted: nobody to tell it was done away).
+    assert_eq!(summary.messages_checked, 9_000 * 8, "{summary:?}");
+    assert_eq!(summary.runs_cut_short, 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

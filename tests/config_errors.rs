@@ -355,3 +355,59 @@ fn too_many_sessions_are_refused() {
     );
     assert_line(&e, 18);
 }
+
+#[test]
+fn journal_table_has_defaults_and_overrides() {
+    use rfq_router::config::JournalDurability;
+    let c = Config::parse(GOOD, ORIGIN).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.journal.dir, std::path::PathBuf::from("journal"));
+    assert_eq!(c.journal.durability, JournalDurability::Os);
+    let text = format!(
+        "{GOOD}\n[journal]\ndir = \"/var/rfq/j\"\nsegment_size_mb = 8\ndurability = \"fsync\"\n\
+         group_commit_us = 250\ngroup_commit_records = 64\nqueue_capacity = 4096\n"
+    );
+    let c = Config::parse(&text, ORIGIN).unwrap_or_else(|e| panic!("{e}"));
+    let j = &c.journal;
+    assert_eq!(j.dir, std::path::PathBuf::from("/var/rfq/j"));
+    assert_eq!(j.segment_size_mb, 8);
+    assert_eq!(j.durability, JournalDurability::Fsync);
+    assert_eq!(
+        (j.group_commit_us, j.group_commit_records, j.queue_capacity),
+        (250, 64, 4096)
+    );
+}
+
+#[test]
+fn bad_journal_settings_name_their_line() {
+    let base = format!("{GOOD}\n[journal]\n");
+    let line = base.lines().count() + 1;
+    let e = refused(&format!("{base}segment_size_mb = 4096\n"));
+    assert!(
+        matches!(
+            e.problem(),
+            Some(Problem::OutOfRange {
+                key: "segment_size_mb",
+                ..
+            })
+        ),
+        "{e}"
+    );
+    assert_line(&e, line);
+    let e = refused(&format!("{base}queue_capacity = 0\n"));
+    assert!(
+        matches!(
+            e.problem(),
+            Some(Problem::Zero {
+                key: "queue_capacity"
+            })
+        ),
+        "{e}"
+    );
+    assert_line(&e, line);
+    let e = refused(&format!("{base}durability = \"sometimes\"\n"));
+    assert_line(&e, line);
+    let e = refused(&format!("{base}dir = \"\"\n"));
+    assert_line(&e, line);
+    let e = refused(&format!("{base}colour = \"blue\"\n"));
+    assert_line(&e, line);
+}

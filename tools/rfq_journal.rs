@@ -1,4 +1,5 @@
-//! `rfq-journal`: the operator's tool for the router's journal (`cat`, `stats`, `verify`).
+//! `rfq-journal`: the operator's tool for the router's journal (`cat`, `stats`, `verify`,
+//! `replay`).
 //!
 //! It only reads: it opens a journal directory (or one segment file) with the library's
 //! `JournalReader`, which may be done while the router is running, and never changes a file
@@ -20,6 +21,9 @@ use rfq_router::journal::{
     FixDirection, HeaderProblem, JournalError, JournalReader, RecordKind, RecordView,
 };
 use rfq_router::time::{format_utc_timestamp_ms, parse_utc_timestamp, Nanos, UTC_TIMESTAMP_MS_LEN};
+
+#[path = "rfq_journal/replay.rs"]
+mod replay;
 
 /// Exit status when `verify` finds corruption, a gap or time going backwards.
 const EXIT_PROBLEMS: u8 = 1;
@@ -56,6 +60,11 @@ enum Command {
     /// segment file and byte offset. Exit 1 on corruption, 3 if the only problem is a torn
     /// tail (what a crash leaves; the router cuts it on its next start).
     Verify(VerifyArgs),
+    /// Re-run the engine from the journal's recorded inputs (with their recorded times) and
+    /// check that every application message and decision is identical to what was recorded.
+    /// Builds the engine from the files each run recorded (or those given), refusing files
+    /// whose content differs. Exit 1 and print the first difference if the replay diverges.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Args)]
@@ -126,6 +135,7 @@ fn main() -> ExitCode {
         Command::Cat(a) => cat(a),
         Command::Stats(a) => stats(a),
         Command::Verify(a) => verify(a),
+        Command::Replay(a) => replay::run(a, a.config.as_deref(), a.dealers.as_deref()),
     };
     match result {
         Ok(code) => code,

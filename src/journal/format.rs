@@ -14,8 +14,12 @@ use crate::time::Nanos;
 
 /// First eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RFQJRNL\0";
-/// The format this code writes and reads. Bumped on any incompatible change.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this code writes. Bumped on any incompatible change (version 2 added the
+/// `input` and `unsent` record kinds).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format this code reads (a version-1 segment holds a subset of version 2's
+/// record kinds).
+pub const MIN_READ_FORMAT_VERSION: u16 = 1;
 /// Bytes in a segment header; the first record starts here.
 pub const SEGMENT_HEADER_LEN: usize = 64;
 /// Bytes in a record header; the payload starts here, relative to the record.
@@ -106,11 +110,18 @@ pub struct FixPayloadPrefix {
     pub session_id: u16,
     /// 1 inbound, 2 outbound; must agree with the record kind.
     pub direction: u8,
-    pub reserved: u8,
+    /// Bit 0 ([`FIX_FLAG_NOT_ENGINE`]): an application message the router sent on its own,
+    /// not an engine output (replay skips it). Other bits 0. Version 1 wrote 0 here.
+    pub flags: u8,
 }
 
 const _: () = assert!(size_of::<FixPayloadPrefix>() == FIX_PAYLOAD_PREFIX_LEN);
 const _: () = assert!(offset_of!(FixPayloadPrefix, direction) == 2);
+const _: () = assert!(offset_of!(FixPayloadPrefix, flags) == 3);
+
+/// FIX payload flag: the router sent this application message itself (a restart notice,
+/// say), so it is not one of the engine's outputs.
+pub const FIX_FLAG_NOT_ENGINE: u8 = 1;
 
 /// What a record is. The numeric codes are part of the format and never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -132,10 +143,17 @@ pub enum RecordKind {
     ScoreUpdate = 7,
     /// An operator action (opaque bytes for now).
     Admin = 8,
+    /// An input the engine was given (`Engine::on` with its `now`): what `rfq-journal
+    /// replay` feeds a fresh engine (payload: `records::InputHeader`, then kind-specific
+    /// bytes; see `FORMAT.md`). Since version 2.
+    EngineInput = 9,
+    /// An application message the engine asked for that its session refused to send (not on
+    /// the wire, so replay does not expect it there). Since version 2.
+    Unsent = 10,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::FixInbound,
         RecordKind::FixOutbound,
         RecordKind::EngineDecision,
@@ -144,6 +162,8 @@ impl RecordKind {
         RecordKind::TcaResult,
         RecordKind::ScoreUpdate,
         RecordKind::Admin,
+        RecordKind::EngineInput,
+        RecordKind::Unsent,
     ];
 
     pub fn code(self) -> u16 {
@@ -165,6 +185,8 @@ impl RecordKind {
             RecordKind::TcaResult => "tca",
             RecordKind::ScoreUpdate => "score",
             RecordKind::Admin => "admin",
+            RecordKind::EngineInput => "input",
+            RecordKind::Unsent => "unsent",
         }
     }
 
@@ -246,7 +268,8 @@ impl std::fmt::Display for HeaderProblem {
             HeaderProblem::UnsupportedVersion { version } => {
                 write!(
                     f,
-                    "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+                    "format version {version} is not supported (this build reads \
+                     {MIN_READ_FORMAT_VERSION} to {FORMAT_VERSION})"
                 )
             }
             HeaderProblem::BadHeaderLength { header_len } => {
@@ -341,7 +364,7 @@ impl SegmentHeader {
         }
         let b = &file[..SEGMENT_HEADER_LEN];
         let format_version = le_u16(b, 8);
-        if format_version != FORMAT_VERSION {
+        if !(MIN_READ_FORMAT_VERSION..=FORMAT_VERSION).contains(&format_version) {
             return Err(HeaderProblem::UnsupportedVersion {
                 version: format_version,
             });
@@ -681,8 +704,22 @@ impl std::fmt::Display for FixPayloadProblem {
 
 /// Writes the FIX payload prefix for `session_id` and `direction`.
 pub fn encode_fix_prefix(session_id: u16, direction: FixDirection) -> [u8; FIX_PAYLOAD_PREFIX_LEN] {
+    encode_fix_prefix_flagged(session_id, direction, 0)
+}
+
+/// Writes the FIX payload prefix with `flags` (see [`FixPayloadPrefix::flags`]).
+pub fn encode_fix_prefix_flagged(
+    session_id: u16,
+    direction: FixDirection,
+    flags: u8,
+) -> [u8; FIX_PAYLOAD_PREFIX_LEN] {
     let s = session_id.to_le_bytes();
-    [s[0], s[1], direction.code(), 0]
+    [s[0], s[1], direction.code(), flags]
+}
+
+/// The flags byte of a FIX record's payload (0 if it is too short to have one).
+pub fn fix_payload_flags(payload: &[u8]) -> u8 {
+    payload.get(3).copied().unwrap_or(0)
 }
 
 /// Decodes a FIX record's payload; `expected` is the direction its record kind implies.
@@ -761,11 +798,11 @@ mod tests {
             SegmentHeader::decode(&bytes[..30]),
             Err(HeaderProblem::TooShort { len: 30 })
         );
-        let mut v2 = bytes;
-        v2[8] = 2;
+        let mut v3 = bytes;
+        v3[8] = 3;
         assert_eq!(
-            SegmentHeader::decode(&v2),
-            Err(HeaderProblem::UnsupportedVersion { version: 2 })
+            SegmentHeader::decode(&v3),
+            Err(HeaderProblem::UnsupportedVersion { version: 3 })
         );
     }
 

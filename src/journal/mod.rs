@@ -3,14 +3,19 @@
 //! Owns the journal's files and nothing else: the byte format (`format`, specified in
 //! `FORMAT.md`), the journal thread that appends records handed over by the engine thread
 //! through a bounded queue (`writer`), reading and verifying segments (`reader`) and repairing
-//! the end of the journal when it is opened for writing (`recovery`). It knows record kinds
-//! and the FIX payload prefix, but not what engine decisions or scores mean: those payloads
-//! are opaque bytes here. The library never prints: everything worth telling an operator
+//! the end of the journal when it is opened for writing (`recovery`), the payloads of the
+//! engine's records and inputs (`records`), and the engine thread's end of it all (`tap`:
+//! what the host and the router call to journal frames, inputs and decisions). Scores and
+//! TCA payloads belong to their own modules. The library never prints: everything worth telling an operator
 //! (a torn tail that was cut, corruption found) is returned to the caller.
 
 pub mod format;
 pub mod reader;
+pub mod records;
 pub mod recovery;
+pub mod replay;
+pub mod run_files;
+pub mod tap;
 pub mod writer;
 
 use std::fmt;

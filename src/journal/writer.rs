@@ -50,6 +50,10 @@ const FULL_SPINS: u32 = 200;
 /// Name of the lock file that keeps a second writer out.
 const LOCK_FILE_NAME: &str = "journal.lock";
 
+/// Called by the journal thread when records became durable and the producer asked to be
+/// told (the engine thread's loop waker).
+pub type DurableWaker = Box<dyn Fn() + Send + Sync>;
+
 /// Everything needed to open a journal for writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalConfig {
@@ -62,6 +66,9 @@ pub struct JournalConfig {
     pub max_payload_bytes: usize,
     pub durability: Durability,
     pub on_corruption: CorruptionPolicy,
+    /// The CPU the journal thread (and its segment pre-allocator) is pinned to (`None`:
+    /// unpinned); `[router] journal_cpu`. Threads start through `pinning::spawn_pinned`.
+    pub writer_cpu: Option<usize>,
 }
 
 impl JournalConfig {
@@ -75,6 +82,7 @@ impl JournalConfig {
             max_payload_bytes: 64 << 10,
             durability: Durability::Os,
             on_corruption: CorruptionPolicy::Refuse,
+            writer_cpu: None,
         }
     }
 
@@ -209,6 +217,10 @@ struct Shared {
     /// Set by the journal thread while it honours `paused` (it writes nothing meanwhile).
     pause_acknowledged: AtomicBool,
     sync_requested: AtomicBool,
+    /// Set by the producer when it waits for durability; the journal thread then calls
+    /// `durable_waker` once after its next sync.
+    wake_on_durable: AtomicBool,
+    durable_waker: Mutex<Option<DurableWaker>>,
     failed: AtomicBool,
     failure: Mutex<Option<JournalError>>,
 }
@@ -362,13 +374,15 @@ impl Journal {
             paused: AtomicBool::new(false),
             pause_acknowledged: AtomicBool::new(false),
             sync_requested: AtomicBool::new(false),
+            wake_on_durable: AtomicBool::new(false),
+            durable_waker: Mutex::new(None),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
         shared.writer.written_seq.store(last_seq, Ordering::Release);
         shared.writer.durable_seq.store(last_seq, Ordering::Release);
 
-        let spare = Spare::start(&dir, config.segment_size_bytes, fsync)?;
+        let spare = Spare::start(&dir, config.segment_size_bytes, fsync, config.writer_cpu)?;
         let mut writer = Writer {
             shared: Arc::clone(&shared),
             dir,
@@ -386,10 +400,9 @@ impl Journal {
             _lock: lock,
         };
         writer.spare.request(segment_number + 1);
-        let handle = thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || writer.run())
-            .map_err(|e| JournalError::io(&config.dir, "start journal thread", e))?;
+        let handle =
+            crate::pinning::spawn_pinned("journal", config.writer_cpu, move |_| writer.run())
+                .map_err(|e| JournalError::io(&config.dir, "start journal thread", e))?;
         let journal = Journal {
             shared,
             next_seq: report.next_seq,
@@ -440,6 +453,20 @@ impl Journal {
             bump(&self.shared.producer.queue_full_events, 1);
         }
         r
+    }
+
+    /// As [`Journal::append_fix`], with the payload prefix's `flags` byte (see
+    /// `format::FixPayloadPrefix::flags`).
+    pub fn append_fix_flagged(
+        &mut self,
+        direction: FixDirection,
+        session_id: u16,
+        flags: u8,
+        timestamp: Nanos,
+        raw: &[u8],
+    ) -> Result<u64, AppendError> {
+        let prefix = super::format::encode_fix_prefix_flagged(session_id, direction, flags);
+        self.push_waiting(direction.record_kind(), timestamp, &prefix, raw)
     }
 
     /// Queues a FIX message, waiting while the queue is full (see [`Journal::append`]).
@@ -556,6 +583,20 @@ impl Journal {
     /// what is at or below it.
     pub fn durable_seq(&self) -> u64 {
         self.shared.writer.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Installs what the journal thread calls after a sync when the producer asked with
+    /// [`Journal::wake_when_durable`] (the engine thread's loop waker).
+    pub fn set_durable_waker(&self, waker: DurableWaker) {
+        if let Ok(mut w) = self.shared.durable_waker.lock() {
+            *w = Some(waker);
+        }
+    }
+
+    /// Asks to be woken (through the durable waker) after the journal thread's next sync.
+    /// Does not wait.
+    pub fn wake_when_durable(&self) {
+        self.shared.wake_on_durable.store(true, Ordering::Release);
     }
 
     /// Asks the journal thread to sync now rather than at the next group-commit deadline
@@ -794,6 +835,13 @@ impl Writer {
         let w = &self.shared.writer;
         w.written_seq.store(self.last_written, Ordering::Release);
         w.durable_seq.store(self.last_written, Ordering::Release);
+        if self.shared.wake_on_durable.swap(false, Ordering::AcqRel) {
+            if let Ok(waker) = self.shared.durable_waker.lock() {
+                if let Some(wake) = waker.as_ref() {
+                    wake();
+                }
+            }
+        }
         Ok(())
     }
 
@@ -945,21 +993,24 @@ struct Spare {
 }
 
 impl Spare {
-    fn start(dir: &Path, size: u64, fsync: bool) -> Result<Spare, JournalError> {
+    fn start(
+        dir: &Path,
+        size: u64,
+        fsync: bool,
+        cpu: Option<usize>,
+    ) -> Result<Spare, JournalError> {
         let (requests, incoming) = bounded::<u64>(1);
         let (done, ready) = bounded::<SpareResult>(1);
         let dir_owned = dir.to_path_buf();
-        let thread = thread::Builder::new()
-            .name("journal-prealloc".into())
-            .spawn(move || {
-                for number in incoming {
-                    let r = preallocate(&dir_owned, number, size, fsync);
-                    if done.send((number, r)).is_err() {
-                        break;
-                    }
+        let thread = crate::pinning::spawn_pinned("journal-prealloc", cpu, move |_| {
+            for number in incoming {
+                let r = preallocate(&dir_owned, number, size, fsync);
+                if done.send((number, r)).is_err() {
+                    break;
                 }
-            })
-            .map_err(|e| JournalError::io(dir, "start pre-allocation thread", e))?;
+            }
+        })
+        .map_err(|e| JournalError::io(dir, "start pre-allocation thread", e))?;
         Ok(Spare {
             requests: Some(requests),
             ready,

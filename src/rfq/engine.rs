@@ -297,6 +297,12 @@ impl<P: Panel> Engine<P> {
         self.rfqs.len()
     }
 
+    /// After a restart: new RFQs are numbered after `last_rfq_seq` (the highest number the
+    /// journal shows), so no router identifier of an earlier run is reused.
+    pub fn resume_numbering_after(&mut self, last_rfq_seq: u64) {
+        self.next_seq = self.next_seq.max(last_rfq_seq.saturating_add(1));
+    }
+
     /// When the host must call `on(now, Event::Tick)` at the latest.
     pub fn next_wakeup(&self) -> Option<Nanos> {
         self.timers.next_wakeup()
@@ -605,6 +611,9 @@ impl<P: Panel> Engine<P> {
         };
         self.recommended.dealers.clear();
         self.recommended.refusal = None;
+        self.recommended.rule = None;
+        self.recommended.rules_version = None;
+        self.recommended.scores.clear();
         self.panel
             .select(&spec, &self.candidates, &mut self.recommended);
         if let Some(refusal) = self.recommended.refusal {
@@ -688,6 +697,9 @@ impl<P: Panel> Engine<P> {
             panel: self.selection.dealers.clone(),
             recommended: self.recommended.dealers.clone(),
             overridden,
+            rule: self.recommended.rule,
+            rules_version: self.recommended.rules_version,
+            scores: self.recommended.scores.clone(),
         });
         match self.timers.arm(expires, TimerKind::Expiry { rfq: h }) {
             Ok(id) => self.rfqs.get_mut(h).expect("live").expiry_timer = Some(id),

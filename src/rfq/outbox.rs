@@ -27,10 +27,18 @@ pub enum Record {
         panel: smallvec::SmallVec<[DealerId; MAX_PANEL]>,
         recommended: smallvec::SmallVec<[DealerId; MAX_PANEL]>,
         overridden: bool,
+        /// The recommendation's rationale, as far as the selector gives it: the rule that
+        /// decided (`select::Selection::rule`), the rules' version (load sequence, hash) and
+        /// each recommended dealer's composite score.
+        rule: Option<u16>,
+        rules_version: Option<(u64, u64)>,
+        scores: smallvec::SmallVec<[f32; MAX_PANEL]>,
     },
 }
 
 /// One thing for the host to do.
+// Commands live in a vector sized at construction; boxing the record would allocate per RFQ.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Send an application message: `msg_type`, and the body fields at `body` in the arena.

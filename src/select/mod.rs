@@ -139,6 +139,13 @@ pub struct Selection {
     pub fair_value: Option<f64>,
     /// `Some`: the request is refused (no RFQ is opened, `dealers` is ignored).
     pub refusal: Option<Refusal>,
+    /// The rule that decided: its index in the rules file (the default rule: the number of
+    /// rules). `None` for selectors without rules. Journaled with the decision.
+    pub rule: Option<u16>,
+    /// The version of the rules that decided: (load sequence, FNV-1a 64 of the file).
+    pub rules_version: Option<(u64, u64)>,
+    /// The composite score of each dealer in `dealers`, same order (empty: no scores).
+    pub scores: SmallVec<[f32; MAX_PANEL]>,
 }
 
 /// The selection interface.

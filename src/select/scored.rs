@@ -549,11 +549,27 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
             .is_finite()
             .then_some(d.pretrade.fair_value);
         out.dealers.clear();
+        out.scores.clear();
         for ch in &self.outcome.chosen {
             if let Some(&id) = self.panel_ids.get(ch.candidate as usize) {
                 out.dealers.push(id);
+                let composite = self
+                    .panel_candidates
+                    .get(ch.candidate as usize)
+                    .map_or(f64::NAN, |pc| self.rules.composite(&pc.scores));
+                out.scores.push(composite as f32);
             }
         }
+        // The rationale journaled with the decision: which rule (by position; the default
+        // rule is one past the file's rules) and which version of the rules.
+        let rules = self.rules.rules();
+        let index = rules
+            .iter()
+            .position(|r| std::ptr::eq(r, d.rule))
+            .unwrap_or(rules.len());
+        out.rule = u16::try_from(index).ok();
+        let v = self.rules.version();
+        out.rules_version = Some((v.seq, v.hash));
     }
 }
 

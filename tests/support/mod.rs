@@ -136,6 +136,29 @@ impl Peer {
         }
     }
 
+    /// Switches the socket between blocking (with the read timeout) and non-blocking.
+    pub fn set_nonblocking(&mut self, on: bool) {
+        self.stream.set_nonblocking(on).expect("set_nonblocking");
+    }
+
+    /// A message already received, without waiting (use with `set_nonblocking(true)`).
+    pub fn try_recv_nonblocking(&mut self) -> Option<Msg> {
+        loop {
+            if let FrameStatus::Frame { len } = self.framer.next_frame(&self.buf) {
+                let f: Vec<u8> = self.buf.drain(..len).collect();
+                self.log("<-", &f);
+                return Some(Msg(String::from_utf8_lossy(&f).replace('\x01', "|")));
+            }
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
+                Err(e) => panic!("{}: read failed: {e}", self.sender),
+            }
+        }
+    }
+
     /// The next application or session message, skipping Heartbeats.
     pub fn recv(&mut self) -> Msg {
         loop {

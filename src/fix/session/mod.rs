@@ -204,6 +204,8 @@ pub trait Outbox {
     fn send_frame(&mut self, frame: &[u8]);
     /// Something the host must act on (`Disconnect`) or may record.
     fn event(&mut self, event: SessionEvent);
+    /// A complete frame as received, before the session acts on it (the journal's hook).
+    fn received_frame(&mut self, _frame: &[u8]) {}
 }
 
 /// An `Outbox` that keeps copies of everything (tests, tools; it allocates per frame).
@@ -729,6 +731,7 @@ impl<S: MessageStore> Session<S> {
                     let frame = &bytes[pos..pos + len];
                     pos += len;
                     self.core.counters.frames_in += 1;
+                    out.received_frame(frame);
                     Self::handle_frame(
                         &mut self.decoder,
                         &mut self.core,
