@@ -142,6 +142,8 @@ pub struct AdminContext {
     pub snapshots: SnapshotClient,
     /// The network loop's counters.
     pub net: Option<LoopHandle>,
+    /// The journal's counters (when the router journals).
+    pub journal: Option<crate::journal::writer::MetricsHandle>,
     /// `/api/recommend` (503 without one).
     pub recommender: Option<Box<dyn Recommender>>,
 }
@@ -702,10 +704,17 @@ impl Server {
     fn metrics(&mut self) -> Response {
         let counters = self.counters;
         let net = self.context.net.as_ref().map(LoopHandle::counters);
+        let journal = self.context.journal.as_ref().map(|j| j.snapshot());
         match self.context.snapshots.fetch(ENGINE_REPLY_TIMEOUT) {
             Ok(snapshot) => {
                 let mut body = String::with_capacity(16 * 1024);
-                exposition::render(snapshot, net.as_ref(), &counters.named(), &mut body);
+                exposition::render(
+                    snapshot,
+                    net.as_ref(),
+                    journal.as_ref(),
+                    &counters.named(),
+                    &mut body,
+                );
                 Response {
                     status: 200,
                     content_type: "text/plain; version=0.0.4; charset=utf-8",

@@ -334,8 +334,7 @@ fn run(
     let journal_metrics = tap.journal().metrics_handle();
     let tap_counters = tap.counters_handle();
     let (mut snapshots, snapshot_server) = snapshot_channel(4, None);
-    let app =
-        RouterApp::from_config(&config, &dealers, panel, start).with_admin(snapshot_server);
+    let app = RouterApp::from_config(&config, &dealers, panel, start).with_admin(snapshot_server);
     let router = spawn_journaled(
         SpawnOptions {
             name: "engine".to_string(),
@@ -360,6 +359,7 @@ fn run(
                 AdminContext {
                     snapshots,
                     net: Some(router.handle.clone()),
+                    journal: Some(journal_metrics.clone()),
                     recommender: Some(Box::new(recommender)),
                 },
             )

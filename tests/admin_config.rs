@@ -77,6 +77,7 @@ fn the_admin_thread_is_named_pinned_and_recorded() {
         AdminContext {
             snapshots,
             net: None,
+            journal: None,
             recommender: None,
         },
     )
@@ -144,6 +145,11 @@ fn run_prints_where_each_thread_runs_and_the_admin_address() {
         "/healthz",
         std::time::Duration::from_secs(20),
     );
+    let scraped = rfq_router::admin::get(
+        format!("127.0.0.1:{http}").parse().unwrap(),
+        "/metrics",
+        std::time::Duration::from_secs(20),
+    );
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -166,4 +172,16 @@ fn run_prints_where_each_thread_runs_and_the_admin_address() {
     );
     let (status, body) = health.expect("GET /healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
+    // The running router's /metrics parses and carries the journal's counters (its first
+    // record, the run's files, is appended at start).
+    let (status, body) = scraped.expect("GET /metrics");
+    assert_eq!(status, 200, "{body}");
+    let samples =
+        rfq_router::metrics::exposition::parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    let appended = rfq_router::metrics::exposition::find(
+        &samples,
+        "rfq_router_journal_appended_records_total",
+        &[],
+    );
+    assert!(appended.is_some_and(|n| n >= 1.0), "{appended:?}");
 }

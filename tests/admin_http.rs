@@ -112,6 +112,7 @@ fn start(settings: AdminSettings) -> Rig {
         AdminContext {
             snapshots,
             net: Some(router.handle.clone()),
+            journal: None,
             recommender: None,
         },
     )
@@ -409,6 +410,7 @@ fn api_recommend_matches_recommend_json() {
         AdminContext {
             snapshots,
             net: None,
+            journal: None,
             recommender: Some(Box::new(PanelRecommender::new(panel, &dealers))),
         },
     )

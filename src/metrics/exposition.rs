@@ -12,6 +12,7 @@
 
 use super::{MetricsSnapshot, Queue, Stage};
 use crate::host::HostCounters;
+use crate::journal::writer::JournalMetrics;
 use crate::net::Counters as NetCounters;
 use crate::rfq::engine::Counters as EngineCounters;
 use crate::router::RouterCounters;
@@ -113,11 +114,66 @@ fn counter_families(out: &mut String, part: &str, what: &str, counters: &[(&str,
     }
 }
 
-/// Renders `snapshot`, the network loop's counters (when known) and the admin thread's own
-/// counters in the text exposition format.
+/// The journal's counters by name (time in nanoseconds).
+pub fn journal_counters(m: &JournalMetrics) -> [(&'static str, u64); 9] {
+    [
+        ("appended_records", m.appended_records),
+        ("queue_full_events", m.queue_full_events),
+        ("backpressure_wait_ns", m.backpressure_wait_ns),
+        ("payloads_too_large", m.payloads_too_large),
+        ("written_records", m.written_records),
+        ("written_bytes", m.written_bytes),
+        ("segments_created", m.segments_created),
+        ("syncs", m.syncs),
+        ("sync_ns", m.sync_ns_total),
+    ]
+}
+
+fn journal_families(out: &mut String, m: &JournalMetrics) {
+    counter_families(out, "journal", "journal", &journal_counters(m));
+    for (name, help, value) in [
+        (
+            "rfq_router_journal_written_seq",
+            "Highest sequence number written.",
+            m.written_seq,
+        ),
+        (
+            "rfq_router_journal_durable_seq",
+            "Highest sequence number durable under the configured mode.",
+            m.durable_seq,
+        ),
+        (
+            "rfq_router_journal_backlog_records",
+            "Records appended and not yet written (the journal's lag, in records).",
+            m.appended_records.saturating_sub(m.written_records),
+        ),
+        (
+            "rfq_router_journal_queue_depth",
+            "Records waiting in the journal queue.",
+            m.queue_len as u64,
+        ),
+        (
+            "rfq_router_journal_queue_capacity",
+            "Records the journal queue holds.",
+            m.queue_capacity as u64,
+        ),
+        (
+            "rfq_router_journal_sync_max_ns",
+            "Slowest sync so far.",
+            m.sync_ns_max,
+        ),
+    ] {
+        family(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+/// Renders `snapshot`, the network loop's and the journal's counters (when known) and the
+/// admin thread's own counters in the text exposition format.
 pub fn render(
     snapshot: &MetricsSnapshot,
     net: Option<&NetCounters>,
+    journal: Option<&JournalMetrics>,
     admin: &[(&str, u64)],
     out: &mut String,
 ) {
@@ -222,6 +278,9 @@ pub fn render(
     );
     if let Some(n) = net {
         counter_families(out, "net", "network loop", &net_counters(n));
+    }
+    if let Some(j) = journal {
+        journal_families(out, j);
     }
     counter_families(out, "admin", "admin thread", admin);
 }
@@ -573,7 +632,12 @@ mod tests {
         counts.engine.rfqs_received = 3;
         snap.fill(&m, &counts);
         let mut text = String::new();
-        render(&snap, None, &[("requests", 5)], &mut text);
+        let journal = JournalMetrics {
+            appended_records: 10,
+            written_records: 7,
+            ..JournalMetrics::default()
+        };
+        render(&snap, None, Some(&journal), &[("requests", 5)], &mut text);
         let samples = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(
             find(
@@ -597,6 +661,10 @@ mod tests {
         assert_eq!(
             find(&samples, "rfq_router_admin_requests_total", &[]),
             Some(5.0)
+        );
+        assert_eq!(
+            find(&samples, "rfq_router_journal_backlog_records", &[]),
+            Some(3.0)
         );
         let table = stats_table(&samples);
         assert!(table.contains("wire_to_wire"), "{table}");
