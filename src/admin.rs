@@ -707,6 +707,10 @@ impl Server {
         let journal = self.context.journal.as_ref().map(|j| j.snapshot());
         match self.context.snapshots.fetch(ENGINE_REPLY_TIMEOUT) {
             Ok(snapshot) => {
+                // The journal thread times its own lag.
+                if let Some(j) = &self.context.journal {
+                    j.copy_lag_into(snapshot.stage_mut(crate::metrics::Stage::JournalLag));
+                }
                 let mut body = String::with_capacity(16 * 1024);
                 exposition::render(
                     snapshot,

@@ -145,11 +145,28 @@ fn run_prints_where_each_thread_runs_and_the_admin_address() {
         "/healthz",
         std::time::Duration::from_secs(20),
     );
-    let scraped = rfq_router::admin::get(
-        format!("127.0.0.1:{http}").parse().unwrap(),
-        "/metrics",
-        std::time::Duration::from_secs(20),
-    );
+    // The journal thread times its own lag: scrape until the run's first record (written at
+    // start) shows up in it (bounded).
+    let mut scraped = None;
+    for _ in 0..200 {
+        let got = rfq_router::admin::get(
+            format!("127.0.0.1:{http}").parse().unwrap(),
+            "/metrics",
+            std::time::Duration::from_secs(20),
+        );
+        let written = got.as_ref().ok().and_then(|(_, body)| {
+            let samples = rfq_router::metrics::exposition::parse(body).ok()?;
+            rfq_router::metrics::exposition::find(
+                &samples,
+                "rfq_router_stage_seconds_count",
+                &[("stage", "journal_lag")],
+            )
+        });
+        scraped = Some(got);
+        if written.is_some_and(|n| n >= 1.0) {
+            break;
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -174,7 +191,7 @@ fn run_prints_where_each_thread_runs_and_the_admin_address() {
     assert_eq!((status, body.trim()), (200, "ok"));
     // The running router's /metrics parses and carries the journal's counters (its first
     // record, the run's files, is appended at start).
-    let (status, body) = scraped.expect("GET /metrics");
+    let (status, body) = scraped.expect("scraped").expect("GET /metrics");
     assert_eq!(status, 200, "{body}");
     let samples =
         rfq_router::metrics::exposition::parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
@@ -184,4 +201,10 @@ fn run_prints_where_each_thread_runs_and_the_admin_address() {
         &[],
     );
     assert!(appended.is_some_and(|n| n >= 1.0), "{appended:?}");
+    let lagged = rfq_router::metrics::exposition::find(
+        &samples,
+        "rfq_router_stage_seconds_count",
+        &[("stage", "journal_lag")],
+    );
+    assert!(lagged.is_some_and(|n| n >= 1.0), "journal lag: {lagged:?}");
 }

@@ -154,8 +154,13 @@ impl Distribution {
         &self.hist
     }
 
+    /// An empty latency histogram (1 ns .. [`HIGHEST_LATENCY_NS`]).
+    pub fn latency() -> Distribution {
+        Distribution::new(HIGHEST_LATENCY_NS)
+    }
+
     /// Becomes a copy of `other` (same bounds): a memory copy, no allocation.
-    fn copy_from(&mut self, other: &Distribution) {
+    pub fn copy_from(&mut self, other: &Distribution) {
         self.hist.reset();
         // Same bounds by construction, so the add cannot fail or resize.
         let added = self.hist.add(&other.hist);
@@ -264,6 +269,11 @@ impl MetricsSnapshot {
         &self.stages[stage as usize]
     }
 
+    /// For stages recorded off the engine thread (the journal's lag).
+    pub fn stage_mut(&mut self, stage: Stage) -> &mut Distribution {
+        &mut self.stages[stage as usize]
+    }
+
     pub fn queue(&self, queue: Queue) -> &Distribution {
         &self.queues[queue as usize]
     }
@@ -341,7 +351,7 @@ impl SnapshotClient {
     }
 
     /// Asks the engine thread for a snapshot and waits up to `timeout` for it.
-    pub fn fetch(&mut self, timeout: Duration) -> Result<&MetricsSnapshot, SnapshotError> {
+    pub fn fetch(&mut self, timeout: Duration) -> Result<&mut MetricsSnapshot, SnapshotError> {
         let snapshot = self
             .spare
             .take()
@@ -356,7 +366,7 @@ impl SnapshotClient {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.replies.recv_timeout(left) {
-                Ok(reply) if reply.id == id => return Ok(&**self.spare.insert(reply.snapshot)),
+                Ok(reply) if reply.id == id => return Ok(&mut **self.spare.insert(reply.snapshot)),
                 // The answer to a request that timed out earlier: drop it.
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
