@@ -154,7 +154,7 @@ fn stats_counts_by_kind_and_session() {
     assert_eq!(line("fix-out")[1], "16");
     assert_eq!(line("decision")[1], "8");
     let session1 = line("1 ");
-    assert_eq!((session1[2], session1[4]), ("16", "0"), "{session1:?}");
+    assert_eq!((session1[3], session1[5]), ("16", "0"), "{session1:?}");
     fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -37,14 +37,6 @@ const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 pub struct ReplayArgs {
     /// Journal directory or segment file.
     pub path: PathBuf,
-    /// Router configuration to build the engine from (default: the file each run recorded,
-    /// or the embedded copy when it ran with that). (Where the tool has global --config and
-    /// --dealers options, drop these two and pass those to `run`.)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Dealer database (default: as recorded).
-    #[arg(long, value_name = "FILE")]
-    pub dealers: Option<PathBuf>,
     /// Selection rules (default: as recorded).
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
