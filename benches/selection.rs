@@ -1,6 +1,6 @@
 //! Selection benchmarks (issue 4): score lookups through the seqlock, the composite score over
-//! 200 and 10,000 dealers, and (added by their owners) rule evaluation and full panel
-//! selection. Each part is one function taking `&mut Criterion`, listed in `criterion_group!`
+//! 200 and 10,000 dealers, and full panel selection (`ScoredPanel::select` with 50 rules,
+//! precomputed scores, 200 and 10,000 dealers; plus the cost of filling a new segment path). Each part is one function taking `&mut Criterion`, listed in `criterion_group!`
 //! at the bottom: add a group by adding a function and naming it there.
 //!
 //! The score fixture is a real memory-mapped table of 10,000 dealers x 100 segments (a sparse
@@ -8,14 +8,22 @@
 //! corporate bond order touches. Nothing here asserts on time: criterion reports, people judge.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hdrhistogram::Histogram;
+use rfq_router::dealers::{Dealer, Dealers, HitMessage};
+use rfq_router::rfq::types::{DealerId, FixId, Side};
+use rfq_router::select::instruments::Date;
 use rfq_router::select::model::{
     back_off, composite, metrics_with, normalise, ModelConfig, Observation, RowStats, SegmentPrior,
 };
+use rfq_router::select::pretrade::{analyse, OrderTerms};
+use rfq_router::select::rules::RuleSet;
+use rfq_router::select::scored::{load_instruments, segment_keys, ScoredPanel, TableScores};
 use rfq_router::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys};
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
+use rfq_router::select::{Candidate, Panel, RfqSpec, Selection};
 use rfq_router::time::Nanos;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 const DEALERS: u32 = 10_000;
 const SEGMENTS_PER_DEALER: u32 = 100;
@@ -236,6 +244,189 @@ fn score_benches(c: &mut Criterion) {
     g.finish();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Full panel selection: `ScoredPanel::select` (security master, pre-trade, 50 rules with the
+// last one firing, every dealer's scores, the panel) for 200 and 10,000 dealers, with the
+// scores precomputed per segment path (the cache warm, as after the first RFQ in a segment),
+// over a real score table.
+
+const SELECTION_ISIN: &[u8] = b"US99L2QH1094"; // HY corporate, BB, ADV 6.8M
+const SELECTION_QTY: f64 = 6_000_000.0;
+
+/// 49 conditions that do not hold for the order, then one that does (top 5 by score).
+fn fifty_rules() -> String {
+    let mut text = String::from(
+        "[default.panel]\nwindow_days = 90\ntop = 4\n[default.protocol]\nmax_dealers = 4\n\n",
+    );
+    for k in 0..49u32 {
+        let when = match k % 5 {
+            0 => format!("asset_class == muni and size > {}", 2_000_000 + k),
+            1 => format!(
+                "pct_adv > {} or days_since_last_trade > {}",
+                100 + k,
+                30 + k
+            ),
+            2 => format!("issuer == \"Nobody {k}\" or maturity_years > {}", 60 + k),
+            3 => format!("side == sell and illiquid and impact_bps > {}", 100 + k),
+            _ => "currency == \"JPY\"".to_string(),
+        };
+        text.push_str(&format!("[[rule]]\nname = \"r{k}\"\nwhen = '{when}'\n\n"));
+    }
+    text.push_str(
+        "[[rule]]\nname = \"fires\"\nwhen = \"asset_class == hy_corp and rating < BBB- and size > 5_000_000\"\n\
+         [rule.panel]\ntop = 5\n[rule.protocol]\nmax_dealers = 5\n",
+    );
+    text
+}
+
+fn bench_dealers(n: u32) -> Dealers {
+    Dealers {
+        dealers: (0..n)
+            .map(|i| Dealer {
+                name: format!("Dealer {i}"),
+                legal_entity: String::new(),
+                party_id: format!("D{i}"),
+                session: i as usize,
+                tier: 1 + (i % 3 == 0) as u8,
+                asset_classes: vec![if i % 2 == 0 { "hy_corp" } else { "ig_corp" }.to_string()],
+                agreements: Vec::new(),
+                contacts: Vec::new(),
+                disclose_side_and_size: true,
+                hit_with: HitMessage::QuoteResponse,
+                tell_losers: true,
+                line: 0,
+            })
+            .collect(),
+    }
+}
+
+fn selection_benches(c: &mut Criterion) {
+    let rules = RuleSet::parse(&fifty_rules(), Path::new("bench rules")).expect("bench rules");
+    let master = load_instruments(None).expect("embedded security master");
+    let now = Nanos(Date::parse("2026-11-21").unwrap().0 as u64 * 86_400_000_000_000);
+    let instrument = master.lookup(SELECTION_ISIN).expect("bench instrument");
+    let pre = analyse(
+        rules.pretrade(),
+        instrument,
+        &OrderTerms {
+            side: Some(Side::Buy),
+            size: SELECTION_QTY,
+            mid: None,
+        },
+        now,
+    );
+    let keys = segment_keys(
+        instrument,
+        &pre,
+        &Buckets::default_maturity_years(),
+        &Buckets::default_size_notional(),
+    );
+    // A table of 10,000 dealers with 5-40 RFQs each in every segment of the order.
+    let cfg = ModelConfig::default();
+    let path = std::env::temp_dir().join(format!("rfq-bench-sel-{}.scores", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut w = ScoreWriter::create(&path, TableParams::new(DEALERS, 16, &cfg), Nanos(1))
+        .expect("create bench table");
+    let agg = w.header().aggregate_dealer();
+    for d in 0..DEALERS {
+        for key in keys.update_order() {
+            for dealer in [d, agg] {
+                w.update(dealer, key, |s| {
+                    for k in 0..(5 + d % 36) {
+                        let at = Nanos(now.0 - u64::from(k) * 3_600_000_000_000);
+                        s.observe(Observation::RfqSent, at, &cfg).unwrap();
+                        s.observe(
+                            Observation::Quoted {
+                                response_s: f64::from(2 + (d + k) % 50),
+                            },
+                            at,
+                            &cfg,
+                        )
+                        .unwrap();
+                        if (d + k) % 3 != 0 {
+                            s.observe(
+                                Observation::Won {
+                                    price_improvement_bps: f64::from(d % 9) - 3.0,
+                                    vs_cover_bps: Some(1.0),
+                                },
+                                at,
+                                &cfg,
+                            )
+                            .unwrap();
+                        }
+                    }
+                })
+                .expect("bench table has room");
+            }
+        }
+    }
+    let id = FixId::new(SELECTION_ISIN).unwrap();
+    let source = FixId::new(b"4").unwrap();
+    let spec = RfqSpec {
+        instrument: &id,
+        id_source: &source,
+        side: Some(Side::Buy),
+        qty: SELECTION_QTY,
+        now,
+    };
+    let mut g = c.benchmark_group("full_selection");
+    for n in [200u32, DEALERS] {
+        let dealers = bench_dealers(n);
+        let mut panel = ScoredPanel::new(
+            rules.clone(),
+            master.clone(),
+            &dealers,
+            TableScores::new(w.reader(), cfg.clone()),
+        );
+        let candidates: Vec<Candidate> = (0..n)
+            .map(|i| Candidate {
+                dealer: DealerId(i as u16),
+                tier: 1 + (i % 3 == 0) as u8,
+                online: i % 17 != 0,
+            })
+            .collect();
+        let mut out = Selection::default();
+        // Fills the cache for the order's segment path (the first RFQ in a segment).
+        panel.select(&spec, &candidates, &mut out);
+        assert_eq!(out.dealers.len(), 5, "the firing rule's panel");
+        g.throughput(Throughput::Elements(u64::from(n)));
+        g.bench_with_input(BenchmarkId::new("precomputed_50_rules", n), &n, |b, _| {
+            b.iter(|| {
+                out.dealers.clear();
+                panel.select(black_box(&spec), black_box(&candidates), &mut out);
+                black_box(&out);
+            })
+        });
+        // p50/p99 of single selections (each sample includes one Instant::now() pair).
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 1_000_000_000, 3).unwrap();
+        for _ in 0..2_000 {
+            let t = Instant::now();
+            out.dealers.clear();
+            panel.select(black_box(&spec), black_box(&candidates), &mut out);
+            hist.record(t.elapsed().as_nanos() as u64).unwrap();
+        }
+        println!(
+            "full_selection/precomputed_50_rules/{n} per call (incl. timer): p50 {} ns, p99 {} ns, max {} ns",
+            hist.value_at_quantile(0.50),
+            hist.value_at_quantile(0.99),
+            hist.max()
+        );
+        // The cost of filling the cache for a new segment path (every dealer's back-off and
+        // shrinkage through the table).
+        g.bench_with_input(BenchmarkId::new("cold_path_fill", n), &n, |b, _| {
+            b.iter(|| {
+                panel.configure(1, Nanos(0), Nanos(0));
+                out.dealers.clear();
+                panel.select(black_box(&spec), black_box(&candidates), &mut out);
+                black_box(&out);
+            })
+        });
+    }
+    g.finish();
+    drop(w);
+    let _ = std::fs::remove_file(&path);
+}
+
 fn config() -> Criterion {
     // Short runs: the machine is shared.
     Criterion::default()
@@ -247,6 +438,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = score_benches
+    targets = score_benches, selection_benches
 }
 criterion_main!(benches);

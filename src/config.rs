@@ -45,6 +45,8 @@ pub struct Config {
     pub sessions: Vec<SessionConfig>,
     pub rfq: RfqSettings,
     pub admin: AdminSettings,
+    /// `[scoring]`: the score tables, TCA and the scoring thread.
+    pub scoring: crate::scoring::ScoringSettings,
     pub journal: JournalSettings,
 }
 
@@ -121,6 +123,8 @@ pub enum JournalDurability {
 pub struct RfqSettings {
     /// Indices (into `Config::sessions`) of the sessions whose peers are trading desks.
     pub desk_sessions: Vec<usize>,
+    /// Indices of the sessions whose peers are market-data feeds (MarketDataSnapshotFullRefresh).
+    pub feed_sessions: Vec<usize>,
     pub limits: crate::rfq::engine::EngineLimits,
     /// Resolution of the engine's timer wheel.
     pub timer_tick_ms: u64,
@@ -439,6 +443,8 @@ pub enum Problem {
         min: f64,
         max: f64,
     },
+    /// A table whose values are each fine but do not work together (e.g. `[scoring.model]`).
+    Invalid { key: &'static str, reason: String },
 }
 
 impl fmt::Display for Problem {
@@ -516,6 +522,7 @@ impl fmt::Display for Problem {
                 min,
                 max,
             } => write!(f, "`{key}` = {value} is outside {min}..={max}"),
+            Problem::Invalid { key, reason } => write!(f, "`{key}`: {reason}"),
         }
     }
 }
@@ -536,6 +543,8 @@ struct RawConfig {
     rfq: RawRfq,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default)]
+    scoring: crate::scoring::RawScoring,
     #[serde(default)]
     journal: RawJournal,
 }
@@ -565,6 +574,8 @@ struct RawJournal {
 struct RawRfq {
     #[serde(default)]
     desk_sessions: Vec<Spanned<String>>,
+    #[serde(default)]
+    feed_sessions: Vec<Spanned<String>>,
     max_open_rfqs: Num,
     max_legs: Num,
     max_timers: Num,
@@ -752,6 +763,27 @@ impl Checker<'_> {
                 }
             }
         }
+        let mut feed_sessions = Vec::with_capacity(raw.feed_sessions.len());
+        for name in &raw.feed_sessions {
+            let Some(i) = sessions.iter().position(|s| s.name == *name.get_ref()) else {
+                return Err(self.invalid(
+                    name.span(),
+                    Problem::UnknownSession {
+                        name: name.get_ref().clone(),
+                    },
+                ));
+            };
+            if desk_sessions.contains(&i) {
+                return Err(self.invalid(
+                    name.span(),
+                    Problem::SessionTaken {
+                        name: name.get_ref().clone(),
+                        by: "a desk ([rfq] desk_sessions)".to_string(),
+                    },
+                ));
+            }
+            feed_sessions.push(i);
+        }
         let d = EngineLimits::default();
         let limits = EngineLimits {
             max_open_rfqs: self.num(
@@ -828,6 +860,7 @@ impl Checker<'_> {
         };
         Ok(RfqSettings {
             desk_sessions,
+            feed_sessions,
             limits,
             timer_tick_ms,
             protocol,
@@ -1280,6 +1313,7 @@ impl Config {
         }
         let rfq = checker.rfq(&raw.rfq, &sessions)?;
         let admin = checker.admin(&raw.admin)?;
+        let scoring = crate::scoring::settings(&checker, &raw.scoring)?;
         let journal = checker.journal(&raw.journal)?;
         Ok(Config {
             router,
@@ -1287,6 +1321,7 @@ impl Config {
             sessions,
             rfq,
             admin,
+            scoring,
             journal,
         })
     }

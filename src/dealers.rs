@@ -195,6 +195,15 @@ impl Dealers {
                     },
                 ));
             }
+            if config.rfq.feed_sessions.contains(&session) {
+                return Err(checker.invalid(
+                    r.session.span(),
+                    Problem::SessionTaken {
+                        name: session_name.clone(),
+                        by: "a market-data feed ([rfq] feed_sessions)".into(),
+                    },
+                ));
+            }
             if let Some(other) = dealers.iter().find(|d| d.session == session) {
                 return Err(checker.invalid(
                     r.session.span(),

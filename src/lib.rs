@@ -24,5 +24,6 @@ pub mod pinning;
 pub mod pipeline;
 pub mod rfq;
 pub mod router;
+pub mod scoring;
 pub mod select;
 pub mod time;

@@ -15,6 +15,7 @@ use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
 use rfq_router::host::{sessions_from_config, spawn_journaled, RunningHost, SpawnOptions};
+use rfq_router::inbox::inbox;
 use rfq_router::journal::run_files::RunPaths;
 use rfq_router::journal::tap::{journal_config, JournalTap};
 use rfq_router::journal::Journal;
@@ -23,12 +24,14 @@ use rfq_router::net::NetSettings;
 use rfq_router::pinning::started_threads;
 use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::router::RouterApp;
+use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
 use rfq_router::select::instruments::Date;
-use rfq_router::select::model::ModelConfig;
+use rfq_router::select::rules::RulesWatcher;
 use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
 };
-use rfq_router::select::table::ScoreReader;
+use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
+use rfq_router::select::tca::Tca;
 use rfq_router::select::{Candidate, RfqSpec};
 use rfq_router::time::Nanos;
 use std::io::Write;
@@ -68,7 +71,9 @@ struct SelectionArgs {
     /// Security master. Default: the copy of config/instruments.csv compiled into the binary.
     #[arg(long, value_name = "FILE")]
     instruments: Option<PathBuf>,
-    /// Score tables (read-only). Default: none, every dealer gets the neutral prior scores.
+    /// Score tables. `run` writes them (created if absent, sized by `[scoring]`); the other
+    /// commands read them. Default: `[scoring] scores` in the configuration, else none (every
+    /// dealer gets the neutral prior scores).
     #[arg(long, value_name = "FILE")]
     scores: Option<PathBuf>,
 }
@@ -160,6 +165,8 @@ fn describe(config: &Config, dealers: &Dealers) {
     for (i, s) in config.sessions.iter().enumerate() {
         let what = if config.rfq.desk_sessions.contains(&i) {
             "desk".to_string()
+        } else if config.rfq.feed_sessions.contains(&i) {
+            "market-data feed".to_string()
         } else if let Some(d) = dealers.dealers.iter().find(|d| d.session == i) {
             format!("dealer {:?} (tier {})", d.name, d.tier)
         } else {
@@ -190,13 +197,23 @@ fn now() -> Nanos {
 }
 
 /// Loads rules, security master and score tables into the selector; any bad file refuses.
-fn scored_panel(selection: &SelectionArgs, dealers: &Dealers) -> Result<ScoredPanel<AnyScores>> {
+/// The score tables are read-only here: `--scores`, else `[scoring] scores` if that file
+/// exists.
+fn scored_panel(
+    selection: &SelectionArgs,
+    dealers: &Dealers,
+    config: &Config,
+) -> Result<ScoredPanel<AnyScores>> {
     let rules = load_rules(selection.rules.as_deref())?;
     let master = load_instruments(selection.instruments.as_deref())?;
-    let source = match &selection.scores {
+    let path = selection
+        .scores
+        .clone()
+        .or_else(|| config.scoring.scores.clone().filter(|p| p.exists()));
+    let source = match &path {
         Some(p) => AnyScores::Table(TableScores::new(
             ScoreReader::open_read_only(p)?,
-            ModelConfig::default(),
+            config.scoring.model.clone(),
         )),
         None => AnyScores::Neutral(NeutralScores),
     };
@@ -226,8 +243,8 @@ fn recommend(
     files: &ConfigArgs,
     selection: &SelectionArgs,
 ) -> Result<()> {
-    let (_config, dealers) = load(files)?;
-    let panel = scored_panel(selection, &dealers)?;
+    let (config, dealers) = load(files)?;
+    let panel = scored_panel(selection, &dealers, &config)?;
     let at = match as_of {
         Some(d) => {
             let day =
@@ -320,8 +337,62 @@ fn run(
 ) -> Result<()> {
     let (config, dealers) = load(files)?;
     describe(&config, &dealers);
-    let panel = scored_panel(selection, &dealers)?;
+    let sc = &config.scoring;
+    // The score tables: this process is their one writer (the scoring thread).
+    let scores_path = selection.scores.clone().or_else(|| sc.scores.clone());
+    let writer = match &scores_path {
+        Some(p) => {
+            anyhow::ensure!(
+                dealers.dealers.len() <= sc.dealers_capacity as usize,
+                "[scoring] dealers_capacity = {} is below the {} dealers configured",
+                sc.dealers_capacity,
+                dealers.dealers.len()
+            );
+            let params = TableParams::new(sc.dealers_capacity, sc.segments_per_dealer, &sc.model);
+            Some(ScoreWriter::open_or_create(p, params, now())?)
+        }
+        None => None,
+    };
+    let source = match &writer {
+        Some(w) => AnyScores::Table(TableScores::new(w.reader(), sc.model.clone())),
+        None => AnyScores::Neutral(NeutralScores),
+    };
+    let mut panel = ScoredPanel::new(
+        load_rules(selection.rules.as_deref())?,
+        load_instruments(selection.instruments.as_deref())?,
+        &dealers,
+        source,
+    );
+    panel.configure(
+        sc.cache_paths,
+        Nanos::from_secs(sc.cache_refresh_s),
+        Nanos::from_secs(sc.max_mid_age_s),
+    );
     describe_selection(&panel);
+    match &scores_path {
+        Some(p) => println!(
+            "score tables: {} (written by the scoring thread)",
+            p.display()
+        ),
+        None => println!("score tables: none (neutral scores; TCA is journaled only)"),
+    }
+    // Rules reload on SIGHUP and on file change, when the rules come from a file.
+    let watcher = match &selection.rules {
+        Some(_) => {
+            let w = RulesWatcher::new(panel.rules());
+            w.listen_for_sighup()
+                .context("installing the SIGHUP handler")?;
+            println!(
+                "rules: reloaded on SIGHUP and when {} changes",
+                w.path().display()
+            );
+            Some(w)
+        }
+        None => None,
+    };
+    let tca = Tca::new(sc.tca_config(panel.master().len()));
+    let (facts_tx, facts_rx) = fact_queue(sc.queue_capacity);
+    let (mut to_engine, from_scoring) = inbox(sc.inbox_capacity, None);
     let start = now();
     let paths = RunPaths {
         config: files.config.clone(),
@@ -334,7 +405,9 @@ fn run(
     let journal_metrics = tap.journal().metrics_handle();
     let tap_counters = tap.counters_handle();
     let (mut snapshots, snapshot_server) = snapshot_channel(4, None);
-    let app = RouterApp::from_config(&config, &dealers, panel, start).with_admin(snapshot_server);
+    let app = RouterApp::from_config(&config, &dealers, panel, start)
+        .with_feedback(Some(facts_tx), Some(from_scoring))
+        .with_admin(snapshot_server);
     let router = spawn_journaled(
         SpawnOptions {
             name: "engine".to_string(),
@@ -348,10 +421,26 @@ fn run(
         Some(tap),
     )
     .context("starting the engine thread")?;
+    to_engine.set_wake(router.handle.clone());
+    let scoring = spawn_scoring(
+        ScoringThread {
+            tca,
+            writer,
+            model: sc.model.clone(),
+            watcher,
+            to_engine,
+            rules_poll: Duration::from_millis(sc.rules_poll_ms),
+            flush_every: Duration::from_secs(sc.flush_every_s),
+        },
+        facts_rx,
+        config.router.scoring_cpu,
+    )
+    .context("starting the scoring thread")?;
     snapshots.set_wake(router.handle.clone());
     let _admin = match config.admin.listen {
         Some(listen) => {
-            let recommender = PanelRecommender::new(scored_panel(selection, &dealers)?, &dealers);
+            let recommender =
+                PanelRecommender::new(scored_panel(selection, &dealers, &config)?, &dealers);
             let admin = rfq_router::admin::spawn(
                 listen,
                 &config.admin,
@@ -386,6 +475,7 @@ fn run(
             .context("installing the signal handlers")?;
     }
     println!("router running (Ctrl-C to stop)");
+    let mut refusals_seen = 0;
     let status_every = Duration::from_secs(status_every_s);
     let mut next_status = Instant::now() + status_every;
     while !stop.load(Ordering::Relaxed) {
@@ -395,11 +485,20 @@ fn run(
         }
         next_status += status_every;
         let c = router.handle.counters();
+        let s = &scoring.counters;
+        let refusals = s.rules_refused.load(Ordering::Acquire);
+        if refusals != refusals_seen {
+            refusals_seen = refusals;
+            if let Some(why) = s.last_refusal.lock().ok().and_then(|l| l.clone()) {
+                eprintln!("rfq-router: rules reload refused, the rules in force stay: {why}");
+            }
+        }
         let j = journal_metrics.snapshot();
         let t = tap_counters.snapshot();
         println!(
             "status: connections accepted {} connected {} closed {} | bytes in {} out {} | \
-             journal written {} durable {} queue {}/{} full {} failed appends {} fills held {}",
+             journal written {} durable {} queue {}/{} full {} failed appends {} fills held {} | \
+             scoring: facts {} updates {} executions {} rules reloaded {} refused {}",
             c.accepted,
             c.connected,
             c.closed,
@@ -411,7 +510,12 @@ fn run(
             j.queue_capacity,
             j.queue_full_events,
             t.append_failures,
-            t.executions_held
+            t.executions_held,
+            s.facts.load(Ordering::Relaxed),
+            s.updates_applied.load(Ordering::Relaxed),
+            s.executions.load(Ordering::Relaxed),
+            s.rules_reloaded.load(Ordering::Relaxed),
+            s.rules_refused.load(Ordering::Relaxed),
         );
         if t.append_failures > 0 {
             eprintln!(
@@ -502,7 +606,7 @@ fn real_main() -> Result<()> {
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
-            describe_selection(&scored_panel(&selection, &dealers)?);
+            describe_selection(&scored_panel(&selection, &dealers, &config)?);
             println!("configuration OK");
             Ok(())
         }

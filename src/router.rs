@@ -13,12 +13,15 @@ use crate::dealers::Dealers;
 use crate::fix::session::{AppOutcome, Reply};
 use crate::fix::{Encoder, Message};
 use crate::host::{HostApp, PeerSendError, Peers};
+use crate::inbox::Inbox;
 use crate::journal::records::EngineInput;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{Counters, Engine, EngineConfig, Event, Outcome};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
+use crate::scoring::FactSender;
+use crate::select::feedback::ToEngine;
 use crate::select::Panel;
 use crate::time::Nanos;
 
@@ -29,6 +32,11 @@ pub struct RouterCounters {
     pub send_failures: u64,
     /// Journal records the engine produced (journaled when the host has a journal).
     pub journal_records: u64,
+    /// TCA facts handed to the scoring thread, and dropped because its queue was full.
+    pub tca_facts: u64,
+    pub tca_facts_dropped: u64,
+    /// Messages from the scoring thread and rules watcher handed to the engine.
+    pub feedback_messages: u64,
 }
 
 /// The engine as a host application.
@@ -39,7 +47,14 @@ pub struct RouterApp<P: Panel> {
     /// Stage latencies and queue depths (`crate::metrics`), and the admin thread's requests.
     probe: Probe,
     admin: Option<SnapshotServer>,
+    /// To the scoring thread (bounded; never blocks).
+    tca_facts: Option<FactSender>,
+    /// From the scoring thread and the rules watcher, drained on the loop's wake.
+    feedback: Option<Inbox<ToEngine>>,
 }
+
+/// Feedback messages handled per wake before the loop serves sockets again.
+const FEEDBACK_PER_WAKE: usize = 64;
 
 impl<P: Panel> RouterApp<P> {
     pub fn new(engine: Engine<P>) -> RouterApp<P> {
@@ -50,6 +65,8 @@ impl<P: Panel> RouterApp<P> {
             counters: RouterCounters::default(),
             probe: Probe::new(),
             admin: None,
+            tca_facts: None,
+            feedback: None,
         }
     }
 
@@ -87,9 +104,29 @@ impl<P: Panel> RouterApp<P> {
         admin.serve(&self.probe.metrics, &counts);
     }
 
+    /// Connects the scoring side: TCA facts go to `facts`, and rules reloads and score
+    /// updates come from `inbox` (drained when the loop wakes).
+    pub fn with_feedback(
+        mut self,
+        facts: Option<FactSender>,
+        inbox: Option<Inbox<ToEngine>>,
+    ) -> RouterApp<P> {
+        self.tca_facts = facts;
+        self.feedback = inbox;
+        self
+    }
+
     /// Builds the engine from the router configuration and the dealer database.
     pub fn from_config(config: &Config, dealers: &Dealers, panel: P, now: Nanos) -> RouterApp<P> {
-        RouterApp::new(Engine::new(engine_config(config, dealers), panel, now))
+        let mut engine = Engine::new(engine_config(config, dealers), panel, now);
+        let feeds: Vec<SessionId> = config
+            .rfq
+            .feed_sessions
+            .iter()
+            .map(|&i| SessionId(i as u16))
+            .collect();
+        engine.set_feed_sessions(&feeds);
+        RouterApp::new(engine)
     }
 
     pub fn engine(&self) -> &Engine<P> {
@@ -156,7 +193,36 @@ impl<P: Panel> RouterApp<P> {
                         j.engine_record(now, record);
                     }
                 }
+                Command::Tca(fact) => {
+                    if let Some(tx) = &self.tca_facts {
+                        if tx.try_send(fact.clone()).is_ok() {
+                            self.counters.tca_facts += 1;
+                        } else {
+                            self.counters.tca_facts_dropped += 1;
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    /// Hands queued rules reloads and score updates to the engine, at most
+    /// `FEEDBACK_PER_WAKE` at a time (the rest make `next_deadline` due at once).
+    fn drain_feedback(&mut self, now: Nanos, peers: &mut Peers<'_>) {
+        for _ in 0..FEEDBACK_PER_WAKE {
+            let Some(msg) = self.feedback.as_ref().and_then(Inbox::try_recv) else {
+                break;
+            };
+            self.counters.feedback_messages += 1;
+            match msg {
+                ToEngine::Rules(r) => {
+                    self.engine.on(now, Event::RulesReload(r), &mut self.out);
+                }
+                ToEngine::Scores(u) => {
+                    self.engine.on(now, Event::ScoreUpdate(&u), &mut self.out);
+                }
+            }
+            self.dispatch(now, None, peers);
         }
     }
 }
@@ -236,17 +302,23 @@ impl<P: Panel> HostApp for RouterApp<P> {
         }
         self.engine.on(now, Event::Tick, &mut self.out);
         self.dispatch(now, None, peers);
+        self.drain_feedback(now, peers);
+    }
+
+    fn on_wake(&mut self, now: Nanos, peers: &mut Peers<'_>) {
+        self.serve_admin(peers);
+        self.drain_feedback(now, peers);
     }
 
     fn next_deadline(&self) -> Option<Nanos> {
+        // Feedback left over from a wake that served its share: due at once.
+        if self.feedback.as_ref().is_some_and(|i| !i.is_empty()) {
+            return Some(Nanos(0));
+        }
         self.engine.next_wakeup()
     }
 
     fn on_input(&mut self, _session: usize) {
         self.probe.on_input();
-    }
-
-    fn on_wake(&mut self, _now: Nanos, peers: &mut Peers<'_>) {
-        self.serve_admin(peers);
     }
 }

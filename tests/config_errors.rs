@@ -357,6 +357,45 @@ fn too_many_sessions_are_refused() {
 }
 
 #[test]
+fn feed_sessions_and_scoring_are_checked() {
+    let with = |extra: &str| format!("{GOOD}\n{extra}");
+    // Feeds name existing sessions that are not desks.
+    let c = Config::parse(&with("[rfq]\nfeed_sessions = [\"dealer\"]\n"), ORIGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.rfq.feed_sessions, vec![1]);
+    let e = refused(&with("[rfq]\nfeed_sessions = [\"nobody\"]\n"));
+    assert!(e.to_string().contains("nobody"), "{e}");
+    let e = refused(&with(
+        "[rfq]\ndesk_sessions = [\"desk\"]\nfeed_sessions = [\"desk\"]\n",
+    ));
+    assert!(e.to_string().contains("desk"), "{e}");
+    // [scoring]: defaults, ranges, and a model that does not hold together, by line.
+    let c = Config::parse(
+        &with("[scoring]\nscores = \"s.tbl\"\ndealers_capacity = 20\n"),
+        ORIGIN,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.scoring.dealers_capacity, 20);
+    assert_eq!(
+        c.scoring.scores.as_deref(),
+        Some(std::path::Path::new("s.tbl"))
+    );
+    assert_eq!(c.scoring.model.markout_horizons_s, [60, 300, 1_800]);
+    let base = GOOD.lines().count();
+    let e = refused(&with("[scoring]\nsegments_per_dealer = 0\n"));
+    assert_line(&e, base + 3);
+    let e = refused(&with(
+        "[scoring]\n[scoring.model]\nleakage_horizon_s = 999\n",
+    ));
+    assert!(
+        e.to_string().contains("leakage_horizon_s"),
+        "the model's reason is given: {e}"
+    );
+    let e = refused(&with("[scoring]\nno_such_key = 1\n"));
+    assert_line(&e, base + 3);
+}
+
+#[test]
 fn journal_table_has_defaults_and_overrides() {
     use rfq_router::config::JournalDurability;
     let c = Config::parse(GOOD, ORIGIN).unwrap_or_else(|e| panic!("{e}"));

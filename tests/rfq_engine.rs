@@ -10,6 +10,7 @@ use rfq_router::rfq::engine::{
 };
 use rfq_router::rfq::outbox::{Command, Outbox, Record};
 use rfq_router::rfq::types::{FixId, SessionId};
+use rfq_router::select::tca::TcaFact;
 use rfq_router::select::{
     Candidate, Panel, Protocol, ProtocolKind, Refusal, RfqSpec, Selection, StaticTiers,
 };
@@ -51,6 +52,7 @@ struct Harness {
     /// Everything sent, as (session, "35=..|fields|").
     sent: Vec<(u16, String)>,
     journal: Vec<Record>,
+    tca: Vec<TcaFact>,
 }
 
 fn frame(body: &str) -> Vec<u8> {
@@ -114,6 +116,7 @@ impl Harness {
             now_ms: T0,
             sent: Vec::new(),
             journal: Vec::new(),
+            tca: Vec::new(),
         };
         for s in 1..=n {
             h.event(Event::SessionUp(SessionId(s)));
@@ -142,6 +145,7 @@ impl Harness {
                     self.sent.push((session.0, text));
                 }
                 Command::Journal(r) => self.journal.push(r.clone()),
+                Command::Tca(f) => self.tca.push(f.clone()),
             }
         }
     }
@@ -681,6 +685,7 @@ fn trader_override_uses_the_named_panel_and_journals_the_recommendation() {
             assert_eq!(panel.len(), 1);
             assert_eq!(recommended.len(), 3);
         }
+        other => panic!("expected a decision, got {other:?}"),
     }
     assert_eq!(h.counters().overrides, 1);
     // PartyRole 35 (liquidity provider) names a dealer too; an unknown dealer is refused.
@@ -855,4 +860,97 @@ fn unknown_instrument_is_refused_with_658_1_naming_it() {
     // A known instrument still opens an RFQ.
     h.rfq("K1", "1", "");
     assert!(types(&h.take()).contains(&ty(1, "R")));
+}
+
+/// The engine reports every step of an RFQ to TCA, and `Tca` turns the facts into the
+/// winner's improvement vs arrival and vs cover (DealerId = index in the harness's dealers).
+#[test]
+fn tca_facts_follow_the_rfq_and_feed_tca() {
+    use rfq_router::rfq::types::DealerId;
+    use rfq_router::select::model::Observation;
+    use rfq_router::select::tca::{Tca, TcaConfig, TcaOutput};
+    let mut h = Harness::new(p(ProtocolKind::Broadcast), Some(99.5));
+    h.rfq("D1", "1", "");
+    let sent = h.take();
+    quote(&mut h, 1, &req_to(&sent, 1), "A-1", "99.5");
+    quote(&mut h, 2, &req_to(&sent, 2), "B-1", "99.25");
+    h.advance_ms(1_000);
+    h.fix(
+        3,
+        "AG",
+        &format!("131={}|658=10|146=1|55=XS123|", req_to(&sent, 3)),
+    );
+    let s = h.take();
+    let qb = field(&s[1].1, "117").unwrap().to_string();
+    h.fix(0, "AJ", &format!("693=H1|694=1|117={qb}|55=XS123|54=1|"));
+    let exec_ref = field(&h.take()[0].1, "693").unwrap().to_string();
+    h.advance_ms(500);
+    h.fix(2, "8", &format!("37=B-ORD|17=B-EX1|150=F|39=2|55=XS123|54=1|31=99.25|32=1000000|151=0|14=1000000|6=99.25|693={exec_ref}|"));
+    let (a, b, c) = (DealerId(0), DealerId(1), DealerId(2));
+    let t0 = Nanos::from_millis(T0);
+    let kinds: Vec<String> = h
+        .tca
+        .iter()
+        .map(|f| {
+            format!("{f:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Opened", "Asked", "Asked", "Asked", "Quoted", "Quoted", "Declined", "Executed",
+            "Finished"
+        ]
+    );
+    assert!(
+        matches!(h.tca[0], TcaFact::Opened { arrival_mid, now, .. } if arrival_mid == 99.5 && now == t0)
+    );
+    assert!(matches!(h.tca[5], TcaFact::Quoted { dealer, px, .. } if dealer == b && px == 99.25));
+    assert!(
+        matches!(h.tca[6], TcaFact::Declined { dealer, now, .. } if dealer == c && now == Nanos::from_millis(T0 + 1_000))
+    );
+    assert!(
+        matches!(h.tca[7], TcaFact::Executed { dealer, px, qty, .. } if dealer == b && px == 99.25 && qty == 1e6)
+    );
+    match &h.tca[8] {
+        TcaFact::Finished {
+            asked,
+            winner,
+            cover_px,
+            ..
+        } => {
+            assert_eq!(asked.as_slice(), &[a, b, c]);
+            assert_eq!(*winner, Some(b));
+            assert_eq!(*cover_px, 99.5, "cover: the best losing offer");
+        }
+        f => panic!("expected Finished, got {f:?}"),
+    }
+    let mut tca = Tca::new(TcaConfig::default());
+    let mut out = Vec::new();
+    for f in &h.tca {
+        tca.on_fact(f, &mut out);
+    }
+    let won = out
+        .iter()
+        .find_map(|o| match o {
+            TcaOutput::Update(u) if u.dealer == b => match u.obs {
+                Observation::Won {
+                    price_improvement_bps,
+                    vs_cover_bps,
+                } => Some((price_improvement_bps, vs_cover_bps)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .expect("B won");
+    assert!(
+        (won.0 - (99.5 - 99.25) / 99.5 * 1e4).abs() < 1e-9,
+        "{won:?}"
+    );
+    assert!((won.1.unwrap() - (99.5 - 99.25) / 99.5 * 1e4).abs() < 1e-9);
+    assert_eq!(tca.open_rfqs(), 0);
 }

@@ -477,6 +477,17 @@ pub fn encode_engine_record(
 ) -> Result<(RecordKind, usize), EncodeError> {
     match record {
         Record::Decision { .. } => Ok((RecordKind::EngineDecision, encode_decision(record, buf)?)),
+        // Issue 4's records: payloads and codec in `select::feedback` (sub-kinds 16-18).
+        Record::RulesReload { .. } | Record::TcaExecution(_) | Record::ScoreUpdate(_) => {
+            let kind = match record {
+                Record::RulesReload { .. } => RecordKind::ConfigReload,
+                Record::TcaExecution(_) => RecordKind::TcaResult,
+                _ => RecordKind::ScoreUpdate,
+            };
+            let n = crate::select::feedback::encode_record(record, buf)
+                .map_err(|e| EncodeError::BufferTooSmall { needed: e.needed })?;
+            Ok((kind, n))
+        }
     }
 }
 
@@ -492,7 +503,10 @@ fn encode_decision(record: &Record, buf: &mut [u8]) -> Result<usize, EncodeError
         rule,
         rules_version,
         scores,
-    } = record;
+    } = record
+    else {
+        return Err(EncodeError::BufferTooSmall { needed: 0 });
+    };
     for (what, len) in [
         ("panel", panel.len()),
         ("recommended panel", recommended.len()),

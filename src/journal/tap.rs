@@ -200,7 +200,12 @@ impl JournalTap {
         JournalTap {
             journal,
             hold_executions,
-            scratch: vec![0; MAX_DECISION_PAYLOAD.max(256)],
+            scratch: vec![
+                0;
+                MAX_DECISION_PAYLOAD
+                    .max(256)
+                    .max(crate::select::feedback::MAX_PAYLOAD_LEN)
+            ],
             last_in: vec![LastIn::default(); sessions],
             holds: (0..sessions).map(|_| Hold::default()).collect(),
             holding: 0,

@@ -15,6 +15,8 @@ use super::timer::{TimerId, TimerWheel};
 use super::types::{DealerId, FixId, Px, SessionId, Side};
 use crate::fix::message::{parse_u64, Message};
 use crate::fix::tags as t;
+use crate::select::feedback::{RulesReload, ScoreUpdate};
+use crate::select::tca::{AskedDealers, TcaFact};
 use crate::select::{
     Candidate, Panel, Protocol, ProtocolKind, Refusal as SelectionRefusal, RfqSpec, Selection,
 };
@@ -89,6 +91,10 @@ pub enum Event<'m, 'a> {
     SessionDown(SessionId),
     /// Time has passed: fire due timers.
     Tick,
+    /// The rules watcher reloaded the rules (or refused a bad file): install, count, journal.
+    RulesReload(RulesReload),
+    /// The scoring thread wrote these updates to the score tables: refresh, journal.
+    ScoreUpdate(&'m ScoreUpdate),
 }
 
 /// What the engine made of an event.
@@ -126,6 +132,14 @@ pub struct Counters {
     pub cancelled: u64,
     pub no_quote_ends: u64,
     pub timer_full: u64,
+    /// Rules reloads installed / refused (bad file, or a selector without rules).
+    pub rules_reloads: u64,
+    pub rules_refused: u64,
+    /// Score updates received from the scoring thread.
+    pub score_updates: u64,
+    /// Market-data snapshots used / refused (no mid, unknown instrument).
+    pub market_mids: u64,
+    pub market_data_rejected: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +255,7 @@ pub struct Engine<P: Panel> {
     dealers: Vec<DealerConfig>,
     dealer_online: Vec<bool>,
     desk_sessions: Vec<SessionId>,
+    feed_sessions: Vec<SessionId>,
     limits: EngineLimits,
     panel: P,
     rfqs: Slab<Rfq>,
@@ -271,6 +286,7 @@ impl<P: Panel> Engine<P> {
             candidates: Vec::with_capacity(n),
             dealers: cfg.dealers,
             desk_sessions: cfg.desks,
+            feed_sessions: Vec::new(),
             limits: cfg.limits,
             panel,
             rfqs: Slab::with_capacity(cfg.limits.max_open_rfqs),
@@ -291,6 +307,16 @@ impl<P: Panel> Engine<P> {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Sessions whose peers are market-data feeds (MarketDataSnapshotFullRefresh, 35=W).
+    pub fn set_feed_sessions(&mut self, feeds: &[SessionId]) {
+        self.feed_sessions = feeds.to_vec();
+    }
+
+    /// The selector (read access, e.g. for its rules' version).
+    pub fn panel(&self) -> &P {
+        &self.panel
     }
 
     pub fn open_rfqs(&self) -> usize {
@@ -328,6 +354,14 @@ impl<P: Panel> Engine<P> {
                 Outcome::Handled
             }
             Event::Tick => Outcome::Handled,
+            Event::RulesReload(r) => {
+                self.on_rules_reload(r, out);
+                Outcome::Handled
+            }
+            Event::ScoreUpdate(u) => {
+                self.on_score_update(now, u, out);
+                Outcome::Handled
+            }
         };
         self.fire_timers(now, out);
         outcome
@@ -366,6 +400,13 @@ impl<P: Panel> Engine<P> {
         msg: &Message<'_>,
         out: &mut Outbox,
     ) -> Outcome {
+        if self.feed_sessions.contains(&session) {
+            if msg.msg_type() != b"W" {
+                return Outcome::Unsupported;
+            }
+            self.market_data(now, msg, out);
+            return Outcome::Handled;
+        }
         if self.is_desk(session) {
             match msg.msg_type() {
                 b"R" => self.desk_quote_request(now, session, msg, out),
@@ -715,6 +756,14 @@ impl<P: Panel> Engine<P> {
                 return;
             }
         }
+        out.tca(TcaFact::Opened {
+            rfq: seq,
+            context: self.recommended.context,
+            side: leg.side,
+            qty: leg.qty.value,
+            arrival_mid: self.selection.fair_value.unwrap_or(f64::NAN),
+            now,
+        });
         // Dealers first: the desk's acknowledgement is not on the wire-to-wire path. If the
         // protocol ended the RFQ at once (every chosen dealer went offline), the desk has
         // already been told why and there is nothing left to accept.
@@ -789,6 +838,11 @@ impl<P: Panel> Engine<P> {
             out.time(t::EXPIRE_TIME, rfq.expires);
             out.end();
             self.counters.dealer_requests_sent += 1;
+            out.tca(TcaFact::Asked {
+                rfq: rfq.seq,
+                dealer,
+                now,
+            });
             rfq.panel[i].state = SlotState::Asked;
             rfq.panel[i].asked_at = now;
             match self.timers.arm(
@@ -826,7 +880,7 @@ impl<P: Panel> Engine<P> {
 
     /// Ends an RFQ that can no longer produce a trade: every dealer answered or dropped out
     /// and no quote is live.
-    fn maybe_finish(&mut self, _now: Nanos, h: Handle, out: &mut Outbox) {
+    fn maybe_finish(&mut self, now: Nanos, h: Handle, out: &mut Outbox) {
         let Some(rfq) = self.rfqs.get(h) else { return };
         if rfq.state != RfqState::Open || rfq.next_ask < rfq.panel.len() {
             return;
@@ -847,10 +901,11 @@ impl<P: Panel> Engine<P> {
             b"no dealer quoted: all declined, timed out or dropped",
             out,
         );
-        self.finish(h);
+        self.finish(now, h, out);
     }
 
-    fn finish(&mut self, h: Handle) {
+    fn finish(&mut self, now: Nanos, h: Handle, out: &mut Outbox) {
+        self.tca_finished(now, h, out);
         if let Some(rfq) = self.rfqs.remove(h) {
             for id in [rfq.expiry_timer, rfq.stagger_timer].into_iter().flatten() {
                 self.timers.cancel(id);
@@ -929,7 +984,7 @@ impl<P: Panel> Engine<P> {
                     .map(|(h, _)| h)
                     .or_else(|| self.rfq_by_desk_req(desk, msg.get(t::QUOTE_REQ_ID)));
                 match h {
-                    Some(h) => self.cancel_rfq(h, out),
+                    Some(h) => self.cancel_rfq(now, h, out),
                     None => self.reject_hit(
                         desk,
                         &desk_ref,
@@ -968,17 +1023,17 @@ impl<P: Panel> Engine<P> {
             .map(|(h, _)| h)
     }
 
-    fn desk_cancel(&mut self, _now: Nanos, desk: SessionId, msg: &Message<'_>, out: &mut Outbox) {
+    fn desk_cancel(&mut self, now: Nanos, desk: SessionId, msg: &Message<'_>, out: &mut Outbox) {
         // QuoteCancel from the desk: by our QuoteID, or by its QuoteReqID (all legs).
         if let Some((h, _)) = msg.get(t::QUOTE_ID).and_then(|q| self.find_quote(q)) {
             if self.rfqs.get(h).is_some_and(|r| r.desk == desk) {
-                self.cancel_rfq(h, out);
+                self.cancel_rfq(now, h, out);
                 return;
             }
         }
         let mut any = false;
         while let Some(h) = self.rfq_by_desk_req(desk, msg.get(t::QUOTE_REQ_ID)) {
-            self.cancel_rfq(h, out);
+            self.cancel_rfq(now, h, out);
             any = true;
         }
         if !any {
@@ -993,7 +1048,7 @@ impl<P: Panel> Engine<P> {
         }
     }
 
-    fn cancel_rfq(&mut self, h: Handle, out: &mut Outbox) {
+    fn cancel_rfq(&mut self, now: Nanos, h: Handle, out: &mut Outbox) {
         let Some(rfq) = self.rfqs.get(h) else { return };
         if rfq.state == RfqState::Executing {
             // Too late: the hit is with the dealer. The execution report will settle it.
@@ -1009,7 +1064,7 @@ impl<P: Panel> Engine<P> {
         self.counters.cancelled += 1;
         self.tell_quoted_dealers(h, b"6", None, out);
         self.status_to_desk(h, STATUS_CANCELED, None, b"cancelled by desk", out);
-        self.finish(h);
+        self.finish(now, h, out);
     }
 
     /// Sends QuoteResponse with `resp_type` (6 pass, 5 done away) to every dealer with a live
@@ -1272,6 +1327,11 @@ impl<P: Panel> Engine<P> {
             || now >= rfq.expires;
         if late {
             self.counters.quotes_rejected_late += 1;
+            out.tca(TcaFact::LateOrInvalid {
+                rfq: rfq.seq,
+                dealer,
+                now,
+            });
             self.quote_status_to_dealer(
                 dealer,
                 msg,
@@ -1299,6 +1359,11 @@ impl<P: Panel> Engine<P> {
         }
         if let Err(why) = check_quote(rfq, msg, self.limits.max_price) {
             self.counters.quotes_rejected_mismatch += 1;
+            out.tca(TcaFact::LateOrInvalid {
+                rfq: rfq.seq,
+                dealer,
+                now,
+            });
             self.quote_status_to_dealer(dealer, msg, STATUS_REJECTED, why, out);
             return;
         }
@@ -1354,6 +1419,12 @@ impl<P: Panel> Engine<P> {
         // Whisper: a quote too far from fair value does not stop the search.
         let fair = rfq.fair_value;
         let px = quote_px_for(rfq.side, &q);
+        out.tca(TcaFact::Quoted {
+            rfq: rfq.seq,
+            dealer,
+            px: px.unwrap_or(f64::NAN),
+            now,
+        });
         let within = |tol: f64| match (fair, px) {
             (Some(f), Some(p)) if f > 0.0 => ((p - f).abs() / f * 1e4) <= tol,
             _ => false,
@@ -1426,6 +1497,11 @@ impl<P: Panel> Engine<P> {
             .is_some_and(|r| r.panel[i].state == SlotState::Asked)
         {
             self.counters.declines += 1;
+            out.tca(TcaFact::Declined {
+                rfq: self.rfqs.get(h).map_or(0, |r| r.seq),
+                dealer,
+                now,
+            });
             self.slot_closed(now, h, i, SlotState::Declined, out);
         }
     }
@@ -1548,8 +1624,9 @@ impl<P: Panel> Engine<P> {
         match ord_status {
             b"2" => {
                 self.counters.fills += 1;
+                self.tca_executed(now, h, msg, out);
                 self.tell_quoted_dealers(h, b"5", Some(usize::from(ex.slot)), out);
-                self.finish(h);
+                self.finish(now, h, out);
             }
             b"4" | b"3"
                 if msg
@@ -1559,8 +1636,9 @@ impl<P: Panel> Engine<P> {
             {
                 // Partially filled, rest cancelled: done.
                 self.counters.fills += 1;
+                self.tca_executed(now, h, msg, out);
                 self.tell_quoted_dealers(h, b"5", Some(usize::from(ex.slot)), out);
-                self.finish(h);
+                self.finish(now, h, out);
             }
             b"8" | b"4" | b"3" => {
                 // The dealer refused the hit (last look): its quote is gone, the RFQ goes on.
@@ -1588,7 +1666,7 @@ impl<P: Panel> Engine<P> {
                 let Some(h) = next else { break };
                 self.counters.cancelled += 1;
                 self.tell_quoted_dealers(h, b"6", None, out);
-                self.finish(h);
+                self.finish(now, h, out);
             }
             return;
         }
@@ -1641,6 +1719,11 @@ impl<P: Panel> Engine<P> {
                     r.panel[i].timer = None;
                     if r.panel[i].state == SlotState::Asked && r.state == RfqState::Open {
                         self.counters.timeouts += 1;
+                        out.tca(TcaFact::TimedOut {
+                            rfq: r.seq,
+                            dealer: r.panel[i].dealer,
+                            now,
+                        });
                         self.slot_closed(now, rfq, i, SlotState::TimedOut, out);
                     }
                 }
@@ -1662,11 +1745,137 @@ impl<P: Panel> Engine<P> {
                     if r.state == RfqState::Open {
                         self.counters.expired += 1;
                         self.status_to_desk(rfq, STATUS_EXPIRED, None, b"RFQ expired", out);
-                        self.finish(rfq);
+                        self.finish(now, rfq, out);
                     }
                 }
             }
         }
+    }
+
+    // ----- selection feedback (select::feedback, select::market) ------------------------
+
+    fn on_rules_reload(&mut self, r: RulesReload, out: &mut Outbox) {
+        match r {
+            RulesReload::Installed(rules) => match self.panel.install_rules(rules) {
+                Ok(v) => {
+                    self.counters.rules_reloads += 1;
+                    out.journal(Record::RulesReload {
+                        seq: v.seq,
+                        hash: v.hash,
+                        refused: None,
+                    });
+                }
+                Err(_) => {
+                    self.counters.rules_refused += 1;
+                    out.journal(Record::RulesReload {
+                        seq: 0,
+                        hash: 0,
+                        refused: Some("this selector has no rules to reload".into()),
+                    });
+                }
+            },
+            RulesReload::Refused { error } => {
+                self.counters.rules_refused += 1;
+                out.journal(Record::RulesReload {
+                    seq: 0,
+                    hash: 0,
+                    refused: Some(error),
+                });
+            }
+        }
+    }
+
+    fn on_score_update(&mut self, now: Nanos, u: &ScoreUpdate, out: &mut Outbox) {
+        self.counters.score_updates += 1;
+        self.panel.scores_updated(&u.updates, now);
+        for e in &u.executions {
+            out.journal(Record::TcaExecution(*e));
+        }
+        for x in &u.updates {
+            out.journal(Record::ScoreUpdate(*x));
+        }
+    }
+
+    /// A feed's snapshot: the mid becomes the instrument's fair value and a TCA fact.
+    fn market_data(&mut self, now: Nanos, msg: &Message<'_>, out: &mut Outbox) {
+        let Ok(snap) = crate::select::market::snapshot_mid(msg) else {
+            self.counters.market_data_rejected += 1;
+            return;
+        };
+        match self
+            .panel
+            .market_mid(snap.instrument, snap.id_source, snap.mid, now)
+        {
+            Some(instrument) => {
+                self.counters.market_mids += 1;
+                out.tca(TcaFact::Mid {
+                    instrument,
+                    mid: snap.mid,
+                    now,
+                });
+            }
+            None => self.counters.market_data_rejected += 1,
+        }
+    }
+
+    // ----- TCA facts (select::tca) -----------------------------------------------------
+
+    /// The winner's execution: AvgPx (else LastPx, else the hit quote's price) and CumQty
+    /// (else LastQty, else the requested size).
+    fn tca_executed(&self, now: Nanos, h: Handle, msg: &Message<'_>, out: &mut Outbox) {
+        let Some(rfq) = self.rfqs.get(h) else { return };
+        let Some(ex) = rfq.exec else { return };
+        let slot = &rfq.panel[usize::from(ex.slot)];
+        let positive = |tag| msg.get(tag).and_then(Px::parse).filter(|p| p.value > 0.0);
+        let px = positive(t::AVG_PX)
+            .or_else(|| positive(t::LAST_PX))
+            .map(|p| p.value)
+            .or_else(|| slot.quote.and_then(|q| quote_px_for(rfq.side, &q)))
+            .unwrap_or(f64::NAN);
+        let qty = positive(t::CUM_QTY)
+            .or_else(|| positive(t::LAST_QTY))
+            .map_or(rfq.qty.value, |p| p.value);
+        out.tca(TcaFact::Executed {
+            rfq: rfq.seq,
+            dealer: slot.dealer,
+            px,
+            qty,
+            now,
+        });
+    }
+
+    /// The RFQ leg ends: who was asked, who won, and the cover (best losing quote).
+    fn tca_finished(&self, now: Nanos, h: Handle, out: &mut Outbox) {
+        let Some(rfq) = self.rfqs.get(h) else { return };
+        let winner = rfq.exec.map(|e| usize::from(e.slot));
+        let mut asked = AskedDealers::new();
+        let mut cover: Option<f64> = None;
+        for (i, s) in rfq.panel.iter().enumerate() {
+            if !matches!(s.state, SlotState::Pending | SlotState::Disconnected) {
+                asked.push(s.dealer);
+            }
+            if Some(i) == winner || s.state != SlotState::Quoted {
+                continue;
+            }
+            let Some(px) = s.quote.and_then(|q| quote_side_px(rfq.side, &q)) else {
+                continue;
+            };
+            let better = match (rfq.side, cover) {
+                (_, None) => true,
+                (Some(Side::Buy), Some(c)) => px.value < c,
+                (_, Some(c)) => px.value > c,
+            };
+            if better {
+                cover = Some(px.value);
+            }
+        }
+        out.tca(TcaFact::Finished {
+            rfq: rfq.seq,
+            asked,
+            winner: winner.map(|i| rfq.panel[i].dealer),
+            cover_px: cover.unwrap_or(f64::NAN),
+            now,
+        });
     }
 }
 

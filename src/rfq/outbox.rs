@@ -10,6 +10,7 @@
 use crate::fix::encode::write_u64;
 use crate::fix::SOH;
 use crate::rfq::types::{DealerId, FixId, SessionId};
+use crate::select::tca::TcaFact;
 use crate::time::{format_utc_timestamp_ms, Nanos, UTC_TIMESTAMP_MS_LEN};
 use std::ops::Range;
 
@@ -17,6 +18,9 @@ use std::ops::Range;
 pub const MAX_PANEL: usize = 32;
 
 /// A journal record the engine produces (issue 5 gives these their on-disk form).
+// Records live inline in the outbox's command vector, sized at construction: boxing the
+// large decision would allocate per RFQ.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// The panel chosen for an RFQ leg, and the one the router recommended when a trader
@@ -34,6 +38,18 @@ pub enum Record {
         rules_version: Option<(u64, u64)>,
         scores: smallvec::SmallVec<[f32; MAX_PANEL]>,
     },
+    /// Rules reloaded (`refused: None`; `seq`/`hash` name the new rules) or a reload refused
+    /// (`file:line:column: reason`; the rules in force stay). Payload layout and codec:
+    /// `select::feedback::{encode_record, decode_record}` (journal kind 5, sub-kind 16).
+    RulesReload {
+        seq: u64,
+        hash: u64,
+        refused: Option<Box<str>>,
+    },
+    /// One executed RFQ's cost analysis, from the scoring thread (kind 6, sub-kind 17).
+    TcaExecution(crate::select::tca::ExecutionTca),
+    /// One observation the scoring thread added to the score tables (kind 7, sub-kind 18).
+    ScoreUpdate(crate::select::tca::TcaUpdate),
 }
 
 /// One thing for the host to do.
@@ -48,6 +64,9 @@ pub enum Command {
         body: Range<usize>,
     },
     Journal(Record),
+    /// A fact for transaction-cost analysis (`select::tca`): the host forwards it to the
+    /// scoring thread (bounded; dropped and counted when full).
+    Tca(TcaFact),
 }
 
 /// The engine's output buffer.
@@ -95,6 +114,10 @@ impl Outbox {
 
     pub fn journal(&mut self, r: Record) {
         self.push(Command::Journal(r));
+    }
+
+    pub fn tca(&mut self, f: TcaFact) {
+        self.push(Command::Tca(f));
     }
 
     /// Starts a message; write its fields with the returned writer, then `end`.

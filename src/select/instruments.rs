@@ -661,19 +661,35 @@ impl SecurityMaster {
     /// The instrument with this ISIN (12 characters) or CUSIP (9 characters), upper or lower
     /// case. Does not allocate.
     pub fn lookup(&self, id: &[u8]) -> Option<&Instrument> {
+        self.lookup_index(id).map(|(_, i)| i)
+    }
+
+    /// `lookup`, with the instrument's index in `instruments()` (the key of per-instrument
+    /// tables such as the market mids). Does not allocate.
+    pub fn lookup_index(&self, id: &[u8]) -> Option<(u32, &Instrument)> {
         let key = id_key(id)?;
         let row = *self.index.get(&key)?;
-        self.instruments.get(row as usize)
+        self.instruments.get(row as usize).map(|i| (row, i))
+    }
+
+    /// `lookup_fix`, with the instrument's index in `instruments()`.
+    pub fn lookup_fix_index(
+        &self,
+        security_id: &[u8],
+        id_source: Option<&[u8]>,
+    ) -> Option<(u32, &Instrument)> {
+        match id_source {
+            Some(b"1") if security_id.len() != 9 => None,
+            Some(b"4") if security_id.len() != 12 => None,
+            _ => self.lookup_index(security_id),
+        }
     }
 
     /// Lookup honouring FIX SecurityIDSource (22): `1` CUSIP, `4` ISIN; anything else (or
     /// none) tries both.
     pub fn lookup_fix(&self, security_id: &[u8], id_source: Option<&[u8]>) -> Option<&Instrument> {
-        match id_source {
-            Some(b"1") if security_id.len() != 9 => None,
-            Some(b"4") if security_id.len() != 12 => None,
-            _ => self.lookup(security_id),
-        }
+        self.lookup_fix_index(security_id, id_source)
+            .map(|(_, i)| i)
     }
 
     pub fn instruments(&self) -> &[Instrument] {

@@ -6,24 +6,32 @@
 //! analytics: `table` (memory-mapped score tables, seqlock rows), `model` (decayed
 //! statistics, shrinkage, the composite score), `segment` (segment keys and back-off),
 //! `instruments` (the security master), `pretrade` (illiquidity, % of ADV, square-root
-//! impact, fair value) and `rules` with its condition language `expr`. Loading files is
+//! impact, fair value) and `rules` with its condition language `expr`; the feedback loop is
+//! `tca` (facts from the engine, transaction-cost analysis), `market` (feed mids), `cache`
+//! (precomputed scores per segment path) and `feedback` (reloads and score updates on their
+//! way to the engine, and their journal records). Loading files is
 //! start-up or reload work and may allocate; the per-RFQ path does not.
 //! Selection is part of the deterministic core: it never reads the clock, does no I/O on the
 //! selection path and does not allocate while selecting.
 
+pub mod cache;
 pub mod expr;
+pub mod feedback;
 pub mod instruments;
+pub mod market;
 pub mod model;
 pub mod pretrade;
 pub mod rules;
 pub mod scored;
 pub mod segment;
 pub mod table;
+pub mod tca;
 
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::{DealerId, FixId, Side};
 use crate::time::Nanos;
 use smallvec::SmallVec;
+pub use tca::RfqContext;
 
 /// How the chosen dealers are asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +147,9 @@ pub struct Selection {
     pub fair_value: Option<f64>,
     /// `Some`: the request is refused (no RFQ is opened, `dealers` is ignored).
     pub refusal: Option<Refusal>,
+    /// What the RFQ's feedback (TCA) needs: the instrument's security-master index, the
+    /// segments the scores came from, the expected impact. None: no security master.
+    pub context: Option<RfqContext>,
     /// The rule that decided: its index in the rules file (the default rule: the number of
     /// rules). `None` for selectors without rules. Journaled with the decision.
     pub rule: Option<u16>,
@@ -152,6 +163,33 @@ pub struct Selection {
 pub trait Panel {
     /// Fills `out` (cleared by the caller) with the panel and protocol for `spec`.
     fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection);
+
+    /// Installs reloaded rules (between two events: never in the middle of an RFQ's
+    /// decision). A selector without rules hands them back.
+    fn install_rules(
+        &mut self,
+        rules: Box<rules::RuleSet>,
+    ) -> Result<rules::RulesVersion, Box<rules::RuleSet>> {
+        Err(rules)
+    }
+
+    /// The scoring thread has applied `updates` to the score tables: refresh whatever was
+    /// precomputed from them. Must not allocate.
+    fn scores_updated(&mut self, _updates: &[tca::TcaUpdate], _now: Nanos) {}
+
+    /// A market mid for an instrument (SecurityID and its source, or a Symbol with `None`):
+    /// keep it as the instrument's fair value. Returns the instrument's security-master index
+    /// (`None`: unknown instrument, or a selector without a security master). Must not
+    /// allocate.
+    fn market_mid(
+        &mut self,
+        _instrument: &[u8],
+        _id_source: Option<&[u8]>,
+        _mid: f64,
+        _now: Nanos,
+    ) -> Option<u32> {
+        None
+    }
 }
 
 /// Issue 3's selector: online dealers by configured tier (1 first), then by configuration
@@ -166,6 +204,7 @@ impl Panel for StaticTiers {
         out.protocol = self.protocol;
         out.fair_value = None;
         out.refusal = None;
+        out.context = None;
         let max = usize::from(self.protocol.max_dealers).min(MAX_PANEL);
         let worst_tier = candidates.iter().map(|c| c.tier).max().unwrap_or(0);
         for tier in 1..=worst_tier {

@@ -6,31 +6,40 @@
 //! score tables with back-off narrow -> broad, or neutral priors when there is no data), and
 //! `rules::build_panel`. Also owns the human-facing `Recommendation` (chosen dealers with
 //! their scores, the rule that fired, and why each other candidate was left out) and the
-//! embedded copies of `config/rules.toml` and `config/instruments.csv`. Must not: read the
-//! clock (`now` comes in the `RfqSpec`), do I/O, or allocate in `Panel::select` (scratch is
-//! sized at construction); only `recommend` and construction allocate.
+//! embedded copies of `config/rules.toml` and `config/instruments.csv`, the latest market
+//! mid per instrument (the fair value) and the `Panel` hooks that install reloaded rules and
+//! refresh precomputed scores after a score update. Must not: read the clock (`now` comes in
+//! the `RfqSpec`), do I/O, or allocate in `Panel::select` in steady state (scratch is sized
+//! at construction; the score cache allocates an entry per new segment path until it is
+//! full); `recommend` and construction allocate.
 
 use crate::dealers::Dealers;
 use crate::rfq::types::DealerId;
+use crate::select::cache::{CacheCounters, ScoreCache, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH};
 use crate::select::expr::Facts;
 use crate::select::instruments::{
     AssetClass, AssetClassSet, Instrument, InstrumentsError, SecurityMaster,
 };
+use crate::select::market::MidTable;
 use crate::select::model::{
     back_off, metrics, normalise, ModelConfig, RowStats, Scores as ModelScores,
 };
 use crate::select::pretrade::{analyse, OrderTerms, PreTrade, Side};
 use crate::select::rules::{
     ChosenBy, ComponentScores, PanelCandidate, PanelOutcome, Pick, Rule, RuleSet, RulesError,
-    Verdict,
+    RulesVersion, Verdict,
 };
 use crate::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys, SegmentLevel};
 use crate::select::table::ScoreReader;
-use crate::select::{Candidate, Panel, ProtocolKind, Refusal, RfqSpec, Selection};
+use crate::select::tca::TcaUpdate;
+use crate::select::{Candidate, Panel, ProtocolKind, Refusal, RfqContext, RfqSpec, Selection};
 use crate::time::Nanos;
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
+
+/// How old a market mid may be to serve as fair value, unless configured otherwise.
+pub const DEFAULT_MID_MAX_AGE: Nanos = Nanos(3_600 * Nanos::PER_SEC);
 
 /// The rules shipped in `config/rules.toml`, compiled in.
 pub const EMBEDDED_RULES_TOML: &str = include_str!("../../config/rules.toml");
@@ -206,12 +215,21 @@ pub fn segment_keys(
 // The selector
 
 /// Static data of one dealer that selection needs (index = `DealerId`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct DealerInfo {
-    /// Leaked once at construction so per-RFQ `PanelCandidate`s can borrow it from scratch
-    /// storage owned by the same struct (the dealer database lives as long as the router).
-    name: &'static str,
+    name: Box<str>,
     specialisms: AssetClassSet,
+}
+
+/// Re-types an emptied candidate vector for another borrow of the dealer names, keeping its
+/// allocation: the standard library collects a `vec::IntoIter` in place when the element
+/// layouts match, which they do (only the lifetime differs). `tests/scored_alloc.rs` proves
+/// that `select` does not allocate.
+// `filter_map` changes the element type (the lifetime) without a body that could panic.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'x, 'y>(mut v: Vec<PanelCandidate<'x>>) -> Vec<PanelCandidate<'y>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// The rules-and-scores selector.
@@ -223,7 +241,14 @@ pub struct ScoredPanel<S: ScoreSource> {
     prior: ComponentScores,
     maturity: Buckets,
     size: Buckets,
-    // Scratch, sized for every dealer at construction.
+    /// The latest market mid per instrument (security-master index): the fair value.
+    mids: MidTable,
+    /// A mid older than this is not used as fair value.
+    mid_max_age: Nanos,
+    /// Every dealer's scores per recently used segment path.
+    cache: ScoreCache,
+    // Scratch, sized for every dealer at construction. Empty between calls; it borrows
+    // `dealers`' names only inside `select` (see `recycle`).
     panel_candidates: Vec<PanelCandidate<'static>>,
     panel_ids: Vec<DealerId>,
     outcome: PanelOutcome,
@@ -241,6 +266,8 @@ impl<S: ScoreSource> fmt::Debug for ScoredPanel<S> {
 
 /// Everything one RFQ's decision was made from (shared by `select` and `recommend`).
 struct Decision<'p> {
+    /// The instrument's index in the security master.
+    index: u32,
     instrument: &'p Instrument,
     pretrade: PreTrade,
     keys: SegmentKeys,
@@ -261,7 +288,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
             .dealers
             .iter()
             .map(|d| DealerInfo {
-                name: Box::leak(d.name.clone().into_boxed_str()),
+                name: d.name.clone().into_boxed_str(),
                 specialisms: d
                     .asset_classes
                     .iter()
@@ -271,7 +298,11 @@ impl<S: ScoreSource> ScoredPanel<S> {
             .collect();
         let n = infos.len();
         let prior = source.prior();
+        let instruments = master.len();
         ScoredPanel {
+            mids: MidTable::new(instruments),
+            mid_max_age: DEFAULT_MID_MAX_AGE,
+            cache: ScoreCache::new(n, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH),
             rules,
             master,
             dealers: infos,
@@ -294,6 +325,23 @@ impl<S: ScoreSource> ScoredPanel<S> {
         self.rules = rules;
     }
 
+    /// Sizes the score cache (`paths` segment paths kept; an entry older than `refresh` is
+    /// recomputed in full) and sets how old a market mid may be to serve as fair value.
+    pub fn configure(&mut self, paths: usize, refresh: Nanos, mid_max_age: Nanos) {
+        self.cache = ScoreCache::new(self.dealers.len(), paths, refresh);
+        self.mid_max_age = mid_max_age;
+    }
+
+    /// What the score cache did.
+    pub fn cache_counters(&self) -> CacheCounters {
+        self.cache.counters()
+    }
+
+    /// The latest market mid of an instrument by security-master index, and when it came.
+    pub fn mid(&self, index: u32) -> Option<(f64, Nanos)> {
+        self.mids.get(index)
+    }
+
     pub fn master(&self) -> &SecurityMaster {
         &self.master
     }
@@ -303,17 +351,18 @@ impl<S: ScoreSource> ScoredPanel<S> {
         master: &'p SecurityMaster,
         maturity: &Buckets,
         size: &Buckets,
+        fair: (&MidTable, Nanos),
         spec: &RfqSpec<'_>,
     ) -> Result<Decision<'p>, Refusal> {
         let id_source = (!spec.id_source.is_empty()).then(|| spec.id_source.as_bytes());
-        let instrument = master
-            .lookup_fix(spec.instrument.as_bytes(), id_source)
+        let (index, instrument) = master
+            .lookup_fix_index(spec.instrument.as_bytes(), id_source)
             .ok_or(Refusal::UNKNOWN_INSTRUMENT)?;
         let side = spec.side;
         let order = OrderTerms {
             side,
             size: spec.qty,
-            mid: None,
+            mid: fair.0.fresh(index, spec.now, fair.1),
         };
         let pretrade = analyse(rules.pretrade(), instrument, &order, spec.now);
         let facts = Facts {
@@ -325,6 +374,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
         let rule = rules.select(&facts);
         let keys = segment_keys(instrument, &pretrade, maturity, size);
         Ok(Decision {
+            index,
             instrument,
             pretrade,
             keys,
@@ -339,9 +389,16 @@ impl<S: ScoreSource> ScoredPanel<S> {
         spec: &RfqSpec<'_>,
         candidates: &[Candidate],
     ) -> Result<Recommendation, Refusal> {
-        let d = Self::decide(&self.rules, &self.master, &self.maturity, &self.size, spec)?;
+        let d = Self::decide(
+            &self.rules,
+            &self.master,
+            &self.maturity,
+            &self.size,
+            (&self.mids, self.mid_max_age),
+            spec,
+        )?;
         let asset_class = d.instrument.asset_class;
-        let mut pcs: Vec<PanelCandidate<'static>> = Vec::with_capacity(candidates.len());
+        let mut pcs: Vec<PanelCandidate<'_>> = Vec::with_capacity(candidates.len());
         let mut details: Vec<(DealerId, Option<DealerScores>)> = Vec::new();
         for c in candidates {
             let Some(info) = self.dealers.get(usize::from(c.dealer.0)) else {
@@ -349,7 +406,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
             };
             let found = self.source.components(c.dealer, &d.keys, spec.now);
             pcs.push(PanelCandidate {
-                name: info.name,
+                name: &info.name,
                 scores: found.map_or(self.prior, |f| f.scores),
                 manual_tier: Some(c.tier),
                 specialisms: info.specialisms,
@@ -507,47 +564,61 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
     fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
         out.fair_value = None;
         out.refusal = None;
-        let d = match Self::decide(&self.rules, &self.master, &self.maturity, &self.size, spec) {
+        out.context = None;
+        let d = match Self::decide(
+            &self.rules,
+            &self.master,
+            &self.maturity,
+            &self.size,
+            (&self.mids, self.mid_max_age),
+            spec,
+        ) {
             Ok(d) => d,
             Err(r) => {
                 out.refusal = Some(r);
                 return;
             }
         };
-        self.panel_candidates.clear();
+        let scores = self
+            .cache
+            .scores(&d.keys, spec.now, &self.source, self.prior);
+        let mut pcs = recycle(std::mem::take(&mut self.panel_candidates));
         self.panel_ids.clear();
         for c in candidates {
-            if self.panel_candidates.len() == self.panel_candidates.capacity() {
+            if pcs.len() == pcs.capacity() {
                 break; // more candidates than dealers: cannot happen with one database
             }
-            let Some(info) = self.dealers.get(usize::from(c.dealer.0)) else {
+            let i = usize::from(c.dealer.0);
+            let (Some(info), Some(&s)) = (self.dealers.get(i), scores.get(i)) else {
                 continue;
             };
-            let scores = self
-                .source
-                .components(c.dealer, &d.keys, spec.now)
-                .map_or(self.prior, |f| f.scores);
-            self.panel_candidates.push(PanelCandidate {
-                name: info.name,
-                scores,
+            pcs.push(PanelCandidate {
+                name: &info.name,
+                scores: s,
                 manual_tier: Some(c.tier),
                 specialisms: info.specialisms,
                 online: c.online,
             });
             self.panel_ids.push(c.dealer);
         }
-        self.rules.build_panel(
-            d.rule,
-            d.instrument.asset_class,
-            &self.panel_candidates,
-            &mut self.outcome,
-        );
+        self.rules
+            .build_panel(d.rule, d.instrument.asset_class, &pcs, &mut self.outcome);
+        self.panel_candidates = recycle(pcs);
         out.protocol = self.outcome.protocol;
         out.fair_value = d
             .pretrade
             .fair_value
             .is_finite()
             .then_some(d.pretrade.fair_value);
+        out.context = Some(RfqContext {
+            instrument: d.index,
+            keys: d.keys,
+            impact_bps: if d.pretrade.impact_bps.is_finite() {
+                d.pretrade.impact_bps
+            } else {
+                0.0
+            },
+        });
         out.dealers.clear();
         out.scores.clear();
         for ch in &self.outcome.chosen {
@@ -570,6 +641,29 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
         out.rule = u16::try_from(index).ok();
         let v = self.rules.version();
         out.rules_version = Some((v.seq, v.hash));
+    }
+
+    fn install_rules(&mut self, rules: Box<RuleSet>) -> Result<RulesVersion, Box<RuleSet>> {
+        let v = rules.version();
+        self.rules = *rules;
+        Ok(v)
+    }
+
+    fn scores_updated(&mut self, updates: &[TcaUpdate], _now: Nanos) {
+        for u in updates {
+            self.cache.mark_dirty(u.dealer);
+        }
+    }
+
+    fn market_mid(
+        &mut self,
+        instrument: &[u8],
+        id_source: Option<&[u8]>,
+        mid: f64,
+        now: Nanos,
+    ) -> Option<u32> {
+        let (index, _) = self.master.lookup_fix_index(instrument, id_source)?;
+        self.mids.set(index, mid, now).then_some(index)
     }
 }
 

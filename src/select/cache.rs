@@ -1,0 +1,161 @@
+//! Precomputed component scores per (segment path, dealer), so that a panel over thousands
+//! of dealers is a scan of a dense array instead of thousands of score-table look-ups.
+//!
+//! Owns `ScoreCache`: a bounded set of entries, one per back-off path (issuer -> sector and
+//! rating -> asset class -> all) seen recently, each holding every dealer's scores from a
+//! `ScoreSource`. An entry is filled on first use; after a score update (`mark_dirty`) only
+//! the dealers updated are recomputed at the next use; the whole entry is recomputed once it
+//! is older than the refresh interval (the pooled segment priors and the decay move slowly,
+//! so between refreshes a dealer's score can lag other dealers' news by at most that long).
+//! Entries are allocated until the bound is reached, then the least recently used one is
+//! reused: no allocation in steady state. No clock (`now` is a parameter), no I/O.
+
+use crate::rfq::types::DealerId;
+use crate::select::rules::ComponentScores;
+use crate::select::scored::ScoreSource;
+use crate::select::segment::{SegmentKey, SegmentKeys, MAX_PATH};
+use crate::time::Nanos;
+
+/// Default number of segment paths kept.
+pub const DEFAULT_CACHE_PATHS: usize = 64;
+/// Default age at which an entry is recomputed in full.
+pub const DEFAULT_REFRESH: Nanos = Nanos(60 * Nanos::PER_SEC);
+
+#[derive(Debug)]
+struct Entry {
+    path: [SegmentKey; MAX_PATH],
+    scores: Box<[ComponentScores]>,
+    dirty: Box<[bool]>,
+    dirty_list: Vec<u16>,
+    computed_at: Nanos,
+    last_used: u64,
+}
+
+/// What the cache did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounters {
+    pub hits: u64,
+    /// Entries filled for a path not in the cache.
+    pub misses: u64,
+    /// Entries recomputed in full because they were older than the refresh interval.
+    pub refreshes: u64,
+    /// Dealers recomputed after a score update.
+    pub dealer_updates: u64,
+}
+
+/// Every dealer's scores for recently used segment paths.
+#[derive(Debug)]
+pub struct ScoreCache {
+    entries: Vec<Entry>,
+    max_paths: usize,
+    refresh: Nanos,
+    dealers: usize,
+    use_clock: u64,
+    counters: CacheCounters,
+}
+
+impl ScoreCache {
+    /// A cache for `dealers` dealers (`DealerId` 0..dealers) and at most `max_paths` paths.
+    pub fn new(dealers: usize, max_paths: usize, refresh: Nanos) -> ScoreCache {
+        ScoreCache {
+            entries: Vec::with_capacity(max_paths.max(1)),
+            max_paths: max_paths.max(1),
+            refresh,
+            dealers,
+            use_clock: 0,
+            counters: CacheCounters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> CacheCounters {
+        self.counters
+    }
+
+    /// Forgets every entry (e.g. new rules with other windows or weights in force).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Dealer `dealer`'s rows changed: recompute it at the next use of every entry.
+    pub fn mark_dirty(&mut self, dealer: DealerId) {
+        let i = usize::from(dealer.0);
+        for e in &mut self.entries {
+            if let Some(d) = e.dirty.get_mut(i) {
+                if !*d {
+                    *d = true;
+                    e.dirty_list.push(dealer.0);
+                }
+            }
+        }
+    }
+
+    /// Every dealer's scores for `keys`' back-off path at `now`, computing what is missing,
+    /// stale or dirty. A dealer without data gets `prior`.
+    pub fn scores<S: ScoreSource>(
+        &mut self,
+        keys: &SegmentKeys,
+        now: Nanos,
+        source: &S,
+        prior: ComponentScores,
+    ) -> &[ComponentScores] {
+        self.use_clock += 1;
+        let path = keys.primary_path();
+        let found = self.entries.iter().position(|e| e.path == path);
+        let i = match found {
+            Some(i) => {
+                self.counters.hits += 1;
+                i
+            }
+            None => {
+                self.counters.misses += 1;
+                if self.entries.len() < self.max_paths {
+                    self.entries.push(Entry {
+                        path,
+                        scores: vec![prior; self.dealers].into_boxed_slice(),
+                        dirty: vec![false; self.dealers].into_boxed_slice(),
+                        dirty_list: Vec::with_capacity(self.dealers),
+                        computed_at: Nanos(0),
+                        last_used: 0,
+                    });
+                    self.entries.len() - 1
+                } else {
+                    let lru = self
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, e)| e.last_used)
+                        .map_or(0, |(i, _)| i);
+                    self.entries[lru].path = path;
+                    lru
+                }
+            }
+        };
+        let e = &mut self.entries[i];
+        e.last_used = self.use_clock;
+        let compute = |d: usize| {
+            source
+                .components(DealerId(d as u16), keys, now)
+                .map_or(prior, |f| f.scores)
+        };
+        if found.is_none() || now.saturating_sub(e.computed_at) > self.refresh {
+            if found.is_some() {
+                self.counters.refreshes += 1;
+            }
+            for (d, s) in e.scores.iter_mut().enumerate() {
+                *s = compute(d);
+            }
+            e.dirty.iter_mut().for_each(|x| *x = false);
+            e.dirty_list.clear();
+            e.computed_at = now;
+        } else if !e.dirty_list.is_empty() {
+            for &d in &e.dirty_list {
+                let d = usize::from(d);
+                e.scores[d] = compute(d);
+                e.dirty[d] = false;
+                self.counters.dealer_updates += 1;
+            }
+            e.dirty_list.clear();
+        }
+        &e.scores
+    }
+}

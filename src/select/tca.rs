@@ -1,0 +1,1206 @@
+//! Transaction-cost analysis: the facts the engine reports about every RFQ, and the pure
+//! `Tca` that turns them, with market mids, into per-dealer observations for the score tables.
+//!
+//! Owns the engine -> scoring interface ([`TcaFact`], carried by `rfq::outbox::Command::Tca`),
+//! the TCA arithmetic of DESIGN section 7 (arrival mid, implementation shortfall, price
+//! improvement vs arrival and vs cover, the winner's markouts at each configured horizon, the
+//! drift seen by dealers who were asked and lost, response times, fills and declines), its
+//! own markout timers, and applying the results to a `table::ScoreWriter`. Must not: read the
+//! clock (every fact carries its `now`; `advance(now)` is time passing), do I/O (applying to
+//! the tables writes shared memory only), or grow without bound (open RFQs, pending timers and
+//! the mid table have configured limits; past one, the fact is dropped and counted).
+//!
+//! # Driving it (one thread, virtual time)
+//!
+//! ```text
+//! let mut engine = Engine::new(cfg, panel, t0);
+//! let mut tca = Tca::new(TcaConfig::default());
+//! let mut results = Vec::new();
+//! // for every event at virtual time `now`:
+//! engine.on(now, event, &mut out);
+//! for c in out.commands() {
+//!     if let Command::Tca(fact) = c { tca.on_fact(fact, &mut results); }
+//! }
+//! tca.advance(now, &mut results);            // markout/drift timers due at or before `now`
+//! for r in results.drain(..) { apply(&mut writer, &model, &r); /* and/or journal r */ }
+//! ```
+//!
+//! Market mids reach `Tca` as `TcaFact::Mid` (the engine forwards each feed snapshot; a
+//! simulation may also call `on_fact(&TcaFact::Mid { .. })` itself). Facts must arrive in
+//! the order of their `now` (the engine emits them that way); `on_fact` first fires every
+//! timer due strictly before the fact's `now`, so a markout due at `T` uses the last mid
+//! received with a time at or before `T` (provided `advance` or a later fact comes after it).
+//! `next_due()` says when `advance` must be called at the latest. Everything is
+//! deterministic: the same facts in the same order give the same results, bit for bit.
+//!
+//! # What comes out ([`TcaOutput`])
+//!
+//! - `Update(TcaUpdate)`: one `model::Observation` for one dealer in one RFQ's segments, at
+//!   a time: RfqSent (asked), Quoted/Declined with the response time, LateOrInvalid, Won
+//!   (price improvement vs arrival, vs cover), Markout at horizon i (winner), Drift (each
+//!   dealer asked who did not win, at the leakage horizon after the RFQ arrived).
+//!   `apply` adds it to the dealer's rows in every segment of the order and to the pooled
+//!   (aggregate) rows.
+//! - `Execution(ExecutionTca)`: the summary of one executed RFQ (arrival mid, shortfall,
+//!   improvement vs arrival and cover), for the journal and reports.
+//!
+//! # Sign conventions (DESIGN section 7), `dir` = +1 buy, -1 sell, all in bps
+//!
+//! - price improvement = `dir * (arrival_mid - exec_px) / arrival_mid * 1e4` (> 0: better
+//!   than the mid when the RFQ arrived); implementation shortfall is its negative (a cost).
+//! - vs cover = `dir * (cover_px - exec_px) / cover_px * 1e4` (> 0: beat the second-best).
+//! - winner's markout at h = `dir * (mid(t_exec + h) - exec_px) / exec_px * 1e4` (< 0: the
+//!   price reverted; the client paid a temporary premium).
+//! - drift of an asked loser = `dir * (mid(t_rfq + h) - mid(t_rfq)) / mid(t_rfq) * 1e4`,
+//!   less the client's expected impact when the RFQ traded (> 0: the market moved the way
+//!   the client wanted to trade after seeing the request).
+
+use crate::rfq::outbox::MAX_PANEL;
+use crate::rfq::types::{DealerId, Side};
+use crate::select::model::{
+    drift_bps, markout_bps, price_improvement_bps, vs_cover_bps, Direction, ModelConfig,
+    Observation, ObservationError, MARKOUT_HORIZONS,
+};
+use crate::select::segment::{SegmentKey, SegmentKeys};
+use crate::select::table::{PlaceError, ScoreWriter};
+use crate::time::Nanos;
+use smallvec::SmallVec;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+/// What selection knew about an RFQ's order, kept with the RFQ for its feedback: the
+/// security-master index of the instrument (the mid table's key), the segments its scores
+/// were read from (and so must be written to), and the expected market impact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RfqContext {
+    /// Index into the security master (`SecurityMaster::instruments()`).
+    pub instrument: u32,
+    pub keys: SegmentKeys,
+    /// Pre-trade expected impact of the order, bps (0 when unknown).
+    pub impact_bps: f64,
+}
+
+/// The dealers an RFQ asked.
+pub type AskedDealers = SmallVec<[DealerId; MAX_PANEL]>;
+
+/// One thing the engine saw that scoring needs. Produced on the engine thread without
+/// allocation (`AskedDealers` is inline); `rfq` is the engine's RFQ sequence number (the one
+/// in `Record::Decision`), which links the facts of one RFQ leg.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TcaFact {
+    /// An RFQ leg was opened: its order and the mid when it arrived (NaN: none known).
+    Opened {
+        rfq: u64,
+        context: Option<RfqContext>,
+        side: Option<Side>,
+        qty: f64,
+        arrival_mid: f64,
+        now: Nanos,
+    },
+    /// A dealer was sent the request.
+    Asked {
+        rfq: u64,
+        dealer: DealerId,
+        now: Nanos,
+    },
+    /// A firm quote was accepted; `px` is the price on the desk's side (the offer for a buy,
+    /// the bid for a sell; the mid of the two for a two-sided request).
+    Quoted {
+        rfq: u64,
+        dealer: DealerId,
+        px: f64,
+        now: Nanos,
+    },
+    /// The dealer declined (QuoteRequestReject, or refused the hit).
+    Declined {
+        rfq: u64,
+        dealer: DealerId,
+        now: Nanos,
+    },
+    /// The dealer did not answer within its response timeout.
+    TimedOut {
+        rfq: u64,
+        dealer: DealerId,
+        now: Nanos,
+    },
+    /// A quote came after the request had closed for the dealer, or failed validation.
+    LateOrInvalid {
+        rfq: u64,
+        dealer: DealerId,
+        now: Nanos,
+    },
+    /// The winner's execution: price and quantity filled.
+    Executed {
+        rfq: u64,
+        dealer: DealerId,
+        px: f64,
+        qty: f64,
+        now: Nanos,
+    },
+    /// The RFQ leg ended: who was asked, who won (None: no trade), and the cover (the best
+    /// quote among the losers on the desk's side; NaN: none).
+    Finished {
+        rfq: u64,
+        asked: AskedDealers,
+        winner: Option<DealerId>,
+        cover_px: f64,
+        now: Nanos,
+    },
+    /// A market mid for an instrument (security-master index).
+    Mid {
+        instrument: u32,
+        mid: f64,
+        now: Nanos,
+    },
+}
+
+impl TcaFact {
+    /// When the fact happened.
+    pub fn now(&self) -> Nanos {
+        match self {
+            TcaFact::Opened { now, .. }
+            | TcaFact::Asked { now, .. }
+            | TcaFact::Quoted { now, .. }
+            | TcaFact::Declined { now, .. }
+            | TcaFact::TimedOut { now, .. }
+            | TcaFact::LateOrInvalid { now, .. }
+            | TcaFact::Executed { now, .. }
+            | TcaFact::Finished { now, .. }
+            | TcaFact::Mid { now, .. } => *now,
+        }
+    }
+}
+
+/// One observation for one dealer, to be added to its rows in `keys`' segments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TcaUpdate {
+    pub rfq: u64,
+    pub dealer: DealerId,
+    /// The order's segments (None: no security master entry; only the `all` segment).
+    pub keys: Option<SegmentKeys>,
+    pub obs: Observation,
+    /// When the observation was made (the row decays from here).
+    pub at: Nanos,
+}
+
+/// The cost analysis of one executed RFQ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExecutionTca {
+    pub rfq: u64,
+    pub dealer: DealerId,
+    pub side: Side,
+    pub qty: f64,
+    /// NaN when no mid was known at arrival (the bps figures are then NaN too).
+    pub arrival_mid: f64,
+    pub exec_px: f64,
+    /// `-price_improvement_bps`: the cost against the arrival mid (> 0: paid away).
+    pub shortfall_bps: f64,
+    pub price_improvement_bps: f64,
+    /// NaN without a cover quote.
+    pub cover_px: f64,
+    pub vs_cover_bps: f64,
+    pub at: Nanos,
+}
+
+/// A result of `Tca`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TcaOutput {
+    Update(TcaUpdate),
+    Execution(ExecutionTca),
+}
+
+/// Limits and horizons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcaConfig {
+    /// Markout horizons and the leakage (drift) horizon come from here.
+    pub model: ModelConfig,
+    /// RFQs tracked at once (opened, not yet finished).
+    pub max_open_rfqs: usize,
+    /// Markout and drift measurements waiting for their horizon.
+    pub max_pending: usize,
+    /// Size of the mid table (security-master indices at or above it are dropped).
+    pub max_instruments: usize,
+    /// A mid older than this at a horizon is not used (the measurement is skipped, counted).
+    pub max_mid_age_s: u64,
+}
+
+impl Default for TcaConfig {
+    fn default() -> Self {
+        TcaConfig {
+            model: ModelConfig::default(),
+            max_open_rfqs: 16_384,
+            max_pending: 262_144,
+            max_instruments: 500_000,
+            max_mid_age_s: 3_600,
+        }
+    }
+}
+
+/// What `Tca` dropped or skipped, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcaCounters {
+    pub facts: u64,
+    pub opened: u64,
+    pub finished: u64,
+    pub executions: u64,
+    pub markouts: u64,
+    pub drifts: u64,
+    /// Opened facts dropped: `max_open_rfqs` reached.
+    pub open_full: u64,
+    /// Measurements dropped: `max_pending` reached.
+    pub pending_full: u64,
+    /// Facts about an RFQ it does not track (never opened here, or dropped).
+    pub unknown_rfq: u64,
+    /// Mids dropped: index beyond `max_instruments` or not a positive finite price.
+    pub bad_mids: u64,
+    /// Measurements skipped: no mid, or one older than `max_mid_age_s`, at the horizon.
+    pub no_mid: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AskedSlot {
+    dealer: DealerId,
+    asked_at: Nanos,
+    answered: bool,
+}
+
+#[derive(Debug, Clone)]
+struct OpenRfq {
+    context: Option<RfqContext>,
+    side: Option<Side>,
+    opened: Nanos,
+    arrival_mid: f64,
+    asked: SmallVec<[AskedSlot; MAX_PANEL]>,
+    exec: Option<(DealerId, f64, f64, Nanos)>,
+}
+
+#[derive(Debug, Clone)]
+enum Measure {
+    Markout {
+        rfq: u64,
+        dealer: DealerId,
+        keys: Option<SegmentKeys>,
+        instrument: u32,
+        dir: Direction,
+        exec_px: f64,
+        horizon: usize,
+    },
+    Drift {
+        rfq: u64,
+        losers: AskedDealers,
+        keys: Option<SegmentKeys>,
+        instrument: u32,
+        dir: Direction,
+        mid_at_rfq: f64,
+        impact_bps: f64,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Due {
+    at: Nanos,
+    seq: u64,
+    what: Measure,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest (then first scheduled) is wanted.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MidAt {
+    mid: f64,
+    at: Nanos,
+}
+
+/// The TCA state machine. Pure: no clock, no I/O. Runs on the scoring thread in the router,
+/// or beside the engine in a simulation.
+#[derive(Debug)]
+pub struct Tca {
+    cfg: TcaConfig,
+    open: HashMap<u64, OpenRfq>,
+    pending: BinaryHeap<Due>,
+    next_seq: u64,
+    mids: Vec<Option<MidAt>>,
+    counters: TcaCounters,
+}
+
+fn direction(side: Side) -> Direction {
+    match side {
+        Side::Buy => Direction::Buy,
+        Side::Sell => Direction::Sell,
+    }
+}
+
+fn finite_or_nan(x: Option<f64>) -> f64 {
+    x.unwrap_or(f64::NAN)
+}
+
+impl Tca {
+    /// `cfg.model` must be valid (`ModelConfig::validate`); asserted, as it is checked when
+    /// the configuration loads.
+    pub fn new(cfg: TcaConfig) -> Tca {
+        assert!(
+            cfg.model.validate().is_ok(),
+            "TCA needs a validated model configuration"
+        );
+        Tca {
+            open: HashMap::with_capacity(cfg.max_open_rfqs.min(1 << 16)),
+            pending: BinaryHeap::new(),
+            next_seq: 0,
+            mids: vec![None; cfg.max_instruments],
+            counters: TcaCounters::default(),
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &TcaConfig {
+        &self.cfg
+    }
+
+    pub fn counters(&self) -> TcaCounters {
+        self.counters
+    }
+
+    /// RFQs opened and not finished.
+    pub fn open_rfqs(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Measurements waiting for their horizon.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The latest mid of an instrument, and when it was seen.
+    pub fn mid(&self, instrument: u32) -> Option<(f64, Nanos)> {
+        self.mids
+            .get(instrument as usize)
+            .copied()
+            .flatten()
+            .map(|m| (m.mid, m.at))
+    }
+
+    /// When `advance` must next be called (the earliest pending horizon).
+    pub fn next_due(&self) -> Option<Nanos> {
+        self.pending.peek().map(|d| d.at)
+    }
+
+    /// Time has reached `now`: measures everything due at or before it.
+    pub fn advance(&mut self, now: Nanos, out: &mut Vec<TcaOutput>) {
+        while self.pending.peek().is_some_and(|d| d.at <= now) {
+            let due = self.pending.pop().expect("peeked");
+            self.measure(due, out);
+        }
+    }
+
+    fn advance_before(&mut self, now: Nanos, out: &mut Vec<TcaOutput>) {
+        while self.pending.peek().is_some_and(|d| d.at < now) {
+            let due = self.pending.pop().expect("peeked");
+            self.measure(due, out);
+        }
+    }
+
+    /// Takes one fact; results are appended to `out`.
+    pub fn on_fact(&mut self, fact: &TcaFact, out: &mut Vec<TcaOutput>) {
+        self.counters.facts += 1;
+        self.advance_before(fact.now(), out);
+        match *fact {
+            TcaFact::Mid {
+                instrument,
+                mid,
+                now,
+            } => match self.mids.get_mut(instrument as usize) {
+                Some(slot) if mid.is_finite() && mid > 0.0 => *slot = Some(MidAt { mid, at: now }),
+                _ => self.counters.bad_mids += 1,
+            },
+            TcaFact::Opened {
+                rfq,
+                context,
+                side,
+                arrival_mid,
+                now,
+                ..
+            } => {
+                if self.open.len() >= self.cfg.max_open_rfqs && !self.open.contains_key(&rfq) {
+                    self.counters.open_full += 1;
+                    return;
+                }
+                self.counters.opened += 1;
+                // The engine's arrival mid, else the latest mid this side knows.
+                let arrival_mid = if arrival_mid.is_finite() && arrival_mid > 0.0 {
+                    arrival_mid
+                } else {
+                    context
+                        .and_then(|c| self.fresh_mid(c.instrument, now))
+                        .unwrap_or(f64::NAN)
+                };
+                self.open.insert(
+                    rfq,
+                    OpenRfq {
+                        context,
+                        side,
+                        opened: now,
+                        arrival_mid,
+                        asked: SmallVec::new(),
+                        exec: None,
+                    },
+                );
+            }
+            TcaFact::Asked { rfq, dealer, now } => {
+                let Some(o) = self.open.get_mut(&rfq) else {
+                    self.counters.unknown_rfq += 1;
+                    return;
+                };
+                if o.asked.iter().any(|a| a.dealer == dealer) || o.asked.len() == MAX_PANEL {
+                    return;
+                }
+                o.asked.push(AskedSlot {
+                    dealer,
+                    asked_at: now,
+                    answered: false,
+                });
+                let keys = o.context.map(|c| c.keys);
+                out.push(update(rfq, dealer, keys, Observation::RfqSent, now));
+            }
+            TcaFact::Quoted {
+                rfq, dealer, now, ..
+            } => {
+                self.answer(rfq, dealer, now, true, out);
+            }
+            TcaFact::Declined { rfq, dealer, now } => {
+                self.answer(rfq, dealer, now, false, out);
+            }
+            TcaFact::TimedOut { rfq, dealer, .. } => {
+                // Counted by RfqSent without a response: nothing to add.
+                if let Some(o) = self.open.get_mut(&rfq) {
+                    if let Some(a) = o.asked.iter_mut().find(|a| a.dealer == dealer) {
+                        a.answered = true;
+                    }
+                } else {
+                    self.counters.unknown_rfq += 1;
+                }
+            }
+            TcaFact::LateOrInvalid { rfq, dealer, now } => {
+                let keys = self.open.get(&rfq).and_then(|o| o.context.map(|c| c.keys));
+                out.push(update(rfq, dealer, keys, Observation::LateOrInvalid, now));
+            }
+            TcaFact::Executed {
+                rfq,
+                dealer,
+                px,
+                qty,
+                now,
+            } => match self.open.get_mut(&rfq) {
+                Some(o) => o.exec = Some((dealer, px, qty, now)),
+                None => self.counters.unknown_rfq += 1,
+            },
+            TcaFact::Finished {
+                rfq,
+                ref asked,
+                winner,
+                cover_px,
+                now,
+            } => self.finish(rfq, asked, winner, cover_px, now, out),
+        }
+    }
+
+    fn fresh_mid(&self, instrument: u32, now: Nanos) -> Option<f64> {
+        let m = self.mids.get(instrument as usize).copied().flatten()?;
+        let age = now.saturating_sub(m.at);
+        (age.0 <= self.cfg.max_mid_age_s.saturating_mul(Nanos::PER_SEC)).then_some(m.mid)
+    }
+
+    fn answer(
+        &mut self,
+        rfq: u64,
+        dealer: DealerId,
+        now: Nanos,
+        quoted: bool,
+        out: &mut Vec<TcaOutput>,
+    ) {
+        let Some(o) = self.open.get_mut(&rfq) else {
+            self.counters.unknown_rfq += 1;
+            return;
+        };
+        let keys = o.context.map(|c| c.keys);
+        // The first answer counts (a requote is not a second response).
+        let Some(a) = o
+            .asked
+            .iter_mut()
+            .find(|a| a.dealer == dealer && !a.answered)
+        else {
+            return;
+        };
+        a.answered = true;
+        let response_s = now.saturating_sub(a.asked_at).0 as f64 / 1e9;
+        let obs = if quoted {
+            Observation::Quoted { response_s }
+        } else {
+            Observation::Declined { response_s }
+        };
+        out.push(update(rfq, dealer, keys, obs, now));
+    }
+
+    fn finish(
+        &mut self,
+        rfq: u64,
+        asked: &AskedDealers,
+        winner: Option<DealerId>,
+        cover_px: f64,
+        now: Nanos,
+        out: &mut Vec<TcaOutput>,
+    ) {
+        let Some(o) = self.open.remove(&rfq) else {
+            self.counters.unknown_rfq += 1;
+            return;
+        };
+        self.counters.finished += 1;
+        let keys = o.context.map(|c| c.keys);
+        let exec = o
+            .exec
+            .filter(|(d, px, _, _)| Some(*d) == winner && px.is_finite() && *px > 0.0);
+        let cover = (cover_px.is_finite() && cover_px > 0.0).then_some(cover_px);
+        if let (Some((dealer, px, qty, at)), Some(side)) = (exec, o.side) {
+            self.counters.executions += 1;
+            let dir = direction(side);
+            let pi = price_improvement_bps(dir, o.arrival_mid, px);
+            let vc = cover.and_then(|c| vs_cover_bps(dir, px, c));
+            out.push(TcaOutput::Execution(ExecutionTca {
+                rfq,
+                dealer,
+                side,
+                qty,
+                arrival_mid: o.arrival_mid,
+                exec_px: px,
+                shortfall_bps: finite_or_nan(pi.map(|p| -p)),
+                price_improvement_bps: finite_or_nan(pi),
+                cover_px: finite_or_nan(cover),
+                vs_cover_bps: finite_or_nan(vc),
+                at: at.max(o.opened),
+            }));
+            // Without an arrival mid the improvement is unknown: the win still counts, with
+            // no improvement (0 bps) rather than a guess.
+            out.push(update(
+                rfq,
+                dealer,
+                keys,
+                Observation::Won {
+                    price_improvement_bps: pi.unwrap_or(0.0),
+                    vs_cover_bps: vc,
+                },
+                at,
+            ));
+            if let Some(c) = o.context {
+                let horizons = self.cfg.model.markout_horizons_s;
+                for (h, &secs) in horizons.iter().enumerate() {
+                    self.schedule(
+                        Nanos(at.0.saturating_add(secs.saturating_mul(Nanos::PER_SEC))),
+                        Measure::Markout {
+                            rfq,
+                            dealer,
+                            keys,
+                            instrument: c.instrument,
+                            dir,
+                            exec_px: px,
+                            horizon: h,
+                        },
+                    );
+                }
+            }
+        }
+        // Leakage: every dealer asked who did not win, measured from the arrival mid.
+        let (Some(side), Some(c)) = (o.side, o.context) else {
+            return;
+        };
+        if !(o.arrival_mid.is_finite() && o.arrival_mid > 0.0) {
+            return;
+        }
+        let mut losers = AskedDealers::new();
+        for &d in asked.iter().chain(o.asked.iter().map(|a| &a.dealer)) {
+            if Some(d) != exec.map(|e| e.0) && !losers.contains(&d) && losers.len() < MAX_PANEL {
+                losers.push(d);
+            }
+        }
+        if losers.is_empty() {
+            return;
+        }
+        let lh = self.cfg.model.leakage_horizon_s;
+        let due = Nanos(o.opened.0.saturating_add(lh.saturating_mul(Nanos::PER_SEC))).max(now);
+        self.schedule(
+            due,
+            Measure::Drift {
+                rfq,
+                losers,
+                keys,
+                instrument: c.instrument,
+                dir: direction(side),
+                mid_at_rfq: o.arrival_mid,
+                impact_bps: if exec.is_some() { c.impact_bps } else { 0.0 },
+            },
+        );
+    }
+
+    fn schedule(&mut self, at: Nanos, what: Measure) {
+        if self.pending.len() >= self.cfg.max_pending {
+            self.counters.pending_full += 1;
+            return;
+        }
+        self.next_seq += 1;
+        self.pending.push(Due {
+            at,
+            seq: self.next_seq,
+            what,
+        });
+    }
+
+    fn measure(&mut self, due: Due, out: &mut Vec<TcaOutput>) {
+        let at = due.at;
+        match due.what {
+            Measure::Markout {
+                rfq,
+                dealer,
+                keys,
+                instrument,
+                dir,
+                exec_px,
+                horizon,
+            } => {
+                let Some(mid) = self.fresh_mid(instrument, at) else {
+                    self.counters.no_mid += 1;
+                    return;
+                };
+                let Some(bps) = markout_bps(dir, exec_px, mid) else {
+                    self.counters.no_mid += 1;
+                    return;
+                };
+                self.counters.markouts += 1;
+                out.push(update(
+                    rfq,
+                    dealer,
+                    keys,
+                    Observation::Markout { horizon, bps },
+                    at,
+                ));
+            }
+            Measure::Drift {
+                rfq,
+                losers,
+                keys,
+                instrument,
+                dir,
+                mid_at_rfq,
+                impact_bps,
+            } => {
+                let Some(mid) = self.fresh_mid(instrument, at) else {
+                    self.counters.no_mid += 1;
+                    return;
+                };
+                let Some(bps) = drift_bps(dir, mid_at_rfq, mid, impact_bps) else {
+                    self.counters.no_mid += 1;
+                    return;
+                };
+                self.counters.drifts += 1;
+                for d in losers {
+                    out.push(update(rfq, d, keys, Observation::Drift { bps }, at));
+                }
+            }
+        }
+    }
+}
+
+fn update(
+    rfq: u64,
+    dealer: DealerId,
+    keys: Option<SegmentKeys>,
+    obs: Observation,
+    at: Nanos,
+) -> TcaOutput {
+    TcaOutput::Update(TcaUpdate {
+        rfq,
+        dealer,
+        keys,
+        obs,
+        at,
+    })
+}
+
+/// Why an update could not be applied (in full) to the tables.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ApplyError {
+    /// The dealer's (or the aggregate's) segment slots are full, or the dealer index is past
+    /// the table's capacity.
+    Place(PlaceError),
+    Observation(ObservationError),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Place(e) => write!(f, "score table: {e}"),
+            ApplyError::Observation(e) => write!(f, "observation refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+/// The segments an update goes to: every segment of the order, broad first; only `all`
+/// without a security-master entry.
+pub fn update_keys(keys: Option<&SegmentKeys>) -> SmallVec<[SegmentKey; 6]> {
+    match keys {
+        Some(k) => SmallVec::from_buf(k.update_order()),
+        None => {
+            let mut v = SmallVec::new();
+            v.push(SegmentKey::all());
+            v
+        }
+    }
+}
+
+/// Adds `u` to its dealer's rows and to the pooled (aggregate) rows in every segment of the
+/// order. Keeps going past a failing segment and reports the first error. `Execution`
+/// summaries change no row.
+pub fn apply(
+    writer: &mut ScoreWriter,
+    model: &ModelConfig,
+    output: &TcaOutput,
+) -> Result<(), ApplyError> {
+    let TcaOutput::Update(u) = output else {
+        return Ok(());
+    };
+    let agg = writer.header().aggregate_dealer();
+    let mut first_err = None;
+    for key in update_keys(u.keys.as_ref()) {
+        for dealer in [u32::from(u.dealer.0), agg] {
+            let r = writer
+                .update(dealer, key, |row| row.observe(u.obs, u.at, model))
+                .map_err(ApplyError::Place)
+                .and_then(|r| r.map_err(ApplyError::Observation));
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Markout horizons a `TcaUpdate` can name.
+pub const HORIZONS: usize = MARKOUT_HORIZONS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::segment::{Buckets, RatingBucket, SegmentInput};
+
+    const T0: u64 = 1_700_000_000 * Nanos::PER_SEC;
+    const A: DealerId = DealerId(0);
+    const B: DealerId = DealerId(1);
+    const C: DealerId = DealerId(2);
+
+    fn keys() -> SegmentKeys {
+        SegmentKeys::of(
+            &SegmentInput {
+                asset_class: b"hy_corp",
+                issuer: b"ACME",
+                sector: b"Industrials",
+                rating: RatingBucket::Bb,
+                years_to_maturity: 5.0,
+                notional: 1e6,
+            },
+            &Buckets::default_maturity_years(),
+            &Buckets::default_size_notional(),
+        )
+    }
+
+    fn at_s(s: u64) -> Nanos {
+        Nanos(T0 + s * Nanos::PER_SEC)
+    }
+
+    fn ctx() -> Option<RfqContext> {
+        Some(RfqContext {
+            instrument: 7,
+            keys: keys(),
+            impact_bps: 2.0,
+        })
+    }
+
+    /// One RFQ: A, B, C asked at 0; A quotes `a_px` at 2 s, B quotes `b_px` at 5 s, C
+    /// declines at 3 s; A is executed at 10 s and the RFQ finishes.
+    fn run(side: Side, arrival: f64, a_px: f64, b_px: f64) -> (Tca, Vec<TcaOutput>) {
+        let mut t = Tca::new(TcaConfig {
+            max_instruments: 16,
+            ..TcaConfig::default()
+        });
+        let mut out = Vec::new();
+        let facts = [
+            TcaFact::Mid {
+                instrument: 7,
+                mid: arrival,
+                now: at_s(0),
+            },
+            TcaFact::Opened {
+                rfq: 1,
+                context: ctx(),
+                side: Some(side),
+                qty: 1e6,
+                arrival_mid: f64::NAN,
+                now: at_s(0),
+            },
+            TcaFact::Asked {
+                rfq: 1,
+                dealer: A,
+                now: at_s(0),
+            },
+            TcaFact::Asked {
+                rfq: 1,
+                dealer: B,
+                now: at_s(0),
+            },
+            TcaFact::Asked {
+                rfq: 1,
+                dealer: C,
+                now: at_s(0),
+            },
+            TcaFact::Quoted {
+                rfq: 1,
+                dealer: A,
+                px: a_px,
+                now: at_s(2),
+            },
+            TcaFact::Declined {
+                rfq: 1,
+                dealer: C,
+                now: at_s(3),
+            },
+            TcaFact::Quoted {
+                rfq: 1,
+                dealer: B,
+                px: b_px,
+                now: at_s(5),
+            },
+            TcaFact::Executed {
+                rfq: 1,
+                dealer: A,
+                px: a_px,
+                qty: 1e6,
+                now: at_s(10),
+            },
+            TcaFact::Finished {
+                rfq: 1,
+                asked: [A, B, C].into_iter().collect(),
+                winner: Some(A),
+                cover_px: b_px,
+                now: at_s(10),
+            },
+        ];
+        for f in &facts {
+            t.on_fact(f, &mut out);
+        }
+        (t, out)
+    }
+
+    fn obs_of(out: &[TcaOutput], dealer: DealerId) -> Vec<Observation> {
+        out.iter()
+            .filter_map(|o| match o {
+                TcaOutput::Update(u) if u.dealer == dealer => Some(u.obs),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn buy_execution_improvement_cover_and_responses() {
+        // Buy at 99.90 with the mid at 100 on arrival: 10 bps better; cover 99.95.
+        let (_, out) = run(Side::Buy, 100.0, 99.90, 99.95);
+        let ex = out
+            .iter()
+            .find_map(|o| match o {
+                TcaOutput::Execution(e) => Some(*e),
+                _ => None,
+            })
+            .expect("an execution summary");
+        assert!(close(ex.price_improvement_bps, 10.0), "{ex:?}");
+        assert!(close(ex.shortfall_bps, -10.0));
+        // dir * (cover - exec) / cover = (99.95 - 99.90) / 99.95 * 1e4
+        assert!(close(ex.vs_cover_bps, 0.05 / 99.95 * 1e4), "{ex:?}");
+        let a = obs_of(&out, A);
+        assert_eq!(a[0], Observation::RfqSent);
+        assert_eq!(a[1], Observation::Quoted { response_s: 2.0 });
+        match a[2] {
+            Observation::Won {
+                price_improvement_bps,
+                vs_cover_bps: Some(c),
+            } => {
+                assert!(close(price_improvement_bps, 10.0));
+                assert!(close(c, 0.05 / 99.95 * 1e4));
+            }
+            ref o => panic!("expected Won, got {o:?}"),
+        }
+        assert_eq!(
+            obs_of(&out, C),
+            vec![
+                Observation::RfqSent,
+                Observation::Declined { response_s: 3.0 }
+            ]
+        );
+        assert_eq!(
+            obs_of(&out, B),
+            vec![
+                Observation::RfqSent,
+                Observation::Quoted { response_s: 5.0 }
+            ]
+        );
+    }
+
+    #[test]
+    fn sell_execution_signs_flip() {
+        // Sell at 100.10 with the mid at 100: 10 bps better; cover (best losing bid) 100.05.
+        let (_, out) = run(Side::Sell, 100.0, 100.10, 100.05);
+        let ex = out
+            .iter()
+            .find_map(|o| match o {
+                TcaOutput::Execution(e) => Some(*e),
+                _ => None,
+            })
+            .unwrap();
+        assert!(close(ex.price_improvement_bps, 10.0), "{ex:?}");
+        assert!(close(ex.vs_cover_bps, 0.05 / 100.05 * 1e4), "{ex:?}");
+        // Selling below the mid is a cost.
+        let (_, out) = run(Side::Sell, 100.0, 99.80, 99.70);
+        let ex = out
+            .iter()
+            .find_map(|o| match o {
+                TcaOutput::Execution(e) => Some(*e),
+                _ => None,
+            })
+            .unwrap();
+        assert!(close(ex.price_improvement_bps, -20.0), "{ex:?}");
+        assert!(close(ex.shortfall_bps, 20.0));
+    }
+
+    /// Markouts for the winner at 1, 5 and 30 minutes after the execution, using the mid in
+    /// force at each horizon.
+    fn markouts(side: Side, exec: f64, mids: [f64; 3]) -> Vec<(usize, f64, Nanos)> {
+        let (mut t, mut out) = run(side, 100.0, exec, exec + 0.5);
+        out.clear();
+        let exec_at = 10;
+        // A mid just before each horizon, then one after it that must not be used.
+        for (h, (&secs, &m)) in [60u64, 300, 1_800].iter().zip(&mids).enumerate() {
+            t.on_fact(
+                &TcaFact::Mid {
+                    instrument: 7,
+                    mid: m,
+                    now: at_s(exec_at + secs - 1),
+                },
+                &mut out,
+            );
+            t.on_fact(
+                &TcaFact::Mid {
+                    instrument: 7,
+                    mid: 1.0 + h as f64,
+                    now: at_s(exec_at + secs + 1),
+                },
+                &mut out,
+            );
+        }
+        t.advance(at_s(100_000), &mut out);
+        out.iter()
+            .filter_map(|o| match o {
+                TcaOutput::Update(TcaUpdate {
+                    dealer,
+                    obs: Observation::Markout { horizon, bps },
+                    at,
+                    ..
+                }) if *dealer == A => Some((*horizon, *bps, *at)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn buy_markouts_at_each_horizon() {
+        let m = markouts(Side::Buy, 100.0, [100.10, 99.90, 99.50]);
+        assert_eq!(m.len(), 3, "{m:?}");
+        // dir * (mid - exec) / exec * 1e4
+        for (i, want) in [10.0, -10.0, -50.0].into_iter().enumerate() {
+            assert_eq!(m[i].0, i);
+            assert!(close(m[i].1, want), "{m:?}");
+        }
+        assert_eq!(m[0].2, at_s(10 + 60));
+        assert_eq!(m[2].2, at_s(10 + 1_800));
+    }
+
+    #[test]
+    fn sell_markouts_at_each_horizon() {
+        let m = markouts(Side::Sell, 100.0, [100.10, 99.90, 99.50]);
+        assert_eq!(m.len(), 3, "{m:?}");
+        for (i, want) in [-10.0, 10.0, 50.0].into_iter().enumerate() {
+            assert!(close(m[i].1, want), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn losers_drift_net_of_impact_and_winner_excluded() {
+        let (mut t, mut out) = run(Side::Buy, 100.0, 100.0, 100.1);
+        out.clear();
+        // 30 minutes after arrival, the mid is 100.20: a buyer's market moved up 20 bps.
+        t.on_fact(
+            &TcaFact::Mid {
+                instrument: 7,
+                mid: 100.2,
+                now: at_s(1_700),
+            },
+            &mut out,
+        );
+        t.advance(at_s(1_800), &mut out);
+        let drift: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                TcaOutput::Update(TcaUpdate {
+                    dealer,
+                    obs: Observation::Drift { bps },
+                    at,
+                    ..
+                }) => Some((*dealer, *bps, *at)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(drift.len(), 2, "{drift:?}");
+        assert!(drift.iter().all(|d| d.0 != A));
+        // 20 bps, less the 2 bps impact the client's own trade explains.
+        for d in &drift {
+            assert!(close(d.1, 18.0), "{drift:?}");
+            assert_eq!(d.2, at_s(1_800));
+        }
+        // A sell seeing the same rise: the market moved against the seller.
+        let (mut t, mut out) = run(Side::Sell, 100.0, 100.0, 99.9);
+        t.on_fact(
+            &TcaFact::Mid {
+                instrument: 7,
+                mid: 100.2,
+                now: at_s(1_700),
+            },
+            &mut out,
+        );
+        out.clear();
+        t.advance(at_s(1_800), &mut out);
+        assert!(out.iter().any(|o| matches!(o,
+            TcaOutput::Update(TcaUpdate { obs: Observation::Drift { bps }, .. }) if close(*bps, -22.0))));
+    }
+
+    #[test]
+    fn stale_or_missing_mids_skip_the_measurement_and_count() {
+        let mut t = Tca::new(TcaConfig {
+            max_instruments: 16,
+            max_mid_age_s: 60,
+            ..TcaConfig::default()
+        });
+        let (mut tt, _) = run(Side::Buy, 100.0, 100.0, 100.1);
+        let mut out = Vec::new();
+        // No mid since arrival (0 s): the 1-minute markout at 70 s is 70 s stale.
+        tt.cfg.max_mid_age_s = 60;
+        tt.advance(at_s(100_000), &mut out);
+        assert!(!out.iter().any(|o| matches!(
+            o,
+            TcaOutput::Update(TcaUpdate {
+                obs: Observation::Markout { .. },
+                ..
+            })
+        )));
+        assert!(tt.counters().no_mid >= 3);
+        // Bad mids and unknown RFQs are counted, not stored.
+        t.on_fact(
+            &TcaFact::Mid {
+                instrument: 99,
+                mid: 1.0,
+                now: at_s(0),
+            },
+            &mut out,
+        );
+        t.on_fact(
+            &TcaFact::Mid {
+                instrument: 1,
+                mid: f64::NAN,
+                now: at_s(0),
+            },
+            &mut out,
+        );
+        t.on_fact(
+            &TcaFact::Asked {
+                rfq: 5,
+                dealer: A,
+                now: at_s(0),
+            },
+            &mut out,
+        );
+        assert_eq!(t.counters().bad_mids, 2);
+        assert_eq!(t.counters().unknown_rfq, 1);
+        assert_eq!(t.mid(1), None);
+    }
+
+    #[test]
+    fn limits_drop_and_count() {
+        let mut t = Tca::new(TcaConfig {
+            max_instruments: 4,
+            max_open_rfqs: 2,
+            ..TcaConfig::default()
+        });
+        let mut out = Vec::new();
+        for rfq in 0..5 {
+            t.on_fact(
+                &TcaFact::Opened {
+                    rfq,
+                    context: None,
+                    side: Some(Side::Buy),
+                    qty: 1.0,
+                    arrival_mid: 100.0,
+                    now: at_s(rfq),
+                },
+                &mut out,
+            );
+        }
+        assert_eq!(t.open_rfqs(), 2);
+        assert_eq!(t.counters().open_full, 3);
+    }
+
+    #[test]
+    fn apply_writes_dealer_and_pooled_rows_in_every_segment() {
+        use crate::select::table::{ScoreWriter, TableParams};
+        let dir = std::env::temp_dir().join(format!("rfq-tca-apply-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let model = ModelConfig::default();
+        let mut w = ScoreWriter::create(&dir, TableParams::new(4, 16, &model), at_s(0)).unwrap();
+        let (_, out) = run(Side::Buy, 100.0, 99.9, 99.95);
+        for o in &out {
+            apply(&mut w, &model, o).unwrap();
+        }
+        let r = w.reader();
+        for key in keys().update_order() {
+            let a = r.find(0, key).unwrap().expect("dealer A row");
+            assert_eq!(a.rfqs_total, 1);
+            assert_eq!(a.wins_total, 1);
+            let pooled = r.find(4, key).unwrap().expect("pooled row");
+            assert_eq!(pooled.rfqs_total, 3);
+        }
+        std::fs::remove_file(&dir).unwrap();
+    }
+}
