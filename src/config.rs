@@ -90,6 +90,25 @@ pub struct JournalSettings {
     pub group_commit_records: u32,
     /// Records that can wait between the engine thread and the journal thread.
     pub queue_capacity: usize,
+    /// Write-ahead: an outbound frame reaches the kernel only once its record is written
+    /// (survives a crash of the process), so nothing a peer received is missing after one.
+    pub write_ahead: bool,
+    /// What a restart does with RFQs the journal shows open (`open_rfqs_on_restart`).
+    pub open_rfqs_on_restart: RestartPolicySetting,
+    /// Sent frames each session keeps in memory for resends (older ones are read back from
+    /// the journal).
+    pub store_recent_frames: usize,
+    /// Outbound MsgSeqNums indexed per session for resends; older ones are gap-filled.
+    pub store_max_indexed: usize,
+}
+
+/// `[journal] open_rfqs_on_restart`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartPolicySetting {
+    /// Expire them: each desk gets QuoteStatusReport 297=7 when it logs on again.
+    #[default]
+    Expire,
 }
 
 impl Default for JournalSettings {
@@ -101,6 +120,10 @@ impl Default for JournalSettings {
             group_commit_us: 1000,
             group_commit_records: 256,
             queue_capacity: 16_384,
+            write_ahead: true,
+            open_rfqs_on_restart: RestartPolicySetting::Expire,
+            store_recent_frames: 1024,
+            store_max_indexed: 1 << 20,
         }
     }
 }
@@ -567,6 +590,10 @@ struct RawJournal {
     group_commit_us: Num,
     group_commit_records: Num,
     queue_capacity: Num,
+    write_ahead: Option<bool>,
+    open_rfqs_on_restart: Option<RestartPolicySetting>,
+    store_recent_frames: Num,
+    store_max_indexed: Num,
 }
 
 #[derive(Deserialize, Default)]
@@ -947,6 +974,22 @@ impl Checker<'_> {
                 d.queue_capacity as u64,
                 1,
                 1 << 20,
+            )? as usize,
+            write_ahead: raw.write_ahead.unwrap_or(d.write_ahead),
+            open_rfqs_on_restart: raw.open_rfqs_on_restart.unwrap_or(d.open_rfqs_on_restart),
+            store_recent_frames: self.num(
+                &raw.store_recent_frames,
+                "store_recent_frames",
+                d.store_recent_frames as u64,
+                1,
+                1 << 20,
+            )? as usize,
+            store_max_indexed: self.num(
+                &raw.store_max_indexed,
+                "store_max_indexed",
+                d.store_max_indexed as u64,
+                1,
+                1 << 26,
             )? as usize,
         })
     }

@@ -19,6 +19,7 @@ use crate::fix::session::{
 use crate::fix::store::{MemoryStore, MemoryStoreLimits};
 use crate::fix::validate::Validator;
 use crate::fix::{Encoder, FrameStatus, Framer, Message};
+use crate::journal::store::SessionStore;
 use crate::journal::tap::{HoldDecision, JournalTap};
 use crate::net::{
     CloseReason, ConnId, DialerId, EventLoop, Handler, LoopHandle, Net, NetSettings, Reconnect,
@@ -132,7 +133,7 @@ pub struct HostCounters {
 
 struct HostSession {
     cfg: HostSessionConfig,
-    session: Session<MemoryStore>,
+    session: Session<SessionStore>,
     conn: Option<ConnId>,
     dialer: Option<DialerId>,
     up: bool,
@@ -474,7 +475,11 @@ impl<A: HostApp> Host<A> {
                     now,
                 );
                 HostSession {
-                    session: Session::new(cfg.fix.clone(), store, validator.clone()),
+                    session: Session::new(
+                        cfg.fix.clone(),
+                        SessionStore::Memory(store),
+                        validator.clone(),
+                    ),
                     cfg,
                     conn: None,
                     dialer: None,
@@ -508,6 +513,17 @@ impl<A: HostApp> Host<A> {
 
     pub fn app_mut(&mut self) -> &mut A {
         &mut self.app
+    }
+
+    /// Replaces session `i`'s message store (before the loop runs: a journal-backed store
+    /// resumes the sequence numbers a restart must keep).
+    pub fn set_store(&mut self, i: usize, store: SessionStore) {
+        *self.sessions[i].session.store_mut() = store;
+    }
+
+    /// Session `i`'s message store.
+    pub fn store(&self, i: usize) -> &SessionStore {
+        self.sessions[i].session.store()
     }
 
     /// Whether session `i` is logged on.
@@ -955,9 +971,35 @@ pub fn spawn_journaled<A: HostApp + Send + 'static>(
     app: A,
     journal: Option<JournalTap>,
 ) -> std::io::Result<RunningHost> {
+    spawn_prepared(
+        options,
+        settings,
+        sessions,
+        max_pending_logon,
+        validator,
+        app,
+        journal,
+        |_| {},
+    )
+}
+
+/// As [`spawn_journaled`], with `prepare` run on the host before its listeners open (a
+/// restart gives the sessions their journal-backed stores there).
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_prepared<A: HostApp + Send + 'static>(
+    options: SpawnOptions,
+    settings: NetSettings,
+    sessions: Vec<HostSessionConfig>,
+    max_pending_logon: usize,
+    validator: Arc<Validator>,
+    app: A,
+    journal: Option<JournalTap>,
+    prepare: impl FnOnce(&mut Host<A>),
+) -> std::io::Result<RunningHost> {
     let mut event_loop = EventLoop::new(settings)?;
     let now = event_loop.net().now();
     let mut host = Host::new(sessions, max_pending_logon, validator, app, now);
+    prepare(&mut host);
     if let Some(tap) = journal {
         // Held ExecutionReports go out on the loop cycle after their record is durable.
         let wake = event_loop.handle();

@@ -26,4 +26,5 @@ pub mod rfq;
 pub mod router;
 pub mod scoring;
 pub mod select;
+pub mod sim;
 pub mod time;

@@ -14,11 +14,14 @@ use rfq_router::admin::{AdminContext, PanelRecommender};
 use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
-use rfq_router::host::{sessions_from_config, spawn_journaled, RunningHost, SpawnOptions};
+use rfq_router::host::{sessions_from_config, spawn_prepared, RunningHost, SpawnOptions};
 use rfq_router::inbox::inbox;
+use rfq_router::journal::resume::{Restart, RestartPolicy};
 use rfq_router::journal::run_files::RunPaths;
+use rfq_router::journal::store::{JournalStoreLimits, SessionStore};
 use rfq_router::journal::tap::{journal_config, JournalTap};
 use rfq_router::journal::Journal;
+use rfq_router::journal::{CorruptionPolicy, JournalError};
 use rfq_router::metrics::{exposition, snapshot_channel};
 use rfq_router::net::NetSettings;
 use rfq_router::pinning::started_threads;
@@ -104,6 +107,10 @@ enum Command {
         /// Journal directory (default: `[journal] dir` of the configuration, "journal").
         #[arg(long, value_name = "DIR")]
         journal: Option<PathBuf>,
+        /// Start even if the journal is corrupt in the middle: cut it at the first bad byte
+        /// (the cut bytes are saved beside the segment, later segments renamed aside).
+        #[arg(long)]
+        truncate_corrupt: bool,
     },
     /// Check the configuration files and print what they describe; exit non-zero on error.
     CheckConfig {
@@ -112,6 +119,10 @@ enum Command {
         #[command(flatten)]
         selection: SelectionArgs,
     },
+    /// Run the simulated dealer market against the router: the selection-quality table
+    /// (dynamic vs static list, broadcast, random, oracle), the dealer scorecard and latency,
+    /// in process and over loopback FIX.
+    Demo(rfq_router::sim::demo::DemoArgs),
     /// Recommend a dealer panel for an order, with the rationale, before anything is sent.
     /// Every dealer counts as online.
     Recommend {
@@ -301,17 +312,30 @@ fn open_journal(
     dir: Option<PathBuf>,
     paths: &RunPaths,
     start: Nanos,
-) -> Result<JournalTap> {
+    truncate_corrupt: bool,
+) -> Result<(JournalTap, Restart)> {
     let max_message = config
         .sessions
         .iter()
         .map(|s| s.limits.max_message_bytes as usize)
         .max()
         .unwrap_or(65_536);
-    let jc = journal_config(&config.journal, dir, max_message, config.router.journal_cpu);
+    let mut jc = journal_config(&config.journal, dir, max_message, config.router.journal_cpu);
     let shown = jc.dir.display().to_string();
-    let (journal, report) =
-        Journal::open(jc).with_context(|| format!("opening the journal in {shown}"))?;
+    let journal_dir = jc.dir.clone();
+    if truncate_corrupt {
+        jc.on_corruption = CorruptionPolicy::TruncateThere;
+    }
+    let (journal, report) = Journal::open(jc)
+        .map_err(|e| match e {
+            JournalError::Corrupt { .. } | JournalError::BadHeader { .. } => anyhow::anyhow!(
+                "{e}\nthe journal is damaged before its end; refusing to start. Inspect it \
+                 with `rfq-journal verify {shown}`, or start with --truncate-corrupt to cut it \
+                 there (the cut bytes are kept beside the segment)"
+            ),
+            other => anyhow::Error::new(other),
+        })
+        .with_context(|| format!("opening the journal in {shown}"))?;
     for event in &report.events {
         eprintln!("rfq-router: journal {shown}: {event}");
     }
@@ -323,10 +347,44 @@ fn open_journal(
         .identify()
         .context("reading the configuration files for the journal")?;
     let entries: Vec<_> = files.iter().map(|f| f.as_run_file()).collect();
+    // Read back what earlier runs left: sequence numbers, sent frames, open RFQs.
+    let limits = JournalStoreLimits {
+        recent_frames: config.journal.store_recent_frames,
+        max_indexed_messages: config.journal.store_max_indexed,
+        max_message_bytes: max_message,
+        ..JournalStoreLimits::default()
+    };
+    let desks: Vec<u16> = config.rfq.desk_sessions.iter().map(|&i| i as u16).collect();
+    let policy = match config.journal.open_rfqs_on_restart {
+        rfq_router::config::RestartPolicySetting::Expire => RestartPolicy::Expire,
+    };
+    let restart = Restart::prepare(
+        &journal_dir,
+        limits,
+        Some(journal.metrics_handle()),
+        config.sessions.len(),
+        &desks,
+        policy,
+    )
+    .with_context(|| format!("reading the journal in {shown} back"))?;
+    let names: Vec<String> = config.sessions.iter().map(|s| s.name.clone()).collect();
+    for line in restart.describe(&names) {
+        println!("restart: {line}");
+    }
     let mut tap = JournalTap::new(journal, config.sessions.len());
+    tap.set_write_ahead(config.journal.write_ahead);
     tap.run_start(start, &entries)
         .map_err(|e| anyhow::anyhow!("journal {shown}: writing the run's first record: {e}"))?;
-    Ok(tap)
+    if restart.scan.last_rfq_seq > 0 {
+        // Journaled as an input so that a replay numbers this run's RFQs the same way.
+        tap.input(
+            start,
+            &rfq_router::journal::records::EngineInput::ResumeNumbering {
+                last_rfq_seq: restart.scan.last_rfq_seq,
+            },
+        );
+    }
+    Ok((tap, restart))
 }
 
 fn run(
@@ -334,6 +392,7 @@ fn run(
     selection: &SelectionArgs,
     status_every_s: u64,
     journal_dir: Option<PathBuf>,
+    truncate_corrupt: bool,
 ) -> Result<()> {
     let (config, dealers) = load(files)?;
     describe(&config, &dealers);
@@ -401,14 +460,15 @@ fn run(
         instruments: selection.instruments.clone(),
         scores: selection.scores.clone(),
     };
-    let tap = open_journal(&config, journal_dir, &paths, start)?;
+    let (tap, restart) = open_journal(&config, journal_dir, &paths, start, truncate_corrupt)?;
     let journal_metrics = tap.journal().metrics_handle();
     let tap_counters = tap.counters_handle();
     let (mut snapshots, snapshot_server) = snapshot_channel(4, None);
-    let app = RouterApp::from_config(&config, &dealers, panel, start)
+    let mut app = RouterApp::from_config(&config, &dealers, panel, start)
         .with_feedback(Some(facts_tx), Some(from_scoring))
         .with_admin(snapshot_server);
-    let router = spawn_journaled(
+    app.resume(restart.scan.last_rfq_seq, restart.notices());
+    let router = spawn_prepared(
         SpawnOptions {
             name: "engine".to_string(),
             cpu: config.router.engine_cpu,
@@ -419,6 +479,12 @@ fn run(
         Arc::new(Validator::fix44()),
         app,
         Some(tap),
+        |host| {
+            // Every session resumes where the journal left it and resends from it.
+            for i in 0..restart.sessions.len() {
+                host.set_store(i, SessionStore::Journal(restart.store(i, start)));
+            }
+        },
     )
     .context("starting the engine thread")?;
     to_engine.set_wake(router.handle.clone());
@@ -596,13 +662,22 @@ fn real_main() -> Result<()> {
         selection: SelectionArgs::default(),
         status_every_s: 10,
         journal: None,
+        truncate_corrupt: false,
     }) {
         Command::Run {
             files,
             selection,
             status_every_s,
             journal,
-        } => run(&files, &selection, status_every_s, journal),
+            truncate_corrupt,
+        } => run(
+            &files,
+            &selection,
+            status_every_s,
+            journal,
+            truncate_corrupt,
+        ),
+        Command::Demo(args) => demo(&args),
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
@@ -631,4 +706,43 @@ fn real_main() -> Result<()> {
         ),
         Command::Stats { admin, raw } => stats(admin, raw),
     }
+}
+
+/// `rfq-router demo`: the simulated market with a progress bar, then the report.
+fn demo(args: &rfq_router::sim::demo::DemoArgs) -> Result<()> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use rfq_router::sim::demo::{render, run_demo, Progress};
+    let opts = args.options().map_err(anyhow::Error::msg)?;
+    let started = std::time::Instant::now();
+    let style = ProgressStyle::with_template("{prefix:>20} [{bar:40}] {pos}/{len} RFQs {elapsed}")
+        .context("progress bar template")?
+        .progress_chars("=> ");
+    let mut bar: Option<ProgressBar> = None;
+    let report = run_demo(&opts, &mut |p| match p {
+        Progress::Stage { name, total } => {
+            if let Some(b) = bar.take() {
+                b.finish();
+            }
+            let b = ProgressBar::new(total).with_style(style.clone());
+            b.set_prefix(name);
+            bar = Some(b);
+        }
+        Progress::Done(n) => {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("demo: {e}"))?;
+    if let Some(b) = bar.take() {
+        b.finish();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!();
+        print!("{}", render(&report));
+        println!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use crate::fix::{Encoder, Message};
 use crate::host::{HostApp, PeerSendError, Peers};
 use crate::inbox::Inbox;
 use crate::journal::records::EngineInput;
+use crate::journal::resume::RestartNotices;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{Counters, Engine, EngineConfig, Event, Outcome};
@@ -51,6 +52,8 @@ pub struct RouterApp<P: Panel> {
     tca_facts: Option<FactSender>,
     /// From the scoring thread and the rules watcher, drained on the loop's wake.
     feedback: Option<Inbox<ToEngine>>,
+    /// What a restart owes desks (RFQs left open by the previous run), sent at their logon.
+    restart: Option<RestartNotices>,
 }
 
 /// Feedback messages handled per wake before the loop serves sockets again.
@@ -67,6 +70,7 @@ impl<P: Panel> RouterApp<P> {
             admin: None,
             tca_facts: None,
             feedback: None,
+            restart: None,
         }
     }
 
@@ -127,6 +131,18 @@ impl<P: Panel> RouterApp<P> {
             .collect();
         engine.set_feed_sessions(&feeds);
         RouterApp::new(engine)
+    }
+
+    /// Continues after a previous run: RFQ numbers after `last_rfq_seq`, and `notices` sent
+    /// to each desk when its session logs on.
+    pub fn resume(&mut self, last_rfq_seq: u64, notices: RestartNotices) {
+        self.engine.resume_numbering_after(last_rfq_seq);
+        self.restart = Some(notices);
+    }
+
+    /// The restart notices (sent and pending), if this run resumed a journal.
+    pub fn restart_notices(&self) -> Option<&RestartNotices> {
+        self.restart.as_ref()
     }
 
     pub fn engine(&self) -> &Engine<P> {
@@ -274,6 +290,18 @@ impl<P: Panel> HostApp for RouterApp<P> {
         if let Some(mut j) = peers.journal() {
             let session = session as u16;
             j.input(now, &EngineInput::SessionUp { session });
+        }
+        if let Some(notices) = self.restart.as_mut().filter(|n| n.pending() > 0) {
+            // The router's own messages, not the engine's: flagged so a replay skips them.
+            if let Some(mut j) = peers.journal() {
+                j.set_router_origin(true);
+            }
+            notices.on_session_up(session as u16, |s, msg_type, body| {
+                peers.send(s, msg_type, body).is_ok()
+            });
+            if let Some(mut j) = peers.journal() {
+                j.set_router_origin(false);
+            }
         }
         self.engine.on(
             now,

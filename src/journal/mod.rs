@@ -14,7 +14,9 @@ pub mod reader;
 pub mod records;
 pub mod recovery;
 pub mod replay;
+pub mod resume;
 pub mod run_files;
+pub mod store;
 pub mod tap;
 pub mod writer;
 

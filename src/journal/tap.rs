@@ -88,6 +88,10 @@ pub struct TapCounters {
     pub holds_released: u64,
     /// Holds dropped: the session went down, or the hold grew past `MAX_HELD_BYTES`.
     pub holds_dropped: u64,
+    /// Write-ahead: outbound frames that waited for their record to be written, and how long
+    /// they waited in total.
+    pub write_ahead_waits: u64,
+    pub write_ahead_wait_ns: u64,
 }
 
 /// The tap's counters as other threads read them (the status line, metrics). Only the engine
@@ -105,6 +109,8 @@ struct SharedCounters {
     frames_held: AtomicU64,
     holds_released: AtomicU64,
     holds_dropped: AtomicU64,
+    write_ahead_waits: AtomicU64,
+    write_ahead_wait_ns: AtomicU64,
 }
 
 impl SharedCounters {
@@ -122,6 +128,8 @@ impl SharedCounters {
             frames_held: r(&self.frames_held),
             holds_released: r(&self.holds_released),
             holds_dropped: r(&self.holds_dropped),
+            write_ahead_waits: r(&self.write_ahead_waits),
+            write_ahead_wait_ns: r(&self.write_ahead_wait_ns),
         }
     }
 }
@@ -181,6 +189,7 @@ pub struct JournalTap {
     router_origin: bool,
     /// `durable_seq` when holds were last looked at.
     durable_checked: u64,
+    write_ahead: bool,
 }
 
 impl std::fmt::Debug for JournalTap {
@@ -214,7 +223,15 @@ impl JournalTap {
             first_failure: None,
             router_origin: false,
             durable_checked: 0,
+            write_ahead: false,
         }
+    }
+
+    /// Write-ahead (`[journal] write_ahead`): `fix_out` returns only once the frame's record
+    /// is written into the segment (the page cache), so a frame handed to the kernel after it
+    /// survives a crash of the process in the journal too.
+    pub fn set_write_ahead(&mut self, on: bool) {
+        self.write_ahead = on;
     }
 
     pub fn journal(&self) -> &Journal {
@@ -290,6 +307,20 @@ impl JournalTap {
         ) {
             Ok(seq) => {
                 bump(&self.counters.fix_out);
+                if self.write_ahead {
+                    match self.journal.wait_written(seq) {
+                        Ok(0) => {}
+                        Ok(ns) => {
+                            bump(&self.counters.write_ahead_waits);
+                            let t = &self.counters.write_ahead_wait_ns;
+                            t.store(
+                                t.load(Ordering::Relaxed).wrapping_add(ns),
+                                Ordering::Relaxed,
+                            );
+                        }
+                        Err(e) => self.failed(e),
+                    }
+                }
                 Some(seq)
             }
             Err(e) => {

@@ -596,6 +596,33 @@ impl Journal {
         self.shared.writer.durable_seq.load(Ordering::Acquire)
     }
 
+    /// Waits (spinning, then yielding) until record `seq` is written into the mapped segment,
+    /// i.e. would survive a crash of this process: the write-ahead rule for a frame about to
+    /// be handed to the kernel. Returns the time waited in ns; fails if the journal thread
+    /// has stopped. The journal thread is woken when it sleeps.
+    pub fn wait_written(&self, seq: u64) -> Result<u64, AppendError> {
+        if self.written_seq() >= seq {
+            return Ok(0);
+        }
+        let started = Instant::now();
+        self.writer_thread.unpark();
+        let mut spins = 0u32;
+        while self.written_seq() < seq {
+            if self.shared.failed.load(Ordering::Acquire)
+                || self.writer.as_ref().is_none_or(|h| h.is_finished())
+            {
+                return Err(AppendError::WriterFailed);
+            }
+            if spins < FULL_SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
+        }
+        Ok(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
     /// Installs what the journal thread calls after a sync when the producer asked with
     /// [`Journal::wake_when_durable`] (the engine thread's loop waker).
     pub fn set_durable_waker(&self, waker: DurableWaker) {

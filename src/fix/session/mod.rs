@@ -648,6 +648,12 @@ impl<S: MessageStore> Session<S> {
         &self.core.store
     }
 
+    /// The store, to replace it before the session first connects (a restart resumes the
+    /// sequence numbers kept in the journal).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.core.store
+    }
+
     /// Gives the store back (to reuse it in a new `Session` after a restart).
     pub fn into_store(self) -> S {
         self.core.store

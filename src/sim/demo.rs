@@ -1,0 +1,308 @@
+//! The demo behind `rfq-router demo` and `rfq-sim`: the five selection policies over one
+//! seeded order flow in process, the scorecard, latency, and the loopback FIX run.
+//!
+//! Owns the sequence of a demo (build the market, run each policy with the real engine in
+//! virtual time, read what the router learned, optionally run the router over loopback TCP)
+//! and the report it returns; `render` turns it into text. The library prints nothing:
+//! binaries show `Progress` as they like. Files are written only under `journal` when given.
+
+use super::harness::{run_policy, PolicyResult, World, WorldError};
+use super::model::{SimConfig, SEGMENTS};
+use super::policy::PolicyKind;
+use super::report::{
+    in_process_latency, latency_table, scorecard, scorecard_table, selection_table, LatencyRow,
+    ScoreRow,
+};
+use crate::select::ProtocolKind;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What the demo is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoOptions {
+    pub rfqs: usize,
+    pub dealers: usize,
+    pub seed: u64,
+    /// Keep the learned score table and the JSON report here.
+    pub journal: Option<PathBuf>,
+    /// Force every policy's protocol (None: the rules decide for the router, broadcast for
+    /// the baselines).
+    pub protocol: Option<ProtocolKind>,
+    /// Also run the router over loopback TCP.
+    pub loopback: bool,
+    /// Loopback: RFQs to send (0: none).
+    pub loopback_rfqs: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            rfqs: 3000,
+            dealers: 12,
+            seed: 1,
+            journal: None,
+            protocol: None,
+            loopback: true,
+            loopback_rfqs: 1000,
+        }
+    }
+}
+
+/// Parses `--protocol`: `rules` (None), `broadcast`, `staggered`, `whisper`.
+pub fn parse_protocol(s: &str) -> Result<Option<ProtocolKind>, String> {
+    match s {
+        "rules" => Ok(None),
+        "broadcast" => Ok(Some(ProtocolKind::Broadcast)),
+        "staggered" => Ok(Some(ProtocolKind::Staggered)),
+        "whisper" => Ok(Some(ProtocolKind::Whisper)),
+        other => Err(format!(
+            "unknown protocol {other:?}: rules, broadcast, staggered or whisper"
+        )),
+    }
+}
+
+/// What a demo is doing, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A stage starts with this many steps.
+    Stage { name: &'static str, total: u64 },
+    /// Steps done in the current stage.
+    Done(u64),
+}
+
+/// The loopback run's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoopbackReport {
+    /// Virtual seconds per wall second.
+    pub time_compression: f64,
+    pub rfqs: u64,
+    pub result: PolicyResult,
+    pub wall_s: f64,
+    pub latency: Vec<LatencyRow>,
+}
+
+/// Everything the demo shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DemoReport {
+    pub market: String,
+    pub seed: u64,
+    pub protocol: &'static str,
+    pub selection: Vec<PolicyResult>,
+    pub scorecard: Vec<ScoreRow>,
+    pub latency: Vec<LatencyRow>,
+    pub loopback: Option<LoopbackReport>,
+    /// Where the learned score table and report were kept, if asked.
+    pub journal: Option<String>,
+}
+
+/// Why a demo failed.
+#[derive(Debug)]
+pub enum DemoError {
+    World(WorldError),
+    Run(String),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DemoError::World(e) => write!(f, "{e}"),
+            DemoError::Run(e) => write!(f, "{e}"),
+            DemoError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+/// The simulation configuration a demo's options give.
+pub fn config_of(opts: &DemoOptions) -> SimConfig {
+    SimConfig {
+        seed: opts.seed,
+        rfqs: opts.rfqs,
+        dealers: opts.dealers,
+        ..SimConfig::default()
+    }
+}
+
+/// Removes a temporary file when dropped.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Runs the demo.
+pub fn run_demo(
+    opts: &DemoOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DemoReport, DemoError> {
+    let world = World::new(config_of(opts)).map_err(DemoError::World)?;
+    if let Some(dir) = &opts.journal {
+        std::fs::create_dir_all(dir).map_err(DemoError::Io)?;
+    }
+    let temporary = opts.journal.is_none() && opts.loopback && opts.loopback_rfqs > 0;
+    let scores_path = match &opts.journal {
+        Some(d) => Some(d.join("scores.tbl")),
+        None if temporary => Some(std::env::temp_dir().join(format!(
+            "rfq-sim-demo-{}-{}.scores",
+            std::process::id(),
+            opts.seed
+        ))),
+        None => None,
+    };
+    let _cleanup = TempFile(temporary.then(|| scores_path.clone()).flatten());
+    if let Some(p) = &scores_path {
+        if p.exists() {
+            std::fs::remove_file(p).map_err(DemoError::Io)?;
+        }
+    }
+    let mut selection = Vec::new();
+    let mut latency = Vec::new();
+    for kind in PolicyKind::ALL {
+        progress(Progress::Stage {
+            name: kind.label(),
+            total: opts.rfqs as u64,
+        });
+        let path = if kind == PolicyKind::Dynamic {
+            scores_path.clone()
+        } else {
+            None
+        };
+        let out = run_policy(&world, kind, opts.protocol, path, |n| {
+            if n % 50 == 0 || n == opts.rfqs {
+                progress(Progress::Done(n as u64));
+            }
+        })
+        .map_err(|e| DemoError::Run(e.to_string()))?;
+        if out.invalid_messages > 0 {
+            return Err(DemoError::Run(format!(
+                "{} simulator messages failed FIX validation",
+                out.invalid_messages
+            )));
+        }
+        if kind == PolicyKind::Dynamic {
+            latency = in_process_latency(&out.timings);
+        }
+        selection.push(out.result);
+    }
+    let mut share = [0.0; SEGMENTS];
+    for o in world.orders.iter() {
+        share[world.bonds[o.bond].segment] += 1.0 / world.orders.len() as f64;
+    }
+    let dynamic = &selection[0];
+    let card = scorecard(&world.dealers, &share, dynamic, &dynamic.learned);
+    let loopback = if opts.loopback && opts.loopback_rfqs > 0 {
+        Some(
+            super::loopback::run(&world, opts, scores_path.as_deref(), progress)
+                .map_err(|e| DemoError::Run(format!("loopback: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let report = DemoReport {
+        market: super::report::describe(&world.cfg, world.bonds.len()),
+        seed: opts.seed,
+        protocol: match opts.protocol {
+            None => "rules (router), broadcast (baselines)",
+            Some(ProtocolKind::Broadcast) => "broadcast",
+            Some(ProtocolKind::Staggered) => "staggered",
+            Some(ProtocolKind::Whisper) => "whisper",
+        },
+        selection,
+        scorecard: card,
+        latency,
+        loopback,
+        journal: opts.journal.as_ref().map(|d| d.display().to_string()),
+    };
+    if let Some(dir) = &opts.journal {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| DemoError::Run(format!("report JSON: {e}")))?;
+        std::fs::write(dir.join("report.json"), json).map_err(DemoError::Io)?;
+    }
+    Ok(report)
+}
+
+/// The report as text.
+pub fn render(r: &DemoReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("Simulated market: {}\n", r.market));
+    s.push_str(&format!("Protocol: {}\n\n", r.protocol));
+    s.push_str("Selection quality, same order flow (in process, real engine, virtual time)\n");
+    s.push_str("  cost bps: mean over all RFQs vs the true arrival mid (an RFQ not filled is\n");
+    s.push_str("  charged the market's move plus an average dealer's cost to trade it after);\n");
+    s.push_str("  leakage bps: mean adverse move caused by asked dealers trading ahead\n\n");
+    s.push_str(&selection_table(&r.selection));
+    s.push_str("\nDealer scorecard: what the router learned (TCA loop, all segments) beside the hidden truth\n");
+    s.push_str("  learned: comp = composite, fill = wins/asked, pi_bp = improvement vs arrival when it won,\n");
+    s.push_str("  mo_bp = 30-min markout, resp = seconds to quote, drift = move while asked and lost, obs = RFQs\n");
+    s.push_str("  truth: p_ans = answer probability, cost = quote cost x base, resp_s = median, p_lk = leak probability\n\n");
+    s.push_str(&scorecard_table(&r.scorecard));
+    s.push_str("\nLatency per stage, in process (wall clock, this machine)\n");
+    s.push_str(&latency_table(&r.latency));
+    if let Some(l) = &r.loopback {
+        s.push_str(&format!(
+            "\nLoopback FIX: the router (host, FIX sessions, engine, learned score table) over TCP with\n\
+             {} simulated dealers, a desk and a market-data feed (35=W) as FIX sessions; time\n\
+             compressed {:.0}x ({} RFQs in {:.1} s)\n\n",
+            l.result.per_dealer.len(),
+            l.time_compression,
+            l.rfqs,
+            l.wall_s
+        ));
+        s.push_str(&selection_table(std::slice::from_ref(&l.result)));
+        s.push('\n');
+        s.push_str(&latency_table(&l.latency));
+    }
+    if let Some(j) = &r.journal {
+        s.push_str(&format!(
+            "\nKept in {j}: scores.tbl (learned score table), report.json\n"
+        ));
+    }
+    s
+}
+
+/// The demo's command-line options (`rfq-router demo`, `rfq-sim`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// RFQs per policy in process (the desk's order flow).
+    #[arg(long, default_value_t = 3000, value_name = "N")]
+    pub rfqs: usize,
+    /// Simulated dealers (1..=32).
+    #[arg(long, default_value_t = 12, value_name = "N")]
+    pub dealers: usize,
+    /// Seed of the market, the order flow and every dealer's behaviour.
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+    /// Keep the learned score table (scores.tbl) and the report (report.json) here.
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    /// rules (the router's rules decide; baselines broadcast), broadcast, staggered or whisper
+    /// for every policy.
+    #[arg(long, default_value = "rules", value_name = "P")]
+    pub protocol: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// RFQs over loopback FIX (0: skip the loopback run).
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub loopback_rfqs: usize,
+}
+
+impl DemoArgs {
+    pub fn options(&self) -> Result<DemoOptions, String> {
+        Ok(DemoOptions {
+            rfqs: self.rfqs,
+            dealers: self.dealers,
+            seed: self.seed,
+            journal: self.journal.clone(),
+            protocol: parse_protocol(&self.protocol)?,
+            loopback: self.loopback_rfqs > 0,
+            loopback_rfqs: self.loopback_rfqs.min(self.rfqs),
+        })
+    }
+}

@@ -1,0 +1,488 @@
+//! The loopback FIX run: the real router (host, network loop, FIX sessions, engine,
+//! `ScoredPanel` reading the score table learned in process) on its own thread, and the
+//! simulated desk and dealers as real FIX sessions over loopback TCP, with time compressed.
+//!
+//! Owns the peers' side of the sockets (logon, framing, heartbeats answered, one mio poll
+//! for all of them on the calling thread), the mapping of virtual time to wall time
+//! (`TIME_COMPRESSION` virtual seconds per wall second: dealers answer, and the router's
+//! protocol timers fire, that much faster; the router's timers are scaled by `TimeScaled`),
+//! and the wire latencies measured from the peers' side. The market itself is
+//! `harness::Market`, the same as in process. It reads the wall clock (it is a live run);
+//! nothing here decides anything for the router.
+
+use super::demo::{DemoOptions, LoopbackReport, Progress};
+use super::harness::{fields, get, EngineSummary, Market, World};
+use super::policy::{ForceProtocol, PolicyKind};
+use super::report::LatencyRow;
+use crate::config::Config;
+use crate::dealers::Dealers;
+use crate::fix::validate::Validator;
+use crate::fix::{Encoder, FrameStatus, Framer};
+use crate::host::{sessions_from_config, spawn};
+use crate::net::NetSettings;
+use crate::router::RouterApp;
+use crate::select::model::ModelConfig;
+use crate::select::scored::{AnyScores, NeutralScores, ScoredPanel, TableScores};
+use crate::select::table::ScoreReader;
+use crate::select::{Candidate, Panel, RfqSpec, Selection};
+use crate::time::Nanos;
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Virtual seconds per wall-clock second in the loopback run.
+pub const TIME_COMPRESSION: f64 = 1000.0;
+/// The loopback run gives up after this long (wall clock).
+pub const MAX_WALL_S: u64 = 120;
+
+/// A selector whose protocol timers are divided by `factor` (virtual -> wall time).
+#[derive(Debug, Clone)]
+pub struct TimeScaled<P> {
+    pub inner: P,
+    pub factor: f64,
+}
+
+impl<P: Panel> Panel for TimeScaled<P> {
+    fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
+        self.inner.select(spec, candidates, out);
+        let scale = |ms: u64| ((ms as f64 / self.factor).round() as u64).max(1);
+        out.protocol.response_timeout_ms = scale(out.protocol.response_timeout_ms);
+        out.protocol.stagger_gap_ms = scale(out.protocol.stagger_gap_ms);
+        out.protocol.rfq_expiry_ms = scale(out.protocol.rfq_expiry_ms);
+    }
+
+    fn install_rules(
+        &mut self,
+        rules: Box<crate::select::rules::RuleSet>,
+    ) -> Result<crate::select::rules::RulesVersion, Box<crate::select::rules::RuleSet>> {
+        self.inner.install_rules(rules)
+    }
+
+    fn scores_updated(
+        &mut self,
+        updates: &[crate::select::tca::TcaUpdate],
+        now: crate::time::Nanos,
+    ) {
+        self.inner.scores_updated(updates, now);
+    }
+
+    fn market_mid(
+        &mut self,
+        instrument: &[u8],
+        id_source: Option<&[u8]>,
+        mid: f64,
+        now: crate::time::Nanos,
+    ) -> Option<u32> {
+        self.inner.market_mid(instrument, id_source, mid, now)
+    }
+}
+
+fn wall_now() -> Nanos {
+    Nanos(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    )
+}
+
+fn router_toml(world: &World) -> String {
+    let mut s = String::from(
+        "[rfq]\ndesk_sessions = [\"desk\"]\nfeed_sessions = [\"feed\"]\ntimer_tick_ms = 1\n\n\
+         [router]\nidle = \"block\"\n\n",
+    );
+    let mut session = |name: &str, comp: &str| {
+        s.push_str(&format!(
+            "[[session]]\nname = \"{name}\"\nrole = \"acceptor\"\nlisten = \"127.0.0.1:1\"\n\
+             sender_comp_id = \"ROUTER\"\ntarget_comp_id = \"{comp}\"\n\n"
+        ));
+    };
+    session("desk", "DESK");
+    for d in world.dealers.iter() {
+        session(&d.name.to_lowercase(), &d.name);
+    }
+    session("feed", "FEED");
+    s
+}
+
+fn dealers_toml(world: &World) -> String {
+    let mut s = String::new();
+    for d in world.dealers.iter() {
+        let classes: Vec<String> = d.home.iter().map(|c| format!("\"{c}\"")).collect();
+        s.push_str(&format!(
+            "[[dealer]]\nname = \"{n}\"\nparty_id = \"{n}\"\nsession = \"{l}\"\ntier = 1\n\
+             asset_classes = [{c}]\n\n",
+            n = d.name,
+            l = d.name.to_lowercase(),
+            c = classes.join(", ")
+        ));
+    }
+    s
+}
+
+struct Conn {
+    stream: TcpStream,
+    name: String,
+    seq: u64,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+}
+
+fn frame(encoder: &mut Encoder, name: &str, seq: u64, msg_type: &[u8], body: &[u8]) -> Vec<u8> {
+    encoder
+        .start(msg_type)
+        .uint(34, seq)
+        .str(49, name.as_bytes())
+        .timestamp(52, wall_now())
+        .str(56, b"ROUTER")
+        .raw(body);
+    encoder.finish().map(<[u8]>::to_vec).unwrap_or_default()
+}
+
+/// Connects and logs on; returns the stream (non-blocking) and any bytes read past the
+/// Logon answer.
+fn logon(
+    addr: std::net::SocketAddr,
+    name: &str,
+    encoder: &mut Encoder,
+) -> Result<(std::net::TcpStream, Vec<u8>), String> {
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("{name}: connect: {e}"))?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let f = frame(encoder, name, 1, b"A", b"98=0\x01108=30\x01");
+    s.write_all(&f).map_err(|e| format!("{name}: logon: {e}"))?;
+    let framer = Framer::new(1 << 16);
+    let mut buf = Vec::new();
+    loop {
+        if let FrameStatus::Frame { len } = framer.next_frame(&buf) {
+            let f = fields(&buf[..len]);
+            let kind = get(&f, 35).map(<[u8]>::to_vec);
+            buf.drain(..len);
+            match kind.as_deref() {
+                Some(b"A") => break,
+                Some(b"5") => return Err(format!("{name}: router refused the logon")),
+                _ => continue,
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk) {
+            Ok(0) => return Err(format!("{name}: router closed during logon")),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(format!("{name}: logon answer: {e}")),
+        }
+    }
+    s.set_nonblocking(true).map_err(|e| e.to_string())?;
+    Ok((s, buf))
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+/// Runs the router over loopback with the world's first `opts.loopback_rfqs` orders.
+pub fn run(
+    world: &World,
+    opts: &DemoOptions,
+    scores: Option<&Path>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<LoopbackReport, String> {
+    let mut config = Config::parse(&router_toml(world), "<rfq-sim loopback router.toml>")
+        .map_err(|e| e.to_string())?;
+    for s in &mut config.sessions {
+        s.addr = "127.0.0.1:0".parse().expect("literal address");
+    }
+    let dealers = Dealers::parse(&dealers_toml(world), "<rfq-sim dealers.toml>", &config)
+        .map_err(|e| e.to_string())?;
+    let source = match scores {
+        Some(p) => AnyScores::Table(TableScores::new(
+            ScoreReader::open_read_only(p).map_err(|e| e.to_string())?,
+            ModelConfig::default(),
+        )),
+        None => AnyScores::Neutral(NeutralScores),
+    };
+    let panel = TimeScaled {
+        inner: ForceProtocol {
+            inner: ScoredPanel::new(world.rules.clone(), world.master.clone(), &dealers, source),
+            kind: opts.protocol,
+        },
+        factor: TIME_COMPRESSION,
+    };
+    let app = RouterApp::from_config(&config, &dealers, panel, wall_now());
+    let router = spawn(
+        "rfq-sim-router",
+        NetSettings::from_config(&config),
+        sessions_from_config(&config),
+        64,
+        Arc::new(Validator::fix44()),
+        app,
+    )
+    .map_err(|e| format!("router: {e}"))?;
+    let addr = router.listen_addrs[0].ok_or("router: no listener")?;
+    let result = drive(world, opts, addr, progress);
+    let stopped = router.stop();
+    let mut report = result?;
+    stopped.map_err(|e| format!("router thread: {e}"))?;
+    report.result.policy = PolicyKind::Dynamic;
+    report.result.label = "dynamic (loopback)";
+    Ok(report)
+}
+
+fn drive(
+    world: &World,
+    opts: &DemoOptions,
+    addr: std::net::SocketAddr,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<LoopbackReport, String> {
+    let mut encoder = Encoder::new(8192);
+    let mut poll = Poll::new().map_err(|e| e.to_string())?;
+    let mut names = vec!["DESK".to_string()];
+    names.extend(world.dealers.iter().map(|d| d.name.clone()));
+    names.push("FEED".to_string());
+    let mut conns = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let (s, rest) = logon(addr, name, &mut encoder)?;
+        let mut stream = TcpStream::from_std(s);
+        poll.registry()
+            .register(
+                &mut stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(|e| e.to_string())?;
+        conns.push(Conn {
+            stream,
+            name: name.clone(),
+            seq: 2,
+            inbuf: rest,
+            outbuf: Vec::new(),
+        });
+    }
+    let framer = Framer::new(1 << 16);
+    let mut market = Market::new(world, opts.loopback_rfqs, None, true);
+    let total = market.orders();
+    progress(Progress::Stage {
+        name: "loopback FIX",
+        total: total as u64,
+    });
+    let mut wire_to_wire = hist();
+    let mut quote_relay = hist();
+    let mut hit_relay = hist();
+    let mut desk_sent: Vec<Option<Instant>> = vec![None; total];
+    let mut first_dealer_r: HashMap<Vec<u8>, Instant> = HashMap::new();
+    let mut quote_sent: HashMap<(usize, usize), Instant> = HashMap::new();
+    let mut hit_sent: Vec<Option<Instant>> = vec![None; total];
+    let wall0 = Instant::now();
+    let v0 = world.cfg.start_ns;
+    let virt = |i: Instant| Nanos(v0 + ((i - wall0).as_secs_f64() * TIME_COMPRESSION * 1e9) as u64);
+    let wall_of = |t: Nanos| {
+        wall0 + Duration::from_secs_f64((t.0.saturating_sub(v0)) as f64 / 1e9 / TIME_COMPRESSION)
+    };
+    let mut events = Events::with_capacity(256);
+    let mut sent = 0usize;
+    let give_up = wall0 + Duration::from_secs(MAX_WALL_S);
+    loop {
+        // Events due by now.
+        let now = Instant::now();
+        let vnow = virt(now);
+        while market.next_due().is_some_and(|t| t <= vnow) {
+            if let Some(n) = market.step() {
+                sent = n;
+                if n % 50 == 0 || n == total {
+                    progress(Progress::Done(n as u64));
+                }
+            }
+            for m in market.take_outgoing() {
+                let c = &mut conns[usize::from(m.session)];
+                let f = frame(&mut encoder, &c.name, c.seq, m.msg_type, &m.body);
+                c.seq += 1;
+                c.outbuf.extend_from_slice(&f);
+                let body = fields(&m.body);
+                let t = Instant::now();
+                match (m.session, m.msg_type) {
+                    (0, b"R") => {
+                        if let Some(k) = desk_id(get(&body, 131)) {
+                            if let Some(s) = desk_sent.get_mut(k) {
+                                *s = Some(t);
+                            }
+                        }
+                    }
+                    (0, b"AJ") => {
+                        if let Some(k) = get(&body, 693)
+                            .and_then(|v| v.strip_prefix(b"H"))
+                            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+                        {
+                            if let Some(s) = hit_sent.get_mut(k) {
+                                *s = Some(t);
+                            }
+                        }
+                    }
+                    (s, b"S") => {
+                        if let Some(k) = quote_k(get(&body, 117)) {
+                            quote_sent.insert((k, usize::from(s) - 1), t);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        market.set_now(vnow);
+        for c in &mut conns {
+            flush(c)?;
+        }
+        if sent == total && market.finished() {
+            break;
+        }
+        if now > give_up {
+            return Err(format!(
+                "gave up after {MAX_WALL_S} s with {sent} of {total} RFQs sent"
+            ));
+        }
+        let timeout = market
+            .next_due()
+            .map(|t| wall_of(t).saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(5))
+            .min(Duration::from_millis(5));
+        poll.poll(&mut events, Some(timeout))
+            .map_err(|e| e.to_string())?;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            if !ev.is_readable() {
+                continue;
+            }
+            let c = &mut conns[i];
+            loop {
+                let mut chunk = [0u8; 16384];
+                match c.stream.read(&mut chunk) {
+                    Ok(0) => return Err(format!("{}: router closed the connection", c.name)),
+                    Ok(n) => c.inbuf.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(format!("{}: read: {e}", c.name)),
+                }
+            }
+        }
+        // Frames received, in connection order.
+        let t = Instant::now();
+        let vt = virt(t);
+        #[allow(clippy::needless_range_loop)] // `conns[i]` is borrowed again inside
+        for i in 0..conns.len() {
+            while let FrameStatus::Frame { len } = framer.next_frame(&conns[i].inbuf) {
+                let frame_bytes: Vec<u8> = conns[i].inbuf.drain(..len).collect();
+                let f = fields(&frame_bytes);
+                let Some(msg_type) = get(&f, 35) else {
+                    continue;
+                };
+                match msg_type {
+                    b"1" => {
+                        let id = get(&f, 112).unwrap_or(b"").to_vec();
+                        let mut body = b"112=".to_vec();
+                        body.extend_from_slice(&id);
+                        body.push(crate::fix::SOH);
+                        let c = &mut conns[i];
+                        let out = frame(&mut encoder, &c.name, c.seq, b"0", &body);
+                        c.seq += 1;
+                        c.outbuf.extend_from_slice(&out);
+                    }
+                    b"0" | b"A" | b"2" | b"4" | b"3" | b"5" => {}
+                    _ => {
+                        match (i, msg_type) {
+                            (0, b"S") => {
+                                let k = desk_id(get(&f, 131));
+                                let d = get(&f, 448).and_then(|p| {
+                                    world.dealers.iter().position(|x| x.name.as_bytes() == p)
+                                });
+                                if let (Some(k), Some(d)) = (k, d) {
+                                    if let Some(s) = quote_sent.remove(&(k, d)) {
+                                        let _ = quote_relay.record(ns(t - s));
+                                    }
+                                }
+                            }
+                            (_, b"R") if i > 0 => {
+                                if let Some(w) = get(&f, 131) {
+                                    first_dealer_r.entry(w.to_vec()).or_insert(t);
+                                }
+                            }
+                            (_, b"AJ") if i > 0 && get(&f, 694) == Some(b"1") => {
+                                if let Some(s) = quote_k(get(&f, 117))
+                                    .and_then(|k| hit_sent.get_mut(k))
+                                    .and_then(Option::take)
+                                {
+                                    let _ = hit_relay.record(ns(t - s));
+                                }
+                            }
+                            _ => {}
+                        }
+                        market.set_now(vt);
+                        let msg_type = msg_type.to_vec();
+                        market.on_router_message(i as u16, &msg_type, &f);
+                    }
+                }
+            }
+        }
+    }
+    let wall_s = wall0.elapsed().as_secs_f64();
+    for (k, sent_at) in desk_sent.iter().enumerate() {
+        let (Some(s), Some(r)) = (*sent_at, first_dealer_r.get(market.wire_id(k))) else {
+            continue;
+        };
+        let _ = wire_to_wire.record(ns(r.saturating_duration_since(s)));
+    }
+    let result = market.result(EngineSummary::default());
+    Ok(LoopbackReport {
+        time_compression: TIME_COMPRESSION,
+        rfqs: total as u64,
+        result,
+        wall_s,
+        latency: vec![
+            LatencyRow::of(
+                "wire: desk QuoteRequest written -> first dealer's read",
+                &wire_to_wire,
+            ),
+            LatencyRow::of(
+                "wire: dealer Quote written -> desk's relay read",
+                &quote_relay,
+            ),
+            LatencyRow::of(
+                "wire: desk hit (AJ) written -> winner's AJ read",
+                &hit_relay,
+            ),
+        ],
+    })
+}
+
+fn ns(d: Duration) -> u64 {
+    (d.as_nanos() as u64).max(1)
+}
+
+fn desk_id(v: Option<&[u8]>) -> Option<usize> {
+    std::str::from_utf8(v?.strip_prefix(b"K")?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The order of a simulated dealer's QuoteID `q<k>-<d>`.
+fn quote_k(v: Option<&[u8]>) -> Option<usize> {
+    let s = std::str::from_utf8(v?).ok()?.strip_prefix('q')?;
+    s.split('-').next()?.parse().ok()
+}
+
+fn flush(c: &mut Conn) -> Result<(), String> {
+    while !c.outbuf.is_empty() {
+        match c.stream.write(&c.outbuf) {
+            Ok(0) => return Err(format!("{}: router closed the connection", c.name)),
+            Ok(n) => {
+                c.outbuf.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("{}: write: {e}", c.name)),
+        }
+    }
+    Ok(())
+}
