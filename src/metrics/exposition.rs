@@ -23,7 +23,7 @@ use std::fmt::{self, Write};
 pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
 /// The engine's counters by name.
-pub fn engine_counters(c: &EngineCounters) -> [(&'static str, u64); 23] {
+pub fn engine_counters(c: &EngineCounters) -> [(&'static str, u64); 28] {
     [
         ("rfqs_received", c.rfqs_received),
         ("rfqs_rejected_limit", c.rfqs_rejected_limit),
@@ -48,14 +48,22 @@ pub fn engine_counters(c: &EngineCounters) -> [(&'static str, u64); 23] {
         ("cancelled", c.cancelled),
         ("no_quote_ends", c.no_quote_ends),
         ("timer_full", c.timer_full),
+        ("rules_reloads", c.rules_reloads),
+        ("rules_refused", c.rules_refused),
+        ("score_updates", c.score_updates),
+        ("market_mids", c.market_mids),
+        ("market_data_rejected", c.market_data_rejected),
     ]
 }
 
 /// The router adapter's counters by name.
-pub fn router_counters(c: &RouterCounters) -> [(&'static str, u64); 2] {
+pub fn router_counters(c: &RouterCounters) -> [(&'static str, u64); 5] {
     [
         ("send_failures", c.send_failures),
         ("journal_records", c.journal_records),
+        ("tca_facts", c.tca_facts),
+        ("tca_facts_dropped", c.tca_facts_dropped),
+        ("feedback_messages", c.feedback_messages),
     ]
 }
 
