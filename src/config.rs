@@ -44,6 +44,7 @@ pub struct Config {
     pub limits: Limits,
     pub sessions: Vec<SessionConfig>,
     pub rfq: RfqSettings,
+    pub admin: AdminSettings,
     /// `[scoring]`: the score tables, TCA and the scoring thread.
     pub scoring: crate::scoring::ScoringSettings,
     pub journal: JournalSettings,
@@ -61,6 +62,31 @@ pub struct SimulationSettings {
     pub time_compression: u64,
     /// Every RFQ asked in this protocol, whatever the rules say.
     pub force_protocol: Option<crate::select::ProtocolKind>,
+}
+
+/// The `[admin]` table: the admin thread's HTTP endpoint (`/metrics`, `/api/recommend`,
+/// `/healthz`) and its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Where the admin thread listens (`None`: `listen = ""`, no admin thread).
+    pub listen: Option<SocketAddr>,
+    /// Connections served at once; past it a connection gets 503 and is closed (counted).
+    pub max_connections: u32,
+    /// Largest request (request line and headers); past it: 431 and close (counted).
+    pub max_request_bytes: u32,
+    /// Time a connection has from accept to a whole request; past it: 408 and close.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9880))),
+            max_connections: 8,
+            max_request_bytes: 8192,
+            request_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// The `[journal]` table: where and how the router journals (see `src/journal/FORMAT.md`).
@@ -553,6 +579,8 @@ struct RawConfig {
     #[serde(default)]
     rfq: RawRfq,
     #[serde(default)]
+    admin: RawAdmin,
+    #[serde(default)]
     scoring: crate::scoring::RawScoring,
     #[serde(default)]
     journal: RawJournal,
@@ -564,6 +592,15 @@ struct RawConfig {
 struct RawSimulation {
     time_compression: Num,
     force_protocol: Option<RawProtocolKind>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<Spanned<String>>,
+    max_connections: Num,
+    max_request_bytes: Num,
+    request_timeout_ms: Num,
 }
 
 #[derive(Deserialize, Default)]
@@ -892,6 +929,39 @@ impl Checker<'_> {
             limits,
             timer_tick_ms,
             protocol,
+        })
+    }
+
+    fn admin(&self, raw: &RawAdmin) -> Result<AdminSettings, ConfigError> {
+        let d = AdminSettings::default();
+        let listen = match &raw.listen {
+            None => d.listen,
+            Some(v) if v.get_ref().is_empty() => None,
+            Some(v) => Some(self.address(v)?),
+        };
+        Ok(AdminSettings {
+            listen,
+            max_connections: self.num(
+                &raw.max_connections,
+                "max_connections",
+                u64::from(d.max_connections),
+                1,
+                1024,
+            )? as u32,
+            max_request_bytes: self.num(
+                &raw.max_request_bytes,
+                "max_request_bytes",
+                u64::from(d.max_request_bytes),
+                256,
+                1 << 20,
+            )? as u32,
+            request_timeout_ms: self.num(
+                &raw.request_timeout_ms,
+                "request_timeout_ms",
+                d.request_timeout_ms,
+                1,
+                MAX_DURATION_MS,
+            )?,
         })
     }
 
@@ -1323,6 +1393,7 @@ impl Config {
             sessions.push(session);
         }
         let rfq = checker.rfq(&raw.rfq, &sessions)?;
+        let admin = checker.admin(&raw.admin)?;
         let scoring = crate::scoring::settings(&checker, &raw.scoring)?;
         let journal = checker.journal(&raw.journal)?;
         let simulation = match &raw.simulation {
@@ -1347,6 +1418,7 @@ impl Config {
             limits,
             sessions,
             rfq,
+            admin,
             scoring,
             journal,
             simulation,

@@ -54,6 +54,9 @@ pub trait HostApp {
     }
     /// Another thread woke the loop (see [`crate::inbox`]): drain what it sent.
     fn on_wake(&mut self, _now: Nanos, _peers: &mut Peers<'_>) {}
+    /// Bytes from `session`'s connection are about to be decoded (the router stamps its stage
+    /// latencies from here; see `crate::metrics`).
+    fn on_input(&mut self, _session: usize) {}
 }
 
 /// One `Application` per session, each seeing only its own session's messages (the echo
@@ -359,6 +362,29 @@ impl Peers<'_> {
                 other => PeerSendError::Refused(other),
             }
         })
+    }
+}
+
+impl Peers<'_> {
+    /// The host's counters as they are now.
+    pub fn host_counters(&self) -> HostCounters {
+        *self.counters
+    }
+
+    /// Bytes waiting in the write queue of `session`'s connection (0 when it has none or is
+    /// the session being served).
+    pub fn queued_bytes(&self, session: usize) -> usize {
+        let s = if session < self.before.len() {
+            self.before.get(session)
+        } else if self.current == usize::MAX {
+            self.after.get(session - self.before.len())
+        } else if session > self.current {
+            self.after.get(session - self.current - 1)
+        } else {
+            None
+        };
+        s.and_then(|s| s.conn)
+            .map_or(0, |conn| self.net.queued_bytes(conn))
     }
 }
 
@@ -755,6 +781,7 @@ impl<A: HostApp> Handler for Host<A> {
                 self.on_data(net, conn, data)
             }
             ConnState::Bound(_, i) => {
+                self.app.on_input(i);
                 let consumed = self.with_session(net, i, |cur, app, staged, peers| {
                     let s = cur.expect("bound session");
                     let now = peers.now;

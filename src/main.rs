@@ -3,12 +3,14 @@
 //! Owns the command line: loading and checking the configuration (`config/router.toml` and
 //! `config/dealers.toml`, `config/rules.toml`, `config/instruments.csv`, or the copies
 //! compiled in), recommending a panel for one order (`recommend`), starting the engine thread (network
-//! loop, FIX sessions, RFQ engine) and reporting. Errors are reported with `anyhow` and a
+//! loop, FIX sessions, RFQ engine) and the admin thread, reporting, and reading a running
+//! router's metrics (`stats`). Errors are reported with `anyhow` and a
 //! non-zero exit; a bad configuration is refused before anything starts. It holds no router
 //! logic of its own.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use rfq_router::admin::{AdminContext, PanelRecommender};
 use rfq_router::config::{Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
@@ -20,7 +22,9 @@ use rfq_router::journal::store::{JournalStoreLimits, SessionStore};
 use rfq_router::journal::tap::{journal_config, JournalTap};
 use rfq_router::journal::Journal;
 use rfq_router::journal::{CorruptionPolicy, JournalError};
+use rfq_router::metrics::{exposition, snapshot_channel};
 use rfq_router::net::NetSettings;
+use rfq_router::pinning::started_threads;
 use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
@@ -143,6 +147,15 @@ enum Command {
         files: ConfigArgs,
         #[command(flatten)]
         selection: SelectionArgs,
+    },
+    /// Print a running router's metrics: stage latency percentiles, queue depths, counters.
+    Stats {
+        /// The router's admin address (`[admin] listen`).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9880")]
+        admin: std::net::SocketAddr,
+        /// Print the raw Prometheus text instead of the table.
+        #[arg(long)]
+        raw: bool,
     },
 }
 
@@ -455,8 +468,10 @@ fn run(
     let (tap, restart) = open_journal(&config, journal_dir, &paths, start, truncate_corrupt)?;
     let journal_metrics = tap.journal().metrics_handle();
     let tap_counters = tap.counters_handle();
+    let (mut snapshots, snapshot_server) = snapshot_channel(4, None);
     let mut app = RouterApp::from_config(&config, &dealers, panel, start)
-        .with_feedback(Some(facts_tx), Some(from_scoring));
+        .with_feedback(Some(facts_tx), Some(from_scoring))
+        .with_admin(snapshot_server);
     app.resume(restart.scan.last_rfq_seq, restart.notices());
     let router = spawn_prepared(
         SpawnOptions {
@@ -492,6 +507,34 @@ fn run(
         config.router.scoring_cpu,
     )
     .context("starting the scoring thread")?;
+    snapshots.set_wake(router.handle.clone());
+    let _admin = match config.admin.listen {
+        Some(listen) => {
+            let recommender =
+                PanelRecommender::new(scored_panel(selection, &dealers, &config)?, &dealers);
+            let admin = rfq_router::admin::spawn(
+                listen,
+                &config.admin,
+                config.router.admin_cpu,
+                AdminContext {
+                    snapshots,
+                    net: Some(router.handle.clone()),
+                    journal: Some(journal_metrics.clone()),
+                    recommender: Some(Box::new(recommender)),
+                },
+            )
+            .with_context(|| format!("starting the admin thread on {listen}"))?;
+            println!(
+                "admin: http://{}/metrics, /api/recommend, /healthz",
+                admin.local_addr
+            );
+            Some(admin)
+        }
+        None => {
+            println!("admin: off ([admin] listen = \"\")");
+            None
+        }
+    };
     report_threads(&config, &router);
     // Ctrl-C or SIGTERM stops the router cleanly: the engine thread ends and the journal is
     // drained and synced. A second Ctrl-C exits at once.
@@ -579,6 +622,29 @@ fn report_threads(config: &Config, router: &RunningHost) {
     if let Some(warning) = router.pinning.warning("engine") {
         eprintln!("rfq-router: {warning}");
     }
+    // Threads started through pinning::spawn_pinned (admin, journal, scoring) warned about
+    // an unusable CPU themselves; here each says where it runs.
+    for (name, pinning) in started_threads() {
+        println!("thread {name}: {pinning}");
+    }
+}
+
+/// `rfq-router stats`: a running router's metrics as a table.
+fn stats(admin: std::net::SocketAddr, raw: bool) -> Result<()> {
+    let (status, body) = rfq_router::admin::get(admin, "/metrics", Duration::from_secs(5))
+        .with_context(|| format!("GET http://{admin}/metrics"))?;
+    anyhow::ensure!(
+        status == 200,
+        "GET http://{admin}/metrics: {status} {}",
+        body.trim()
+    );
+    if raw {
+        print!("{body}");
+        return Ok(());
+    }
+    let samples = exposition::parse(&body).context("parsing /metrics")?;
+    print!("{}", exposition::stats_table(&samples));
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -643,6 +709,7 @@ fn real_main() -> Result<()> {
             &files,
             &selection,
         ),
+        Command::Stats { admin, raw } => stats(admin, raw),
     }
 }
 

@@ -105,10 +105,25 @@ fn describe_cpus(cpus: &[usize]) -> String {
     format!("CPU {}", list.join(", "))
 }
 
+/// Most threads [`started_threads`] remembers.
+const MAX_RECORDED_THREADS: usize = 64;
+
+static STARTED: std::sync::Mutex<Vec<(String, Pinning)>> = std::sync::Mutex::new(Vec::new());
+
+/// How each thread started through [`spawn_pinned`] was placed, in start order (the first
+/// 64), for the binary to print at start.
+pub fn started_threads() -> Vec<(String, Pinning)> {
+    match STARTED.lock() {
+        Ok(v) => v.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
 /// Spawns a named thread that pins itself to `cpu` (when given and allowed) before running
 /// `body`. Every router thread (journal, scoring, admin) starts through here, so each has a
 /// name in `top -H` and a CPU from `[router]`. A refused pin is reported once on stderr, and
-/// the thread runs unpinned.
+/// the thread runs unpinned. Returns once the thread has pinned itself, so the outcome is
+/// already in [`started_threads`].
 pub fn spawn_pinned<T, F>(
     name: &str,
     cpu: Option<usize>,
@@ -119,13 +134,28 @@ where
     T: Send + 'static,
 {
     let thread_name = name.to_string();
-    std::thread::Builder::new()
+    let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel(1);
+    let handle = std::thread::Builder::new()
         .name(thread_name.clone())
         .spawn(move || {
             let pinning = pin_current_thread(cpu);
             if let Some(w) = pinning.warning(&thread_name) {
                 eprintln!("{w}");
             }
+            {
+                let mut started = match STARTED.lock() {
+                    Ok(v) => v,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                if started.len() < MAX_RECORDED_THREADS {
+                    started.push((thread_name, pinning));
+                }
+            }
+            // The spawner waits for this; if it is gone, nobody needs the news.
+            let _ = pinned_tx.send(());
             body(pinning)
-        })
+        })?;
+    // An error means the thread ended before pinning (it cannot: pinning never panics).
+    let _ = pinned_rx.recv();
+    Ok(handle)
 }

@@ -17,6 +17,7 @@ use crate::inbox::Inbox;
 use crate::journal::records::EngineInput;
 use crate::journal::resume::RestartNotices;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
+use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{Counters, Engine, EngineConfig, Event, Outcome};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
@@ -44,6 +45,9 @@ pub struct RouterApp<P: Panel> {
     engine: Engine<P>,
     out: Outbox,
     counters: RouterCounters,
+    /// Stage latencies and queue depths (`crate::metrics`), and the admin thread's requests.
+    probe: Probe,
+    admin: Option<SnapshotServer>,
     /// To the scoring thread (bounded; never blocks).
     tca_facts: Option<FactSender>,
     /// From the scoring thread and the rules watcher, drained on the loop's wake.
@@ -62,10 +66,46 @@ impl<P: Panel> RouterApp<P> {
             engine,
             out,
             counters: RouterCounters::default(),
+            probe: Probe::new(),
+            admin: None,
             tca_facts: None,
             feedback: None,
             restart: None,
         }
+    }
+
+    /// Answers the admin thread's metrics requests (drained in `on_wake`).
+    pub fn with_admin(mut self, admin: SnapshotServer) -> RouterApp<P> {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// The engine thread's stage histograms (the journal's wiring records `JournalLag` here).
+    pub fn metrics_mut(&mut self) -> &mut crate::metrics::Metrics {
+        &mut self.probe.metrics
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.probe.metrics
+    }
+
+    /// Answers waiting admin requests with a copy of the metrics and counters.
+    fn serve_admin(&mut self, peers: &Peers<'_>) {
+        let Some(admin) = &mut self.admin else {
+            return;
+        };
+        let pending = admin.pending() as u64;
+        self.probe
+            .metrics
+            .record_queue(crate::metrics::Queue::Inbox, pending);
+        let counts = EngineCounts {
+            engine: *self.engine.counters(),
+            router: self.counters,
+            host: peers.host_counters(),
+            open_rfqs: self.engine.open_rfqs() as u64,
+            inbox_refused: admin.refused(),
+        };
+        admin.serve(&self.probe.metrics, &counts);
     }
 
     /// Connects the scoring side: TCA facts go to `facts`, and rules reloads and score
@@ -159,6 +199,8 @@ impl<P: Panel> RouterApp<P> {
                         if let Some(mut j) = peers.journal() {
                             j.unsent(now, target, reason, msg_type);
                         }
+                    } else if current_index != Some(target) {
+                        self.probe.sent(msg_type, peers.queued_bytes(target));
                     }
                 }
                 Command::Journal(record) => {
@@ -226,6 +268,7 @@ impl<P: Panel> HostApp for RouterApp<P> {
         reply: &mut Reply<'_>,
         peers: &mut Peers<'_>,
     ) -> AppOutcome {
+        self.probe.message_start(msg.msg_type());
         if let Some(mut j) = peers.journal() {
             j.input_fix(now, session, msg.frame());
         }
@@ -234,7 +277,9 @@ impl<P: Panel> HostApp for RouterApp<P> {
             msg,
         };
         let outcome = self.engine.on(now, ev, &mut self.out);
+        self.probe.engine_done();
         self.dispatch(now, Some((session, reply)), peers);
+        self.probe.message_end();
         match outcome {
             Outcome::Handled => AppOutcome::Accepted,
             Outcome::Unsupported => AppOutcome::UnsupportedMsgType,
@@ -289,6 +334,7 @@ impl<P: Panel> HostApp for RouterApp<P> {
     }
 
     fn on_wake(&mut self, now: Nanos, peers: &mut Peers<'_>) {
+        self.serve_admin(peers);
         self.drain_feedback(now, peers);
     }
 
@@ -298,5 +344,9 @@ impl<P: Panel> HostApp for RouterApp<P> {
             return Some(Nanos(0));
         }
         self.engine.next_wakeup()
+    }
+
+    fn on_input(&mut self, _session: usize) {
+        self.probe.on_input();
     }
 }

@@ -223,6 +223,9 @@ struct Shared {
     durable_waker: Mutex<Option<DurableWaker>>,
     failed: AtomicBool,
     failure: Mutex<Option<JournalError>>,
+    /// Journal lag (a record's timestamp -> written), recorded by the journal thread; the
+    /// admin thread copies it for `/metrics` (the engine thread never takes this lock).
+    lag: Mutex<crate::metrics::Distribution>,
 }
 
 impl Shared {
@@ -274,6 +277,13 @@ pub struct MetricsHandle(Arc<Shared>);
 impl MetricsHandle {
     pub fn snapshot(&self) -> JournalMetrics {
         self.0.snapshot()
+    }
+
+    /// Copies the journal-lag histogram (record timestamp -> written) into `into`.
+    pub fn copy_lag_into(&self, into: &mut crate::metrics::Distribution) {
+        if let Ok(lag) = self.0.lag.lock() {
+            into.copy_from(&lag);
+        }
     }
 }
 
@@ -378,6 +388,7 @@ impl Journal {
             durable_waker: Mutex::new(None),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            lag: Mutex::new(crate::metrics::Distribution::latency()),
         });
         shared.writer.written_seq.store(last_seq, Ordering::Release);
         shared.writer.durable_seq.store(last_seq, Ordering::Release);
@@ -791,11 +802,22 @@ impl Writer {
     fn drain(&mut self) -> Result<usize, JournalError> {
         let mut n = 0;
         let mut bytes = 0u64;
+        // Journal lag: one clock read and one lock per batch that has records.
+        let shared = Arc::clone(&self.shared);
+        let mut lag = None;
+        let mut written_at = 0;
         while n < DRAIN_BATCH {
             let Some(slot) = self.shared.filled.pop() else {
                 break;
             };
             bytes += self.write(&slot)? as u64;
+            if n == 0 {
+                lag = shared.lag.lock().ok();
+                written_at = now().0;
+            }
+            if let Some(lag) = lag.as_mut() {
+                lag.record(written_at.saturating_sub(slot.timestamp.0));
+            }
             assert!(
                 self.shared.free.push(slot.payload).is_ok(),
                 "free list holds at most as many buffers as were made"
