@@ -18,7 +18,9 @@ use crate::journal::records::EngineInput;
 use crate::journal::resume::RestartNotices;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
-use crate::rfq::engine::{Counters, Engine, EngineConfig, Event, Outcome};
+use crate::rfq::engine::{
+    AdminQuery, Counters, Engine, EngineConfig, EngineStatus, Event, Outcome,
+};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
 use crate::scoring::FactSender;
@@ -90,7 +92,7 @@ impl<P: Panel> RouterApp<P> {
     }
 
     /// Answers waiting admin requests with a copy of the metrics and counters.
-    fn serve_admin(&mut self, peers: &Peers<'_>) {
+    fn serve_admin(&mut self, now: Nanos, peers: &Peers<'_>) {
         let Some(admin) = &mut self.admin else {
             return;
         };
@@ -98,11 +100,18 @@ impl<P: Panel> RouterApp<P> {
         self.probe
             .metrics
             .record_queue(crate::metrics::Queue::Inbox, pending);
+        // The engine answers from its own state, through its one entry point.
+        let mut status = EngineStatus::default();
+        self.engine.on(
+            now,
+            Event::Admin(AdminQuery::Status(&mut status)),
+            &mut self.out,
+        );
         let counts = EngineCounts {
-            engine: *self.engine.counters(),
+            engine: status.counters,
             router: self.counters,
             host: peers.host_counters(),
-            open_rfqs: self.engine.open_rfqs() as u64,
+            open_rfqs: status.open_rfqs,
             inbox_refused: admin.refused(),
         };
         admin.serve(&self.probe.metrics, &counts);
@@ -334,7 +343,7 @@ impl<P: Panel> HostApp for RouterApp<P> {
     }
 
     fn on_wake(&mut self, now: Nanos, peers: &mut Peers<'_>) {
-        self.serve_admin(peers);
+        self.serve_admin(now, peers);
         self.drain_feedback(now, peers);
     }
 

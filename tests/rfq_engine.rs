@@ -6,7 +6,8 @@ use rfq_router::fix::frame::checksum;
 use rfq_router::fix::validate::Validator;
 use rfq_router::fix::Decoder;
 use rfq_router::rfq::engine::{
-    Counters, DealerConfig, Engine, EngineConfig, EngineLimits, Event, HitWith, Outcome,
+    AdminQuery, Counters, DealerConfig, Engine, EngineConfig, EngineLimits, EngineStatus, Event,
+    HitWith, Outcome,
 };
 use rfq_router::rfq::outbox::{Command, Outbox, Record};
 use rfq_router::rfq::types::{FixId, SessionId};
@@ -386,6 +387,33 @@ fn hit_by_new_order_single_goes_to_a_dealer_that_wants_orders() {
         field(&sent[0].1, "11"),
         Some("CL1"),
         "desk sees its own ClOrdID"
+    );
+}
+
+/// An admin status query reads the engine's state and changes nothing: a timer already due
+/// stays unfired until the next real event, so a replay (which never sees admin queries)
+/// rebuilds the same state.
+#[test]
+fn admin_status_query_answers_from_the_engine_and_fires_no_timer() {
+    let mut h = Harness::new(p(ProtocolKind::Staggered), None);
+    h.rfq("D1", "1", "");
+    assert_eq!(types(&h.take()), vec![ty(1, "R"), ty(0, "AI")]);
+    h.now_ms += 5_001; // the second dealer's gap is due, but no Tick yet
+    let mut status = EngineStatus::default();
+    let o = h.event(Event::Admin(AdminQuery::Status(&mut status)));
+    assert_eq!(o, Outcome::Handled);
+    assert_eq!(status.open_rfqs, 1);
+    assert_eq!(status.counters, h.counters());
+    assert_eq!(status.counters.rfqs_received, 1);
+    assert!(
+        h.take().is_empty(),
+        "an admin query sends nothing and fires no timer"
+    );
+    h.advance_ms(0);
+    assert_eq!(
+        types(&h.take()),
+        vec![ty(2, "R")],
+        "the due gap fires on the next tick"
     );
 }
 

@@ -105,6 +105,24 @@ pub enum Event<'m, 'a> {
     RulesReload(RulesReload),
     /// The scoring thread wrote these updates to the score tables: refresh, journal.
     ScoreUpdate(&'m ScoreUpdate),
+    /// An operator's question (the admin thread's request, put to the engine on its own
+    /// thread), answered from the engine's state into the caller's slot. It changes nothing
+    /// and fires no timers, so it is not an input a replay needs.
+    Admin(AdminQuery<'m>),
+}
+
+/// What the admin side may ask the engine.
+#[derive(Debug)]
+pub enum AdminQuery<'m> {
+    /// The engine's counters and the RFQ legs in flight.
+    Status(&'m mut EngineStatus),
+}
+
+/// The engine's answer to [`AdminQuery::Status`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStatus {
+    pub counters: Counters,
+    pub open_rfqs: u64,
 }
 
 /// What the engine made of an event.
@@ -429,6 +447,14 @@ impl<P: Panel> Engine<P> {
     pub fn on(&mut self, now: Nanos, ev: Event<'_, '_>, out: &mut Outbox) -> Outcome {
         out.clear();
         let outcome = match ev {
+            Event::Admin(AdminQuery::Status(status)) => {
+                // A read: no timers fire, so the state a replay rebuilds is unaffected.
+                *status = EngineStatus {
+                    counters: self.counters,
+                    open_rfqs: self.open_rfqs() as u64,
+                };
+                return Outcome::Handled;
+            }
             Event::Fix { session, msg } => self.on_fix(now, session, msg, out),
             Event::SessionUp(s) => {
                 self.set_online(s, true);
