@@ -441,6 +441,7 @@ fn run(
         None => println!("score tables: none (neutral scores; TCA is journaled only)"),
     }
     // Rules reload on SIGHUP and on file change, when the rules come from a file.
+    let hup_ignored = Arc::new(AtomicBool::new(false));
     let watcher = match &selection.rules {
         Some(_) => {
             let w = RulesWatcher::new(panel.rules());
@@ -452,7 +453,17 @@ fn run(
             );
             Some(w)
         }
-        None => None,
+        None => {
+            // Nothing to reload: SIGHUP must not end the router (its default action). It is
+            // noted on stdout and ignored.
+            signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup_ignored))
+                .context("installing the SIGHUP handler")?;
+            println!(
+                "rules: the compiled-in copy (SIGHUP is ignored; run with --rules FILE to \
+                 reload without a restart)"
+            );
+            None
+        }
     };
     let tca = Tca::new(sc.tca_config(panel.master().len()));
     let (facts_tx, facts_rx) = fact_queue(sc.queue_capacity);
@@ -551,6 +562,9 @@ fn run(
     let mut next_status = Instant::now() + status_every;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        if hup_ignored.swap(false, Ordering::Relaxed) {
+            println!("SIGHUP: no rules file to reload (the compiled-in rules stay in force)");
+        }
         if status_every_s == 0 || Instant::now() < next_status {
             continue;
         }
