@@ -19,7 +19,7 @@ use crate::metrics::exposition;
 use crate::metrics::SnapshotClient;
 use crate::net::LoopHandle;
 use crate::pinning::{spawn_pinned, Pinning};
-use crate::rfq::types::{DealerId, FixId, Side};
+use crate::rfq::types::{FixId, Side};
 use crate::select::instruments::Date;
 use crate::select::scored::{ScoreSource, ScoredPanel};
 use crate::select::{Candidate, RfqSpec};
@@ -84,16 +84,7 @@ pub struct PanelRecommender<S: ScoreSource> {
 
 impl<S: ScoreSource> PanelRecommender<S> {
     pub fn new(panel: ScoredPanel<S>, dealers: &Dealers) -> PanelRecommender<S> {
-        let candidates = dealers
-            .dealers
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Candidate {
-                dealer: DealerId(i as u16),
-                tier: d.tier,
-                online: true,
-            })
-            .collect();
+        let candidates = dealers.candidates_all_online();
         PanelRecommender { panel, candidates }
     }
 }

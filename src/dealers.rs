@@ -10,7 +10,8 @@
 
 use crate::config::{Checker, Config, ConfigError, Num, Problem, MAX_COMP_ID_LEN};
 use crate::rfq::engine::{DealerConfig, HitWith};
-use crate::rfq::types::{FixId, SessionId, FIX_ID_MAX};
+use crate::rfq::types::{DealerId, FixId, SessionId, FIX_ID_MAX};
+use crate::select::Candidate;
 use serde::Deserialize;
 use std::path::Path;
 use toml::Spanned;
@@ -230,6 +231,20 @@ impl Dealers {
             });
         }
         Ok(Dealers { dealers })
+    }
+
+    /// Every dealer as a selection candidate, all taken as online (for recommendations made
+    /// outside the engine, which alone knows who is logged on).
+    pub fn candidates_all_online(&self) -> Vec<Candidate> {
+        self.dealers
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Candidate {
+                dealer: DealerId(i as u16),
+                tier: d.tier,
+                online: true,
+            })
+            .collect()
     }
 
     /// The engine's view of the dealers (session ids are `Config::sessions` indices).

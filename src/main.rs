@@ -25,7 +25,7 @@ use rfq_router::journal::{CorruptionPolicy, JournalError};
 use rfq_router::metrics::{exposition, snapshot_channel};
 use rfq_router::net::NetSettings;
 use rfq_router::pinning::started_threads;
-use rfq_router::rfq::types::{DealerId, FixId, Side};
+use rfq_router::rfq::types::{FixId, Side};
 use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
 use rfq_router::select::instruments::Date;
@@ -35,7 +35,7 @@ use rfq_router::select::scored::{
 };
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
 use rfq_router::select::tca::Tca;
-use rfq_router::select::{Candidate, RfqSpec};
+use rfq_router::select::RfqSpec;
 use rfq_router::time::Nanos;
 use std::io::Write;
 use std::path::PathBuf;
@@ -283,16 +283,7 @@ fn recommend(
         qty,
         now: at,
     };
-    let candidates: Vec<Candidate> = dealers
-        .dealers
-        .iter()
-        .enumerate()
-        .map(|(i, d)| Candidate {
-            dealer: DealerId(i as u16),
-            tier: d.tier,
-            online: true,
-        })
-        .collect();
+    let candidates = dealers.candidates_all_online();
     let rec = panel
         .recommend(&spec, &candidates)
         .map_err(|r| anyhow::anyhow!("{}: {instrument}", r.text))?;

@@ -131,15 +131,7 @@ impl<P: Panel> RouterApp<P> {
 
     /// Builds the engine from the router configuration and the dealer database.
     pub fn from_config(config: &Config, dealers: &Dealers, panel: P, now: Nanos) -> RouterApp<P> {
-        let mut engine = Engine::new(engine_config(config, dealers), panel, now);
-        let feeds: Vec<SessionId> = config
-            .rfq
-            .feed_sessions
-            .iter()
-            .map(|&i| SessionId(i as u16))
-            .collect();
-        engine.set_feed_sessions(&feeds);
-        RouterApp::new(engine)
+        RouterApp::new(build_engine(config, dealers, panel, now))
     }
 
     /// Continues after a previous run: RFQ numbers after `last_rfq_seq`, and `notices` sent
@@ -266,6 +258,26 @@ pub fn engine_config(config: &Config, dealers: &Dealers) -> EngineConfig {
         limits: config.rfq.limits,
         timer_tick_ms: config.rfq.timer_tick_ms,
     }
+}
+
+/// The engine the router runs, from its configuration and dealer database: the engine
+/// configuration above, and market data taken from the feed sessions only. `rfq-journal
+/// replay` rebuilds a run's engine through here too, so both agree by construction.
+pub fn build_engine<P: Panel>(
+    config: &Config,
+    dealers: &Dealers,
+    panel: P,
+    now: Nanos,
+) -> Engine<P> {
+    let mut engine = Engine::new(engine_config(config, dealers), panel, now);
+    let feeds: Vec<SessionId> = config
+        .rfq
+        .feed_sessions
+        .iter()
+        .map(|&i| SessionId(i as u16))
+        .collect();
+    engine.set_feed_sessions(&feeds);
+    engine
 }
 
 impl<P: Panel> HostApp for RouterApp<P> {

@@ -1,68 +1,17 @@
 //! Proof that the per-message codec path does not allocate in steady state: framing,
 //! tokenising, validating, reading every typed view (groups included) and encoding replies.
 //!
-//! A counting global allocator counts only on threads that switched counting on (the test
-//! harness allocates on its own threads). This file is the one place with `unsafe`: a
-//! `GlobalAlloc` implementation cannot be written without it; it only forwards to `System`.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! A counting global allocator (`tests/support/counting_alloc.rs`) counts only on threads
+//! that switched counting on (the test harness allocates on its own threads).
 
 use rfq_router::fix::validate::Validator;
 use rfq_router::fix::views::*;
 use rfq_router::fix::{Decimal, Decoder, Encoder, FrameStatus, Framer, Message};
 use rfq_router::time::Nanos;
 
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-struct CountingAllocator;
-
-fn note_allocation() {
-    // `try_with`: the thread-locals may already be gone while a thread shuts down.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
-// const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Allocations made on this thread while `f` runs.
-fn allocations_during<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCATIONS.with(|n| n.set(0));
-    COUNTING.with(|on| on.set(true));
-    let r = f();
-    COUNTING.with(|on| on.set(false));
-    (r, ALLOCATIONS.with(Cell::get))
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::counted;
 
 const MAX_MESSAGE_BYTES: usize = 8192;
 
@@ -275,7 +224,7 @@ fn pass(c: &mut Codec, frames: &[Vec<u8>]) -> (u64, u32) {
 
 #[test]
 fn the_counter_sees_allocations() {
-    let (v, n) = allocations_during(|| vec![1u8; 64]);
+    let (v, n) = counted(|| vec![1u8; 64]);
     assert_eq!(v.len(), 64);
     assert!(n >= 1, "the counting allocator must count");
 }
@@ -299,7 +248,7 @@ fn decode_validate_views_and_encode_do_not_allocate() {
     );
 
     const ROUNDS: usize = 1_000;
-    let (digests_match, allocations) = allocations_during(|| {
+    let (digests_match, allocations) = counted(|| {
         let mut all_match = true;
         for _ in 0..ROUNDS {
             let (digest, valid) = pass(&mut c, &frames);

@@ -6,37 +6,10 @@ use rfq_router::select::instruments::{AssetClass, AssetClassSet, Date, SecurityM
 use rfq_router::select::pretrade::{analyse, OrderTerms, Side};
 use rfq_router::select::rules::{ComponentScores, PanelCandidate, PanelOutcome, RuleSet};
 use rfq_router::time::Nanos;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts (in a const
-// thread-local, which itself never allocates).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::counted;
 
 #[test]
 fn selection_path_does_not_allocate() {
@@ -77,38 +50,38 @@ fn selection_path_does_not_allocate() {
     let mut out = PanelOutcome::default();
     let mut fired = [0usize; 16];
 
-    let before = allocations();
-    for round in 0..50 {
-        for id in &ids {
-            let Some(instrument) = master.lookup(id) else {
-                continue;
-            };
-            let side = if round % 2 == 0 {
-                Some(Side::Buy)
-            } else {
-                Some(Side::Sell)
-            };
-            let size = 250_000.0 * f64::from(round + 1);
-            let order = OrderTerms {
-                side,
-                size,
-                mid: Some(99.5),
-            };
-            let pretrade = analyse(rules.pretrade(), instrument, &order, now);
-            let facts = Facts {
-                instrument,
-                side,
-                size,
-                pretrade: &pretrade,
-            };
-            let rule = rules.select(&facts);
-            let k = rules.first_match(&facts).map_or(15, |i| i.min(14));
-            fired[k] += 1;
-            rules.build_panel(rule, instrument.asset_class, &candidates, &mut out);
-            assert!(out.chosen.len() <= usize::from(out.protocol.max_dealers));
+    let ((), during) = counted(|| {
+        for round in 0..50 {
+            for id in &ids {
+                let Some(instrument) = master.lookup(id) else {
+                    continue;
+                };
+                let side = if round % 2 == 0 {
+                    Some(Side::Buy)
+                } else {
+                    Some(Side::Sell)
+                };
+                let size = 250_000.0 * f64::from(round + 1);
+                let order = OrderTerms {
+                    side,
+                    size,
+                    mid: Some(99.5),
+                };
+                let pretrade = analyse(rules.pretrade(), instrument, &order, now);
+                let facts = Facts {
+                    instrument,
+                    side,
+                    size,
+                    pretrade: &pretrade,
+                };
+                let rule = rules.select(&facts);
+                let k = rules.first_match(&facts).map_or(15, |i| i.min(14));
+                fired[k] += 1;
+                rules.build_panel(rule, instrument.asset_class, &candidates, &mut out);
+                assert!(out.chosen.len() <= usize::from(out.protocol.max_dealers));
+            }
         }
-    }
-    let during = allocations() - before;
+    });
     assert_eq!(during, 0, "the selection path allocated {during} times");
     // The loop exercised several rules and the default, not one path.
     assert!(fired.iter().filter(|&&n| n > 0).count() >= 4, "{fired:?}");

@@ -9,37 +9,10 @@ use rfq_router::select::instruments::Date;
 use rfq_router::select::scored::{load_instruments, load_rules, NeutralScores, ScoredPanel};
 use rfq_router::select::{Candidate, Panel, RfqSpec, Selection};
 use rfq_router::time::Nanos;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts (in a const
-// thread-local, which itself never allocates).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::counted;
 
 #[test]
 fn scored_panel_select_does_not_allocate() {
@@ -84,21 +57,21 @@ fn scored_panel_select_does_not_allocate() {
     let mut refused = 0;
     // Warm up once, then count.
     for pass in 0..2 {
-        let before = allocations();
-        for (id, src, qty) in &orders {
-            let spec = RfqSpec {
-                instrument: id,
-                id_source: src,
-                side: Some(Side::Sell),
-                qty: *qty,
-                now,
-            };
-            out.dealers.clear();
-            panel.select(&spec, &candidates, &mut out);
-            chosen += out.dealers.len();
-            refused += usize::from(out.refusal.is_some());
-        }
-        let during = allocations() - before;
+        let ((), during) = counted(|| {
+            for (id, src, qty) in &orders {
+                let spec = RfqSpec {
+                    instrument: id,
+                    id_source: src,
+                    side: Some(Side::Sell),
+                    qty: *qty,
+                    now,
+                };
+                out.dealers.clear();
+                panel.select(&spec, &candidates, &mut out);
+                chosen += out.dealers.len();
+                refused += usize::from(out.refusal.is_some());
+            }
+        });
         if pass == 1 {
             assert_eq!(during, 0, "ScoredPanel::select allocated {during} times");
         }

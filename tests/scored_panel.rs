@@ -51,16 +51,7 @@ impl ScoreSource for Fixed {
 fn panel<S: ScoreSource>(source: S) -> (ScoredPanel<S>, Vec<Candidate>) {
     let config = Config::embedded().unwrap();
     let dealers = Dealers::embedded(&config).unwrap();
-    let candidates = dealers
-        .dealers
-        .iter()
-        .enumerate()
-        .map(|(i, d)| Candidate {
-            dealer: DealerId(i as u16),
-            tier: d.tier,
-            online: true,
-        })
-        .collect();
+    let candidates = dealers.candidates_all_online();
     let p = ScoredPanel::new(
         load_rules(None).unwrap(),
         load_instruments(None).unwrap(),

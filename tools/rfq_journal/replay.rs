@@ -21,8 +21,7 @@ use rfq_router::journal::replay::{replay, ReplayError};
 use rfq_router::journal::run_files::{mismatches, FileIdentity, RunPaths};
 use rfq_router::journal::JournalReader;
 use rfq_router::rfq::engine::Engine;
-use rfq_router::rfq::types::SessionId;
-use rfq_router::router::engine_config;
+use rfq_router::router;
 use rfq_router::select::model::ModelConfig;
 use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
@@ -131,16 +130,7 @@ fn build_engine(
         ScoredPanel::new(rules, master, &dealers, source),
         &config.simulation,
     );
-    let mut engine = Engine::new(engine_config(&config, &dealers), panel, now);
-    // As `RouterApp::from_config`: market data is taken from the feed sessions only.
-    let feeds: Vec<SessionId> = config
-        .rfq
-        .feed_sessions
-        .iter()
-        .map(|&i| SessionId(i as u16))
-        .collect();
-    engine.set_feed_sessions(&feeds);
-    Ok(engine)
+    Ok(router::build_engine(&config, &dealers, panel, now))
 }
 
 fn progress_bar(total_bytes: u64) -> ProgressBar {

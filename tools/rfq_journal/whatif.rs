@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use rfq_router::dealers::Dealers;
-use rfq_router::rfq::types::{DealerId, FixId};
+use rfq_router::rfq::types::FixId;
 use rfq_router::select::model::ModelConfig;
 use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, NeutralScores, Recommendation, ScoredPanel,
@@ -156,16 +156,7 @@ pub fn run(a: &WhatifArgs, config_args: &crate::common::ConfigArgs) -> Result<Ex
         !(a.from.is_some_and(|f| t < f) || a.to.is_some_and(|to| t >= to))
     };
     let built = model::build(&reader, &names, in_range)?;
-    let candidates: Vec<Candidate> = dealers
-        .dealers
-        .iter()
-        .enumerate()
-        .map(|(i, d)| Candidate {
-            dealer: DealerId(i as u16),
-            tier: d.tier,
-            online: true,
-        })
-        .collect();
+    let candidates = dealers.candidates_all_online();
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
