@@ -720,39 +720,6 @@ fn real_main() -> Result<()> {
 
 /// `rfq-router demo`: the simulated market with a progress bar, then the report.
 fn demo(args: &rfq_router::sim::demo::DemoArgs) -> Result<()> {
-    use indicatif::{ProgressBar, ProgressStyle};
-    use rfq_router::sim::demo::{render, run_demo, Progress};
     let opts = args.options().map_err(anyhow::Error::msg)?;
-    let started = std::time::Instant::now();
-    let style = ProgressStyle::with_template("{prefix:>20} [{bar:40}] {pos}/{len} RFQs {elapsed}")
-        .context("progress bar template")?
-        .progress_chars("=> ");
-    let mut bar: Option<ProgressBar> = None;
-    let report = run_demo(&opts, &mut |p| match p {
-        Progress::Stage { name, total } => {
-            if let Some(b) = bar.take() {
-                b.finish();
-            }
-            let b = ProgressBar::new(total).with_style(style.clone());
-            b.set_prefix(name);
-            bar = Some(b);
-        }
-        Progress::Done(n) => {
-            if let Some(b) = &bar {
-                b.set_position(n);
-            }
-        }
-    })
-    .map_err(|e| anyhow::anyhow!("demo: {e}"))?;
-    if let Some(b) = bar.take() {
-        b.finish();
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!();
-        print!("{}", render(&report));
-        println!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
-    }
-    Ok(())
+    rfq_router::sim::demo::run_cli(&opts, args.json).map_err(|e| anyhow::anyhow!("demo: {e}"))
 }

@@ -1,13 +1,12 @@
 //! `rfq-sim`: the simulated dealer market against the router, as its own binary (the same
 //! run as `rfq-router demo`).
 //!
-//! Owns only the command line and the progress bar; the market, the runs and the report
-//! are `rfq_router::sim`. Prints the report as text or JSON.
+//! Owns only the command line; the market, the runs, the progress bar and the report are
+//! `rfq_router::sim`. Prints the report as text or JSON.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
-use rfq_router::sim::demo::{render, run_demo, DemoArgs, Progress};
+use rfq_router::sim::demo::{run_cli, DemoArgs};
 
 #[derive(Parser)]
 #[command(
@@ -33,36 +32,5 @@ fn main() -> std::process::ExitCode {
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     let opts = cli.demo.options().map_err(anyhow::Error::msg)?;
-    let started = std::time::Instant::now();
-    let style = ProgressStyle::with_template("{prefix:>20} [{bar:40}] {pos}/{len} RFQs {elapsed}")
-        .context("progress bar template")?
-        .progress_chars("=> ");
-    let mut bar: Option<ProgressBar> = None;
-    let report = run_demo(&opts, &mut |p| match p {
-        Progress::Stage { name, total } => {
-            if let Some(b) = bar.take() {
-                b.finish();
-            }
-            let b = ProgressBar::new(total).with_style(style.clone());
-            b.set_prefix(name);
-            bar = Some(b);
-        }
-        Progress::Done(n) => {
-            if let Some(b) = &bar {
-                b.set_position(n);
-            }
-        }
-    })
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(b) = bar.take() {
-        b.finish();
-    }
-    if cli.demo.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!();
-        print!("{}", render(&report));
-        println!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
-    }
-    Ok(())
+    run_cli(&opts, cli.demo.json).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -3,8 +3,9 @@
 //!
 //! Owns the sequence of a demo (build the market, run each policy with the real engine in
 //! virtual time, read what the router learned, optionally run the router over loopback TCP)
-//! and the report it returns; `render` turns it into text. The library prints nothing:
-//! binaries show `Progress` as they like. Files are written only under `journal` when given
+//! and the report it returns; `render` turns it into text. Only `run_cli`, the one front end
+//! both command lines share, prints (progress bars on stderr, the report on stdout); the rest
+//! reports through `Progress` and return values. Files are written only under `journal` when given
 //! (the loopback run's journal and its files: `loopback::run`).
 
 use super::harness::{run_policy, PolicyResult, World, WorldError};
@@ -272,6 +273,45 @@ pub fn render(r: &DemoReport) -> String {
         }
     }
     s
+}
+
+/// Runs the demo as both command lines do (`rfq-router demo`, `rfq-sim`): a progress bar per
+/// stage on stderr, then the report on stdout as text (with the elapsed time) or JSON.
+pub fn run_cli(opts: &DemoOptions, json: bool) -> Result<(), String> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let started = std::time::Instant::now();
+    let style = ProgressStyle::with_template("{prefix:>20} [{bar:40}] {pos}/{len} RFQs {elapsed}")
+        .map_err(|e| format!("progress bar template: {e}"))?
+        .progress_chars("=> ");
+    let mut bar: Option<ProgressBar> = None;
+    let report = run_demo(opts, &mut |p| match p {
+        Progress::Stage { name, total } => {
+            if let Some(b) = bar.take() {
+                b.finish();
+            }
+            let b = ProgressBar::new(total).with_style(style.clone());
+            b.set_prefix(name);
+            bar = Some(b);
+        }
+        Progress::Done(n) => {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(b) = bar.take() {
+        b.finish();
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        println!();
+        print!("{}", render(&report));
+        println!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 /// The demo's command-line options (`rfq-router demo`, `rfq-sim`).
