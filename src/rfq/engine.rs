@@ -1773,19 +1773,7 @@ impl<P: Panel> Engine<P> {
         }
         write_instrument(out, &rfq.instrument);
         out.char(t::SIDE, side);
-        for tag in [
-            t::LAST_QTY,
-            t::LAST_PX,
-            t::LEAVES_QTY,
-            t::CUM_QTY,
-            t::AVG_PX,
-        ] {
-            if let Some(v) = msg.get(tag) {
-                out.str(tag, v);
-            } else if matches!(tag, t::LEAVES_QTY | t::CUM_QTY | t::AVG_PX) {
-                out.str(tag, b"0");
-            }
-        }
+        relay_fill_quantities(msg, out);
         if let Some(text) = msg.get(t::TEXT) {
             out.str(t::TEXT, text);
         }
@@ -1946,19 +1934,7 @@ impl<P: Panel> Engine<P> {
         }
         write_instrument(out, &late.instrument);
         out.char(t::SIDE, late.side.fix());
-        for tag in [
-            t::LAST_QTY,
-            t::LAST_PX,
-            t::LEAVES_QTY,
-            t::CUM_QTY,
-            t::AVG_PX,
-        ] {
-            if let Some(v) = msg.get(tag) {
-                out.str(tag, v);
-            } else if matches!(tag, t::LEAVES_QTY | t::CUM_QTY | t::AVG_PX) {
-                out.str(tag, b"0");
-            }
-        }
+        relay_fill_quantities(msg, out);
         out.str(
             t::TEXT,
             &b"LATE FILL: the dealer reported this after the execution timeout; \
@@ -2284,6 +2260,24 @@ fn write_instrument(out: &mut Outbox, i: &Instrument) {
 }
 
 /// "dealer did not answer the hit within <n> ms", built on the stack.
+/// The dealer's fill quantities and prices on an ExecutionReport relayed to the desk;
+/// LeavesQty, CumQty and AvgPx are required in FIX 4.4, so a missing one is sent as 0.
+fn relay_fill_quantities(msg: &Message<'_>, out: &mut Outbox) {
+    for tag in [
+        t::LAST_QTY,
+        t::LAST_PX,
+        t::LEAVES_QTY,
+        t::CUM_QTY,
+        t::AVG_PX,
+    ] {
+        if let Some(v) = msg.get(tag) {
+            out.str(tag, v);
+        } else if matches!(tag, t::LEAVES_QTY | t::CUM_QTY | t::AVG_PX) {
+            out.str(tag, b"0");
+        }
+    }
+}
+
 fn timeout_text(timeout_ms: u64, buf: &mut [u8; 96]) -> &[u8] {
     let mut digits = [0u8; 20];
     let mut n = 0;
