@@ -28,6 +28,7 @@ use rfq_router::pinning::started_threads;
 use rfq_router::rfq::types::{FixId, Side};
 use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
+use rfq_router::select::follow::follow_rules;
 use rfq_router::select::instruments::Date;
 use rfq_router::select::rules::RulesWatcher;
 use rfq_router::select::scored::{
@@ -35,7 +36,7 @@ use rfq_router::select::scored::{
 };
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
 use rfq_router::select::tca::Tca;
-use rfq_router::select::RfqSpec;
+use rfq_router::select::{Panel, RfqSpec};
 use rfq_router::time::Nanos;
 use std::io::Write;
 use std::path::PathBuf;
@@ -96,6 +97,13 @@ enum SideArg {
 #[derive(Subcommand)]
 enum Command {
     /// Run the router (the default when no command is given).
+    ///
+    /// Rules: with `--rules FILE` they are reloaded without a restart on SIGHUP and whenever
+    /// FILE changes (a bad file is refused with file:line:column and the rules in force stay;
+    /// the admin's /api/recommend switches once the engine has installed the new rules).
+    /// Without `--rules` the router runs the compiled-in copy of config/rules.toml, which
+    /// cannot be reloaded: SIGHUP is noted and ignored; restart with `--rules FILE` to change
+    /// the rules.
     Run {
         #[command(flatten)]
         files: ConfigArgs,
@@ -433,9 +441,14 @@ fn run(
     }
     // Rules reload on SIGHUP and on file change, when the rules come from a file.
     let hup_ignored = Arc::new(AtomicBool::new(false));
+    let mut follower = None;
     let watcher = match &selection.rules {
         Some(_) => {
-            let w = RulesWatcher::new(panel.rules());
+            let mut w = RulesWatcher::new(panel.rules());
+            // The admin's recommender switches when (and only if) the engine installs.
+            let (stage, installed, f) = follow_rules(panel.rules().version().seq);
+            w.stage_for_followers(stage);
+            follower = Some((installed, f));
             w.listen_for_sighup()
                 .context("installing the SIGHUP handler")?;
             println!(
@@ -471,9 +484,17 @@ fn run(
     let journal_metrics = tap.journal().metrics_handle();
     let tap_counters = tap.counters_handle();
     let (mut snapshots, snapshot_server) = snapshot_channel(4, None);
+    let admin_rules = panel.rules().clone();
     let mut app = RouterApp::from_config(&config, &dealers, panel, start)
         .with_feedback(Some(facts_tx), Some(from_scoring))
         .with_admin(snapshot_server);
+    let follower = match follower {
+        Some((installed, f)) => {
+            app = app.with_installed_rules(installed);
+            Some(f)
+        }
+        None => None,
+    };
     app.resume(restart.scan.last_rfq_seq, restart.notices());
     let router = spawn_prepared(
         SpawnOptions {
@@ -512,8 +533,14 @@ fn run(
     snapshots.set_wake(router.handle.clone());
     let _admin = match config.admin.listen {
         Some(listen) => {
-            let recommender =
-                PanelRecommender::new(scored_panel(selection, &dealers, &config)?, &dealers);
+            // The engine's rules as they were loaded (not the file read again: it may have
+            // changed since), followed through reloads.
+            let mut admin_panel = scored_panel(selection, &dealers, &config)?;
+            let _ = admin_panel.install_rules(Box::new(admin_rules));
+            let mut recommender = PanelRecommender::new(admin_panel, &dealers);
+            if let Some(f) = follower {
+                recommender = recommender.following(f);
+            }
             let admin = rfq_router::admin::spawn(
                 listen,
                 &config.admin,

@@ -21,10 +21,11 @@ use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{
     AdminQuery, Counters, Engine, EngineConfig, EngineStatus, Event, Outcome,
 };
-use crate::rfq::outbox::{Command, Outbox};
+use crate::rfq::outbox::{Command, Outbox, Record};
 use crate::rfq::types::SessionId;
 use crate::scoring::FactSender;
 use crate::select::feedback::ToEngine;
+use crate::select::follow::InstalledRules;
 use crate::select::Panel;
 use crate::time::Nanos;
 
@@ -56,6 +57,8 @@ pub struct RouterApp<P: Panel> {
     feedback: Option<Inbox<ToEngine>>,
     /// What a restart owes desks (RFQs left open by the previous run), sent at their logon.
     restart: Option<RestartNotices>,
+    /// Told the load sequence of every rule set the engine installs (`select::follow`).
+    installed_rules: Option<InstalledRules>,
 }
 
 /// Feedback messages handled per wake before the loop serves sockets again.
@@ -73,6 +76,7 @@ impl<P: Panel> RouterApp<P> {
             tca_facts: None,
             feedback: None,
             restart: None,
+            installed_rules: None,
         }
     }
 
@@ -126,6 +130,13 @@ impl<P: Panel> RouterApp<P> {
     ) -> RouterApp<P> {
         self.tca_facts = facts;
         self.feedback = inbox;
+        self
+    }
+
+    /// Tells `installed` each rule set the engine installs, so readers off the engine thread
+    /// (the admin's recommender) switch with it.
+    pub fn with_installed_rules(mut self, installed: InstalledRules) -> RouterApp<P> {
+        self.installed_rules = Some(installed);
         self
     }
 
@@ -206,6 +217,15 @@ impl<P: Panel> RouterApp<P> {
                 }
                 Command::Journal(record) => {
                     self.counters.journal_records += 1;
+                    if let (
+                        Record::RulesReload {
+                            seq, refused: None, ..
+                        },
+                        Some(rules),
+                    ) = (record, &self.installed_rules)
+                    {
+                        rules.installed(*seq);
+                    }
                     if let Some(mut j) = peers.journal() {
                         j.engine_record(now, record);
                     }
