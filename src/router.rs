@@ -14,7 +14,7 @@ use crate::fix::session::{AppOutcome, Reply};
 use crate::fix::{Encoder, Message};
 use crate::host::{HostApp, PeerSendError, Peers};
 use crate::inbox::Inbox;
-use crate::journal::records::EngineInput;
+use crate::journal::records::{EngineInput, PriceBits};
 use crate::journal::resume::RestartNotices;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
@@ -257,6 +257,18 @@ impl<P: Panel> RouterApp<P> {
                 }
                 ToEngine::Scores(u) => {
                     self.engine.on(now, Event::ScoreUpdate(&u), &mut self.out);
+                }
+                ToEngine::Mid(m) => {
+                    let instrument = m.instrument.as_bytes();
+                    if let Some(mut j) = peers.journal() {
+                        let mid = PriceBits::new(m.mid);
+                        j.input(now, &EngineInput::MarketMid { instrument, mid });
+                    }
+                    let ev = Event::MarketMid {
+                        instrument,
+                        mid: m.mid,
+                    };
+                    self.engine.on(now, ev, &mut self.out);
                 }
             }
             self.dispatch(now, None, peers);

@@ -402,6 +402,13 @@ pub fn replay<'a, P: Panel>(
                         r.engine.resume_numbering_after(last_rfq_seq);
                         r.out.clear();
                     }
+                    EngineInput::MarketMid { instrument, mid } => {
+                        let ev = Event::MarketMid {
+                            instrument,
+                            mid: mid.get(),
+                        };
+                        r.engine.on(now, ev, &mut r.out);
+                    }
                 }
                 collect(r, seq, &mut encoded)?;
             }
