@@ -23,6 +23,7 @@ use rfq_router::journal::tap::{journal_config, JournalTap};
 use rfq_router::journal::Journal;
 use rfq_router::journal::{CorruptionPolicy, JournalError};
 use rfq_router::metrics::{exposition, snapshot_channel};
+use rfq_router::mid_replay::{spawn_mid_replay, MidReplay, MidsCsv};
 use rfq_router::net::NetSettings;
 use rfq_router::pinning::started_threads;
 use rfq_router::rfq::types::{FixId, Side};
@@ -119,6 +120,11 @@ enum Command {
         /// (the cut bytes are saved beside the segment, later segments renamed aside).
         #[arg(long)]
         truncate_corrupt: bool,
+        /// Replay market mids from this CSV on time, as a feed session's 35=W would give them
+        /// (header: time, instrument, and mid or bid and ask; see config/mids.csv). Default:
+        /// `[market_data] csv`. Every row is checked first: an error names file:line.
+        #[arg(long, value_name = "FILE")]
+        mids: Option<PathBuf>,
     },
     /// Check the configuration files and print what they describe; exit non-zero on error.
     CheckConfig {
@@ -392,6 +398,7 @@ fn run(
     status_every_s: u64,
     journal_dir: Option<PathBuf>,
     truncate_corrupt: bool,
+    mids: Option<PathBuf>,
 ) -> Result<()> {
     let (config, dealers) = load(files)?;
     anyhow::ensure!(
@@ -432,6 +439,23 @@ fn run(
         Nanos::from_secs(sc.max_mid_age_s),
     );
     describe_selection(&panel);
+    // Market data replayed from a CSV: every row checked before anything starts.
+    let md = &config.market_data;
+    let mids = match mids.or_else(|| md.csv.clone()) {
+        Some(p) => {
+            let m = MidsCsv::load(&p, panel.master(), md.max_rows)
+                .context("checking the market-data CSV")?;
+            println!(
+                "market data: {} mids from {}, replayed at speed {} from {} s into the file",
+                m.rows().len(),
+                p.display(),
+                md.speed,
+                md.start_offset_s
+            );
+            Some(m)
+        }
+        None => None,
+    };
     match &scores_path {
         Some(p) => println!(
             "score tables: {} (written by the scoring thread)",
@@ -516,6 +540,7 @@ fn run(
     )
     .context("starting the engine thread")?;
     to_engine.set_wake(router.handle.clone());
+    let mids_to_engine = to_engine.clone();
     let scoring = spawn_scoring(
         ScoringThread {
             tca,
@@ -530,6 +555,23 @@ fn run(
         config.router.scoring_cpu,
     )
     .context("starting the scoring thread")?;
+    let mid_replay = match mids {
+        Some(m) => Some(
+            spawn_mid_replay(
+                MidReplay {
+                    rows: m.into_rows(),
+                    speed: md.speed,
+                    start_offset_s: md.start_offset_s,
+                    to_engine: mids_to_engine,
+                    // A quarter of the inbox stays free for the scoring thread's reports.
+                    inbox_reserve: sc.inbox_capacity / 4,
+                },
+                md.cpu,
+            )
+            .context("starting the market-data replay thread")?,
+        ),
+        None => None,
+    };
     snapshots.set_wake(router.handle.clone());
     let _admin = match config.admin.listen {
         Some(listen) => {
@@ -620,6 +662,19 @@ fn run(
             s.rules_reloaded.load(Ordering::Relaxed),
             s.rules_refused.load(Ordering::Relaxed),
         );
+        if let Some(r) = &mid_replay {
+            let c = &r.counters;
+            println!(
+                "status: market data replay: {} mids sent{}, {} waits on a full inbox",
+                c.rows_sent.load(Ordering::Acquire),
+                if c.finished.load(Ordering::Acquire) {
+                    " (done)"
+                } else {
+                    ""
+                },
+                c.inbox_full_waits.load(Ordering::Relaxed)
+            );
+        }
         if t.append_failures > 0 {
             eprintln!(
                 "rfq-router: warning: {} journal appends failed: records are missing from the \
@@ -629,6 +684,9 @@ fn run(
         }
     }
     println!("stopping");
+    if let Some(r) = mid_replay {
+        r.stop();
+    }
     router
         .stop()
         .context("stopping the engine thread and closing the journal")?;
@@ -700,6 +758,7 @@ fn real_main() -> Result<()> {
         status_every_s: 10,
         journal: None,
         truncate_corrupt: false,
+        mids: None,
     }) {
         Command::Run {
             files,
@@ -707,12 +766,14 @@ fn real_main() -> Result<()> {
             status_every_s,
             journal,
             truncate_corrupt,
+            mids,
         } => run(
             &files,
             &selection,
             status_every_s,
             journal,
             truncate_corrupt,
+            mids,
         ),
         Command::Demo(args) => demo(&args),
         Command::CheckConfig { files, selection } => {
