@@ -286,3 +286,44 @@ fn a_bad_csv_stops_the_router_before_it_starts() {
     assert!(!dir.join("journal").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn replay_feeds_a_journaled_mid_to_the_engine() {
+    use rfq_router::journal::records::{EngineInput, PriceBits};
+    use rfq_router::journal::replay::replay;
+    use rfq_router::pipeline::engine_config;
+    use rfq_router::rfq::engine::{Engine, EngineLimits};
+    use rfq_router::select::{Protocol, StaticTiers};
+    use rfq_router::time::Nanos;
+
+    let dir = fresh_dir("replay");
+    let (journal, _) = Journal::open(JournalConfig::new(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    let mut tap = JournalTap::new(journal, 2);
+    let t0 = Nanos(1_700_000_000_000_000_000);
+    tap.run_start(t0, &[]).unwrap();
+    tap.input(
+        t0,
+        &EngineInput::MarketMid {
+            instrument: ISIN.as_bytes(),
+            mid: PriceBits::new(100.25),
+        },
+    );
+    tap.into_journal().close().unwrap();
+    let reader = JournalReader::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let summary = replay(
+        reader.records(),
+        |_, start, _| {
+            Ok(Engine::new(
+                engine_config(1, EngineLimits::default()),
+                StaticTiers {
+                    protocol: Protocol::default(),
+                },
+                start,
+            ))
+        },
+        |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary.inputs, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
