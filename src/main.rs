@@ -779,7 +779,13 @@ fn real_main() -> Result<()> {
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
-            describe_selection(&scored_panel(&selection, &dealers, &config)?);
+            let panel = scored_panel(&selection, &dealers, &config)?;
+            describe_selection(&panel);
+            if let Some(p) = &config.market_data.csv {
+                let m = MidsCsv::load(p, panel.master(), config.market_data.max_rows)
+                    .context("checking the market-data CSV")?;
+                println!("market data: {} mids in {}", m.rows().len(), p.display());
+            }
             println!("configuration OK");
             Ok(())
         }
