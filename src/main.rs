@@ -70,7 +70,8 @@ struct ConfigArgs {
 /// The selection files: rules, security master, score tables.
 #[derive(clap::Args, Clone, Default)]
 struct SelectionArgs {
-    /// Dealer-selection rules. Default: the copy of config/rules.toml compiled into the binary.
+    /// Dealer-selection rules. Default: the copy of config/rules.toml compiled into the binary
+    /// (`run` reloads a FILE on SIGHUP and when it changes; the compiled-in copy never).
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
     /// Security master. Default: the copy of config/instruments.csv compiled into the binary.
