@@ -94,6 +94,29 @@ fn find_soh(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// The tag text starting at `from`: its value (digits only, wrapping), the index of its `=`
+/// and whether it was digits only. `None` when a SOH or the end comes first. A plain walk
+/// over the slice: only the position and the value change per byte.
+#[inline(always)]
+fn scan_tag(frame: &[u8], from: usize) -> Option<(u32, usize, bool)> {
+    let mut tag_value: u32 = 0;
+    let mut digits_only = true;
+    for (k, &b) in frame.get(from..)?.iter().enumerate() {
+        // Digits are the common case: test for them first, `=` and SOH only otherwise.
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
+        } else if b == b'=' {
+            return Some((tag_value, from + k, digits_only));
+        } else if b == SOH {
+            return None;
+        } else {
+            digits_only = false;
+        }
+    }
+    None
+}
+
 /// FIX 4.4 Length -> Data field pairs: the data field's value is read by the length given.
 #[inline]
 fn data_tag_for_length(tag: u32) -> Option<u32> {
@@ -147,24 +170,8 @@ impl Decoder {
         while pos < frame.len() {
             // One pass over the tag: find `=` and parse the digits on the way.
             let field_at = pos;
-            let mut tag_value: u32 = 0;
-            let mut digits_only = true;
-            let eq = loop {
-                let Some(&b) = frame.get(pos) else {
-                    return Err(ParseError::MalformedField { at: field_at });
-                };
-                // Digits are the common case: test for them first, `=` and SOH only otherwise.
-                let d = b.wrapping_sub(b'0');
-                if d <= 9 {
-                    tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
-                } else if b == b'=' {
-                    break pos;
-                } else if b == SOH {
-                    return Err(ParseError::MalformedField { at: field_at });
-                } else {
-                    digits_only = false;
-                }
-                pos += 1;
+            let Some((tag_value, eq, digits_only)) = scan_tag(frame, field_at) else {
+                return Err(ParseError::MalformedField { at: field_at });
             };
             let tag_len = eq - field_at;
             if tag_len > u8::MAX as usize {
@@ -440,6 +447,24 @@ impl<'m, 'a> GroupEntry<'m, 'a> {
 
     pub fn get_u64(&self, tag: u32) -> Option<u64> {
         self.get(tag).and_then(parse_u64)
+    }
+
+    /// `get` of each of `tags` in one pass over the entry: the first occurrence of each,
+    /// directly in this entry. The same answers as `tags.map(|t| self.get(t))`.
+    pub fn get_each<const N: usize>(&self, tags: [u32; N]) -> [Option<&'a [u8]>; N] {
+        let d = self.own_depth();
+        let mut found = [None; N];
+        for r in &self.msg.field_refs()[self.start..self.end] {
+            if r.depth != d {
+                continue;
+            }
+            for (k, &tag) in tags.iter().enumerate() {
+                if r.tag == tag && found[k].is_none() {
+                    found[k] = Some(self.msg.value_of(r));
+                }
+            }
+        }
+        found
     }
 
     /// A nested repeating group of this entry.

@@ -7,7 +7,7 @@
 //! sized at construction and reused, so producing output never allocates; running out of
 //! room is a broken invariant (the engine's limits bound its output), reported by `assert!`.
 
-use crate::fix::encode::{put_tag_eq, write_u64};
+use crate::fix::encode::{copy_small, put_tag_eq, write_u64};
 use crate::fix::SOH;
 use crate::rfq::types::{DealerId, FixId, SessionId};
 use crate::select::tca::TcaFact;
@@ -124,6 +124,7 @@ impl Outbox {
 
     /// Sends the same body again, to another session: one encoding for identical messages
     /// (a broadcast's requests). `body` must come from `last_body` in the current epoch.
+    #[inline(always)]
     pub fn send_again(&mut self, session: SessionId, msg_type: &'static [u8], body: Range<usize>) {
         assert!(self.open.is_none(), "outbox send_again inside a message");
         assert!(body.end <= self.len, "outbox body range from another epoch");
@@ -143,6 +144,7 @@ impl Outbox {
         &self.bytes[..self.len][range.clone()]
     }
 
+    #[inline(always)]
     fn push(&mut self, c: Command) {
         assert!(
             self.commands.len() < self.commands.capacity(),
@@ -151,10 +153,12 @@ impl Outbox {
         self.commands.push(c);
     }
 
+    #[inline(always)]
     pub fn journal(&mut self, r: Record) {
         self.push(Command::Journal(r));
     }
 
+    #[inline(always)]
     pub fn tca(&mut self, f: TcaFact) {
         self.push(Command::Tca(f));
     }
@@ -166,6 +170,7 @@ impl Outbox {
         self
     }
 
+    #[inline(always)]
     pub fn end(&mut self) {
         let (session, msg_type, start) = self.open.take().expect("outbox end without begin");
         let end = self.len;
@@ -186,7 +191,7 @@ impl Outbox {
         );
         let field = &mut self.bytes[self.len..self.len + need];
         let t = put_tag_eq(field, tag);
-        field[t..t + value.len()].copy_from_slice(value);
+        copy_small(&mut field[t..t + value.len()], value);
         field[t + value.len()] = SOH;
         self.len += t + value.len() + 1;
     }

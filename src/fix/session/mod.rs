@@ -968,12 +968,12 @@ impl<S: MessageStore> Core<S> {
 
     /// Writes the standard header of a message with MsgSeqNum `seq`.
     fn start(&mut self, now: Nanos, msg_type: &[u8], seq: u64) {
-        self.enc
-            .start(msg_type)
-            .uint(tags::MSG_SEQ_NUM, seq)
-            .raw(&self.sender_comp_id_field)
-            .timestamp(tags::SENDING_TIME, now)
-            .raw(&self.target_comp_id_field);
+        self.enc.start(msg_type).session_header(
+            seq,
+            &self.sender_comp_id_field,
+            now,
+            &self.target_comp_id_field,
+        );
     }
 
     /// Finishes the message in the encoder and hands it out with the next MsgSeqNum;
