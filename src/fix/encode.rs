@@ -274,8 +274,8 @@ impl Encoder {
         let prefix_len = lead.len() + len_text.len() + 1;
         let start = PREFIX_ROOM - prefix_len;
         let digits_at = start + lead.len();
-        self.buf[start..digits_at].copy_from_slice(lead);
-        self.buf[digits_at..PREFIX_ROOM - 1].copy_from_slice(len_text);
+        copy_small(&mut self.buf[start..digits_at], lead);
+        copy_small(&mut self.buf[digits_at..PREFIX_ROOM - 1], len_text);
         self.buf[PREFIX_ROOM - 1] = SOH;
         let sum = checksum(&self.buf[start..self.len]);
         let end = self.len + 7;

@@ -104,15 +104,17 @@ fn scan_tag(frame: &[u8], from: usize) -> Option<(u32, usize, bool)> {
     for (k, &b) in frame.get(from..)?.iter().enumerate() {
         // Digits are the common case: test for them first, `=` and SOH only otherwise.
         let d = b.wrapping_sub(b'0');
-        if d <= 9 {
-            tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
-        } else if b == b'=' {
-            return Some((tag_value, from + k, digits_only));
-        } else if b == SOH {
-            return None;
-        } else {
+        if d > 9 {
+            if b == b'=' {
+                return Some((tag_value, from + k, digits_only));
+            }
+            if b == SOH {
+                return None;
+            }
             digits_only = false;
         }
+        // A non-digit makes the value meaningless, and `digits_only` says so.
+        tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
     }
     None
 }
@@ -164,10 +166,15 @@ impl Decoder {
     /// Tokenises a complete frame (as returned by `Framer`). The frame must start with
     /// `8=` and end with the checksum field's SOH.
     pub fn decode<'a>(&'a mut self, frame: &'a [u8]) -> Result<Message<'a>, ParseError> {
-        self.fields.clear();
+        let max_fields = self.max_fields;
+        let fields = &mut self.fields;
+        fields.clear();
+        let len = frame.len();
         let mut pos = 0usize;
-        let mut pending_data: Option<(u32, usize)> = None;
-        while pos < frame.len() {
+        // The data field a length field announced (0: none) and its length.
+        let mut pending_tag = 0u32;
+        let mut pending_len = 0usize;
+        while pos < len {
             // One pass over the tag: find `=` and parse the digits on the way.
             let field_at = pos;
             let Some((tag_value, eq, digits_only)) = scan_tag(frame, field_at) else {
@@ -178,39 +185,36 @@ impl Decoder {
                 return Err(ParseError::MalformedField { at: field_at });
             }
             // A tag is 1 to 9 digits with no leading zero; anything else is 0 ("invalid").
-            let tag = if digits_only && (1..=9).contains(&tag_len) && frame[field_at] != b'0' {
+            let tag = if digits_only && tag_len <= 9 && frame[field_at] != b'0' {
                 tag_value
             } else {
                 0
             };
-            pos = field_at;
             let value_at = eq + 1;
-            let value_end = match pending_data.take() {
-                Some((data_tag, len)) if data_tag == tag => {
-                    let end = value_at.checked_add(len).filter(|&e| e < frame.len());
-                    match end {
-                        Some(e) if frame[e] == SOH => e,
-                        _ => return Err(ParseError::BadDataLength { tag }),
-                    }
-                }
-                _ => match find_soh(frame, value_at) {
+            let value_end = if pending_tag == 0 {
+                match find_soh(frame, value_at) {
                     Some(i) => i,
-                    None => return Err(ParseError::MalformedField { at: pos }),
-                },
+                    None => return Err(ParseError::MalformedField { at: field_at }),
+                }
+            } else {
+                let data_tag = std::mem::take(&mut pending_tag);
+                data_value_end(frame, value_at, tag, data_tag, pending_len)
+                    .map_err(|()| ParseError::MalformedField { at: field_at })?
+                    .map_err(|tag| ParseError::BadDataLength { tag })?
             };
-            if let Some(data_tag) = data_tag_for_length(tag) {
-                if let Some(len) = parse_len(&frame[value_at..value_end]) {
-                    pending_data = Some((data_tag, len));
+            // Length fields (most tags fail the first comparison): a data field follows.
+            if (90..=621).contains(&tag) {
+                if let Some((data_tag, n)) = data_announced(tag, &frame[value_at..value_end]) {
+                    pending_tag = data_tag;
+                    pending_len = n;
                 }
             }
-            if self.fields.len() == self.max_fields {
-                return Err(ParseError::TooManyFields {
-                    limit: self.max_fields,
-                });
+            if fields.len() == max_fields {
+                return Err(ParseError::TooManyFields { limit: max_fields });
             }
-            self.fields.push(FieldRef {
+            fields.push(FieldRef {
                 tag,
-                at: pos as u32,
+                at: field_at as u32,
                 value_len: (value_end - value_at) as u32,
                 tag_len: tag_len as u8,
                 depth: 0,
@@ -230,6 +234,33 @@ impl Decoder {
             fields: &mut self.fields,
         })
     }
+}
+
+/// Where the value of the field after a length field ends: read by length when it is the
+/// announced data field (`Ok(Err(tag))` when the length overruns the frame or misses its SOH),
+/// up to the next SOH otherwise (`Err(())` when there is none).
+#[cold]
+fn data_value_end(
+    frame: &[u8],
+    value_at: usize,
+    tag: u32,
+    data_tag: u32,
+    len: usize,
+) -> Result<Result<usize, u32>, ()> {
+    if data_tag == tag {
+        let end = value_at.checked_add(len).filter(|&e| e < frame.len());
+        return Ok(match end {
+            Some(e) if frame[e] == SOH => Ok(e),
+            _ => Err(tag),
+        });
+    }
+    find_soh(frame, value_at).map(Ok).ok_or(())
+}
+
+/// The data field a length field `tag` with value `v` announces, and its length.
+#[cold]
+fn data_announced(tag: u32, v: &[u8]) -> Option<(u32, usize)> {
+    Some((data_tag_for_length(tag)?, parse_len(v)?))
 }
 
 fn parse_len(v: &[u8]) -> Option<usize> {
