@@ -675,8 +675,7 @@ impl<P: Panel> Engine<P> {
         for k in 0..self.legs.len() {
             // One leg (a few hundred bytes) at a time: moving the whole SmallVec of legs out
             // and back copied kilobytes per request.
-            let leg = self.legs[k].clone();
-            self.open_leg(now, desk, req_id, &leg, out);
+            self.open_leg(now, desk, req_id, k, out);
         }
     }
 
@@ -734,16 +733,22 @@ impl<P: Panel> Engine<P> {
         now: Nanos,
         desk: SessionId,
         req_id: FixId,
-        leg: &Leg,
+        leg_index: usize,
         out: &mut Outbox,
     ) {
+        // The leg's small parts copied once; its named dealers are read in place (cloning
+        // the whole leg per request copied hundreds of bytes).
+        let leg = &self.legs[leg_index];
+        let (instrument, side, qty, valid_until) =
+            (leg.instrument, leg.side, leg.qty, leg.valid_until);
+        let named_count = leg.named.len();
         if self.rfqs.is_full() {
             self.counters.rfqs_rejected_limit += 1;
             let r = Refusal {
                 reason: REJECT_EXCEEDS_LIMIT,
                 text: "router at its open-RFQ limit",
             };
-            self.refuse_request(desk, &req_id, Some(&leg.instrument), r, out);
+            self.refuse_request(desk, &req_id, Some(&instrument), r, out);
             return;
         }
         // Ask selection for its recommendation (also when a trader names the panel: it is
@@ -755,21 +760,21 @@ impl<P: Panel> Engine<P> {
                 && c.tier == self.dealers[i].tier
                 && c.online == self.dealer_online[i]
         }));
-        let instrument_key = if leg.instrument.security_id.is_empty() {
-            leg.instrument.symbol
+        let instrument_key = if instrument.security_id.is_empty() {
+            instrument.symbol
         } else {
-            leg.instrument.security_id
+            instrument.security_id
         };
-        let id_source = if leg.instrument.security_id.is_empty() {
+        let id_source = if instrument.security_id.is_empty() {
             FixId::EMPTY
         } else {
-            leg.instrument.id_source
+            instrument.id_source
         };
         let spec = RfqSpec {
             instrument: &instrument_key,
             id_source: &id_source,
-            side: leg.side,
-            qty: leg.qty.value,
+            side: side,
+            qty: qty.value,
             now,
         };
         self.recommended.dealers.clear();
@@ -781,25 +786,20 @@ impl<P: Panel> Engine<P> {
             .select(&spec, &self.candidates, &mut self.recommended);
         if let Some(refusal) = self.recommended.refusal {
             self.counters.rfqs_rejected_invalid += 1;
-            self.refuse_naming(
-                desk,
-                &req_id,
-                &leg.instrument,
-                refusal,
-                &instrument_key,
-                out,
-            );
+            self.refuse_naming(desk, &req_id, &instrument, refusal, &instrument_key, out);
             return;
         }
-        let overridden = !leg.named.is_empty();
+        let overridden = named_count != 0;
         self.selection.dealers.clear();
         self.selection.protocol = self.recommended.protocol;
         self.selection.fair_value = self.recommended.fair_value;
         if overridden {
             self.counters.overrides += 1;
-            let max = usize::from(self.selection.protocol.max_dealers).max(leg.named.len());
+            let max = usize::from(self.selection.protocol.max_dealers).max(named_count);
             self.selection.protocol.max_dealers = max.min(MAX_PANEL) as u8;
-            self.selection.dealers.extend_from_slice(&leg.named);
+            self.selection
+                .dealers
+                .extend_from_slice(&self.legs[leg_index].named);
         } else {
             self.selection
                 .dealers
@@ -811,19 +811,18 @@ impl<P: Panel> Engine<P> {
                 reason: REJECT_NO_MARKET,
                 text: "no dealer available for this request",
             };
-            self.refuse_request(desk, &req_id, Some(&leg.instrument), r, out);
+            self.refuse_request(desk, &req_id, Some(&instrument), r, out);
             return;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         let protocol = self.selection.protocol;
         let mut expires = now.add_millis(protocol.rfq_expiry_ms);
-        if let Some(v) = leg.valid_until {
+        if let Some(v) = valid_until {
             expires = expires.min(v);
         }
         // Written in place: an `Rfq` is kilobytes (its panel slots hold the quotes), and
         // building it on the stack and moving it into the slab copied it twice per request.
-        let (instrument, side, qty) = (leg.instrument, leg.side, leg.qty);
         let (dealers, fair_value) = (&self.selection.dealers, self.selection.fair_value);
         let inserted = self.rfqs.insert_with(|r| {
             let Rfq {
@@ -896,15 +895,15 @@ impl<P: Panel> Engine<P> {
                     reason: REJECT_EXCEEDS_LIMIT,
                     text: "router at its timer limit",
                 };
-                self.refuse_request(desk, &req_id, Some(&leg.instrument), r, out);
+                self.refuse_request(desk, &req_id, Some(&instrument), r, out);
                 return;
             }
         }
         out.tca(TcaFact::Opened {
             rfq: seq,
             context: self.recommended.context,
-            side: leg.side,
-            qty: leg.qty.value,
+            side: side,
+            qty: qty.value,
             arrival_mid: self.selection.fair_value.unwrap_or(f64::NAN),
             now,
         });
