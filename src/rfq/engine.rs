@@ -773,7 +773,7 @@ impl<P: Panel> Engine<P> {
         let spec = RfqSpec {
             instrument: &instrument_key,
             id_source: &id_source,
-            side: side,
+            side,
             qty: qty.value,
             now,
         };
@@ -902,7 +902,7 @@ impl<P: Panel> Engine<P> {
         out.tca(TcaFact::Opened {
             rfq: seq,
             context: self.recommended.context,
-            side: side,
+            side,
             qty: qty.value,
             arrival_mid: self.selection.fair_value.unwrap_or(f64::NAN),
             now,
