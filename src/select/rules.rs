@@ -226,9 +226,48 @@ pub trait CandidateView {
     /// The weighted score the panel is ranked by: `weights.score(components(i))` under the
     /// rule's panel weights, bit for bit.
     fn score(&self, i: usize) -> f64;
+    /// The panel scan's cheap filters: the first candidate at or after `from` that passes
+    /// `filter`, with its score. The scan calls this for every candidate and the other
+    /// methods only for those it returns.
+    fn next_contender(&self, from: usize, filter: &ScanFilter) -> Option<(usize, f64)> {
+        (from..self.len()).find_map(|i| {
+            let pass = self.online(i)
+                && self.manual_tier(i) != Some(0)
+                && filter
+                    .specialism
+                    .is_none_or(|a| self.specialisms(i).contains(a));
+            if !pass {
+                return None;
+            }
+            let score = self.score(i);
+            filter.score_passes(score).then_some((i, score))
+        })
+    }
     /// The first candidate named `name`.
     fn position_of(&self, name: &str) -> Option<usize> {
         (0..self.len()).find(|&i| self.name(i) == name)
+    }
+}
+
+/// What a candidate must pass before the panel builder looks at it closely (besides being
+/// online and not manually excluded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScanFilter {
+    /// The shortlist is full: a candidate must score above this (its worst key). A NaN score
+    /// never does (it ranks last).
+    pub floor: Option<f64>,
+    /// The pick's cut-off: a score below it is out (a NaN score is not below it).
+    pub min_score: Option<f64>,
+    /// The pick's specialism.
+    pub specialism: Option<AssetClass>,
+}
+
+impl ScanFilter {
+    /// `score` is above the floor and not below the cut-off.
+    #[inline]
+    pub fn score_passes(&self, score: f64) -> bool {
+        // `!(score > f)` is `total_order_key(score) <= f`.
+        !(self.floor.is_some_and(|f| !(score > f)) || self.min_score.is_some_and(|m| score < m))
     }
 }
 
@@ -408,7 +447,6 @@ impl RuleSet {
         out.chosen.clear();
         out.protocol = rule.protocol;
         let limit = usize::from(rule.protocol.max_dealers).min(MAX_PANEL);
-        let n = candidates.len();
         for name in rule.panel.always.iter() {
             if out.chosen.len() == limit {
                 return;
@@ -432,27 +470,26 @@ impl RuleSet {
             if want == 0 {
                 break;
             }
-            // The best `want` so far, best first; `worst` is the key a newcomer must beat
-            // once it is full.
+            // The best `want` so far, best first; once it is `full`, `worst` is the key a
+            // newcomer must beat.
             let mut best: SmallVec<[Chosen; MAX_PANEL]> = SmallVec::new();
+            let mut full = false;
             let mut worst = f64::NEG_INFINITY;
-            for i in 0..n {
-                // Cheap filters first; the tier (a composite) only when the pick asks for it
-                // or the candidate makes the cut.
-                if !candidates.online(i)
-                    || candidates.manual_tier(i) == Some(0)
-                    || pick
-                        .specialism
-                        .is_some_and(|a| !candidates.specialisms(i).contains(a))
-                {
-                    continue;
-                }
-                let score = candidates.score(i);
+            let mut from = 0;
+            // Cheap filters first (online, not excluded, specialism, the score against the
+            // shortlist's worst and the cut-off: `next_contender`); the tier (maybe a
+            // composite), the never list and the panel so far only for a candidate that makes
+            // the cut.
+            while let Some((i, score)) = candidates.next_contender(
+                from,
+                &ScanFilter {
+                    floor: full.then_some(worst),
+                    min_score: pick.min_score,
+                    specialism: pick.specialism,
+                },
+            ) {
+                from = i + 1;
                 let key = total_order_key(score);
-                if pick.min_score.is_some_and(|m| score < m) || (best.len() == want && worst >= key)
-                {
-                    continue;
-                }
                 let tier = self.tier_in(asset_class, candidates, i);
                 if pick.tier.is_some_and(|t| t != tier)
                     || !Self::eligible_in(rule, candidates, i, tier)
@@ -464,7 +501,7 @@ impl RuleSet {
                     .iter()
                     .position(|b| total_order_key(b.score) < key)
                     .unwrap_or(best.len());
-                if best.len() == want {
+                if full {
                     best.pop();
                 }
                 best.insert(
@@ -477,6 +514,7 @@ impl RuleSet {
                     },
                 );
                 if best.len() == want {
+                    full = true;
                     worst = best
                         .last()
                         .map_or(f64::NEG_INFINITY, |w| total_order_key(w.score));

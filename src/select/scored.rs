@@ -36,7 +36,7 @@ use crate::select::model::{
 use crate::select::pretrade::{analyse, OrderTerms, PreTrade, Side};
 use crate::select::rules::{
     CandidateView, ChosenBy, ComponentScores, PanelCandidate, PanelOutcome, Pick, Rule, RuleSet,
-    RulesError, RulesVersion, Verdict,
+    RulesError, RulesVersion, ScanFilter, Verdict,
 };
 use crate::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys, SegmentLevel};
 use crate::select::table::ScoreReader;
@@ -268,6 +268,32 @@ impl CandidateView for CompactCandidates<'_> {
     }
     fn manual_tier(&self, i: usize) -> Option<u8> {
         Some(self.candidates[i].tier)
+    }
+    /// The panel scan's inner loop: 4 bytes of candidate and one `f64` per dealer (and a
+    /// specialism byte when the pick asks for one).
+    fn next_contender(&self, from: usize, filter: &ScanFilter) -> Option<(usize, f64)> {
+        let weighted = self.scores.weighted;
+        let rest = self.candidates.get(from..)?;
+        for (k, c) in rest.iter().enumerate() {
+            if !c.online || c.tier == 0 {
+                continue;
+            }
+            let d = usize::from(c.dealer.0);
+            // A dealer past the database has no score: treated as offline.
+            let Some(&score) = weighted.get(d) else {
+                continue;
+            };
+            if !filter.score_passes(score) {
+                continue;
+            }
+            if let Some(a) = filter.specialism {
+                if !self.specialisms.get(d).is_some_and(|s| s.contains(a)) {
+                    continue;
+                }
+            }
+            return Some((from + k, score));
+        }
+        None
     }
     fn specialisms(&self, i: usize) -> AssetClassSet {
         self.specialisms
