@@ -79,7 +79,7 @@ name = "lists"
 when = "size > 9_000_000"
 [rule.panel]
 weights = { leakage = 0.5, fill_rate = 0.5 }
-always = ["Dealer 7", "Dealer 3", "Dealer 7", "Nobody", "Dealer 11", "Dealer 0"]
+always = ["Dealer 7", "Dealer 3", "Nobody", "Dealer 0", "Dealer 6"]
 never = ["Dealer 11", "Dealer 12", "Dealer 40"]
 picks = [
   { tier = 1, specialism = "hy_corp", top = 2 },

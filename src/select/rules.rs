@@ -266,8 +266,10 @@ impl ScanFilter {
     /// `score` is above the floor and not below the cut-off.
     #[inline]
     pub fn score_passes(&self, score: f64) -> bool {
-        // `!(score > f)` is `total_order_key(score) <= f`.
-        !(self.floor.is_some_and(|f| !(score > f)) || self.min_score.is_some_and(|m| score < m))
+        // Above the floor: `total_order_key(score) > f` (a NaN score is not). Not below the
+        // cut-off: `!(score < m)`.
+        self.floor.is_none_or(|f| score > f)
+            && self.min_score.is_none_or(|m| score >= m || score.is_nan())
     }
 }
 
@@ -502,6 +504,9 @@ impl RuleSet {
                     .position(|b| total_order_key(b.score) < key)
                     .unwrap_or(best.len());
                 if full {
+                    if at == best.len() {
+                        continue; // not better than the worst (a view's floor was loose)
+                    }
                     best.pop();
                 }
                 best.insert(
