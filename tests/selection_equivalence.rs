@@ -147,7 +147,7 @@ fn candidates(round: u64) -> Vec<Candidate> {
                 dealer: DealerId(i),
                 // Mostly tiers 1-3, some excluded (0).
                 tier: [1, 2, 3, 2, 1, 3, 0, 2][(h % 8) as usize],
-                online: (h >> 8) % 9 != 0,
+                online: !(h >> 8).is_multiple_of(9),
             }
         })
         .collect()
