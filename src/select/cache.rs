@@ -255,3 +255,122 @@ impl ScoreCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::scored::DealerScores;
+    use crate::select::segment::{Buckets, RatingBucket, SegmentInput};
+    use std::cell::Cell;
+
+    fn keys() -> SegmentKeys {
+        SegmentKeys::of(
+            &SegmentInput {
+                asset_class: b"hy_corp",
+                issuer: b"ACME",
+                sector: b"Industrials",
+                rating: RatingBucket::Bb,
+                years_to_maturity: 7.0,
+                notional: 5e6,
+            },
+            &Buckets::default_maturity_years(),
+            &Buckets::default_size_notional(),
+        )
+    }
+
+    /// Scores from the dealer and a generation the test bumps.
+    struct Source {
+        generation: Cell<u32>,
+    }
+
+    impl ScoreSource for Source {
+        fn components(&self, dealer: DealerId, _: &SegmentKeys, _: Nanos) -> Option<DealerScores> {
+            let x = f64::from(dealer.0) + f64::from(self.generation.get()) * 0.37;
+            Some(DealerScores {
+                scores: ComponentScores {
+                    fill_rate: (x * 0.13).fract(),
+                    price_improvement: (x * 0.29).fract() + 0.5,
+                    leakage: (x * 0.41).fract() + 0.5,
+                    speed: (x * 0.07).fract(),
+                    loser_leakage: 1.0,
+                },
+                observations: 1.0,
+                segment: None,
+            })
+        }
+    }
+
+    fn weights(k: u32) -> Weights {
+        let k = f64::from(k);
+        Weights {
+            fill_rate: 0.1 + k * 0.01,
+            price_improvement: 0.4,
+            leakage: 0.2 - k * 0.01,
+            speed: 0.1,
+            loser_leakage: k * 0.001,
+        }
+    }
+
+    /// Every weighted array equals the weights applied to the components, bit for bit.
+    fn check(c: CachedScores<'_>, w: &Weights) {
+        assert_eq!(c.components.len(), c.weighted.len());
+        for (s, x) in c.components.iter().zip(c.weighted) {
+            assert_eq!(w.score(s).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn weighted_arrays_follow_updates_refreshes_and_more_weights_than_views() {
+        let source = Source {
+            generation: Cell::new(0),
+        };
+        let prior = ComponentScores::default();
+        let refresh = Nanos(1_000);
+        let mut cache = ScoreCache::new(50, 4, refresh);
+        let k = keys();
+        let mut now = Nanos(10);
+        // More distinct weights than views: each round asks for all of them, in turn.
+        for round in 0..3u32 {
+            for w in 0..(MAX_VIEWS as u32 + 3) {
+                check(
+                    cache.scores(&k, now, &source, prior, &weights(w)),
+                    &weights(w),
+                );
+            }
+            // Some dealers' scores change and the cache is told.
+            source.generation.set(round + 1);
+            for d in (0..50).step_by(7) {
+                cache.mark_dirty(DealerId(d));
+            }
+            let w = weights(round);
+            let c = cache.scores(&k, now, &source, prior, &w);
+            check(c, &w);
+            assert_eq!(
+                c.components[7],
+                source.components(DealerId(7), &k, now).unwrap().scores
+            );
+        }
+        // Only the last few weights fit: asking again for the first refills its array.
+        let fills = cache.counters().view_fills;
+        let w = weights(MAX_VIEWS as u32 + 2);
+        check(cache.scores(&k, now, &source, prior, &w), &w);
+        assert_eq!(cache.counters().view_fills, fills, "a kept view");
+        check(
+            cache.scores(&k, now, &source, prior, &weights(0)),
+            &weights(0),
+        );
+        assert_eq!(cache.counters().view_fills, fills + 1, "a reused view");
+        // Every dealer changes without being named; a refresh recomputes all of them and
+        // every array.
+        source.generation.set(99);
+        now = Nanos(now.0 + refresh.0 + 1);
+        let w = weights(0);
+        let c = cache.scores(&k, now, &source, prior, &w);
+        check(c, &w);
+        assert_eq!(
+            c.components[3],
+            source.components(DealerId(3), &k, now).unwrap().scores
+        );
+        assert_eq!(cache.counters().refreshes, 1);
+    }
+}
