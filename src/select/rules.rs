@@ -10,6 +10,10 @@
 //! read the clock, allocate or do I/O on the per-RFQ path (`first_match`, `select`,
 //! `build_panel`); only loading and the watcher touch the file system.
 //!
+//! The panel builder reads candidates through `CandidateView` (a slice of `PanelCandidate`s
+//! for `recommend` and the tests, the selector's compact per-dealer arrays per RFQ): one
+//! pass per pick with cheap filters first (`next_contender`) and a bounded sorted shortlist.
+//!
 //! First match wins: put specific rules before general ones. A rule's action starts from
 //! `[default]` (which also applies when no rule matches) and overrides what it names.
 
