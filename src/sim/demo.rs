@@ -315,17 +315,17 @@ fn short_label(kind: PolicyKind) -> &'static str {
 fn render_loopback(s: &mut String, r: &DemoReport, l: &LoopbackReport) {
     let scores = match l.scores {
         LoopbackScores::Live => {
-            "its own scoring thread learning from an empty score table (cold start): TCA facts\n\
-             from its engine, mids from the 35=W feed, score updates back to the engine"
+            "  and its own scoring thread, learning from an empty score table (cold start): TCA\n\
+             \x20 facts from its engine, mids from the 35=W feed, score updates back to the engine;\n"
         }
         LoopbackScores::Frozen => {
-            "the score table learned in process, read only (--loopback-scores frozen)"
+            "  reading the score table learned in process (--loopback-scores frozen: no learning);\n"
         }
     };
     s.push_str(&format!(
-        "\nLoopback FIX: the router (host, FIX sessions, engine) on its own thread, with {scores};\n\
-         {} simulated dealers, a desk and a market-data feed (35=W) as FIX sessions over TCP;\n\
-         time compressed {:.0}x ({} RFQs in {:.1} s)\n\n",
+        "\nLoopback FIX: the router (host, FIX sessions, engine) on its own thread\n{scores}\
+         \x20 {} simulated dealers, a desk and a market-data feed (35=W) as FIX sessions over TCP;\n\
+         \x20 time compressed {:.0}x ({} RFQs in {:.1} s)\n\n",
         l.result.per_dealer.len(),
         l.time_compression,
         l.rfqs,
@@ -358,8 +358,8 @@ fn render_loopback(s: &mut String, r: &DemoReport, l: &LoopbackReport) {
     if let Some(live) = &l.live {
         let prior = live.dealers.first().map_or(f64::NAN, |d| d.start_composite);
         s.push_str(&format!(
-            "\nDealer scorecard as the LOOPBACK router learned it (every composite starts at the \n\
-             prior {prior:.3}); realised = what the dealers did in the loopback run\n\
+            "\nDealer scorecard as the LOOPBACK router learned it (every composite started at the\n\
+             prior, {prior:.3}); realised = what the dealers did in the loopback run\n\
              scoring thread: {} TCA facts, {} score-table updates, {} executions analysed, {} refused\n\n",
             live.facts,
             live.updates_applied,
