@@ -288,10 +288,11 @@ pub fn render(r: &DemoReport) -> String {
                  dealers.toml, scores.tbl there):\n  check it with `rfq-journal replay {j}/journal`\n"
             )),
             Some(LoopbackScores::Live) => s.push_str(&format!(
-                "  and the loopback router's journal {j}/journal (built from router.toml, \
-                 dealers.toml, {start} there;\n  its live table is {live}): check it with \
-                 `rfq-journal verify {j}/journal`; `rfq-journal replay`\n  re-runs a run exactly \
-                 with --loopback-scores frozen (live score updates change the selection)\n",
+                "  and the loopback router's journal {j}/journal, built from router.toml, \
+                 dealers.toml and\n  {start} there (the table it wrote is {live}): check \
+                 it with\n  `rfq-journal verify {j}/journal`; `rfq-journal replay` re-runs a \
+                 run exactly with\n  --loopback-scores frozen (live score updates change the \
+                 selection)\n",
                 start = super::live::LIVE_TABLE_START,
                 live = super::live::LIVE_TABLE,
             )),
@@ -349,8 +350,8 @@ fn render_loopback(s: &mut String, r: &DemoReport, l: &LoopbackReport) {
                 format!("{}-{}", c.from + 1, c.to),
                 c.loopback_bps
             );
-            for v in &c.in_process_bps {
-                let _ = write!(s, " {v:>10.2}");
+            for p in &c.in_process {
+                let _ = write!(s, " {:>10.2}", p.cost_bps);
             }
             s.push('\n');
         }

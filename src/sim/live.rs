@@ -14,6 +14,7 @@
 //! RFQ state: the router's threads do, through their bounded queues.
 
 use super::harness::{learned_of, EngineSummary, PolicyResult, World, SIM_SEGMENTS_PER_DEALER};
+use super::policy::PolicyKind;
 use super::report::{LatencyRow, Learned};
 use crate::inbox::{inbox, Inbox, InboxSender};
 use crate::journal::writer::MetricsHandle;
@@ -277,9 +278,17 @@ pub struct CostSlice {
     /// Orders `from..to` (0-based, in the order the desk sent them).
     pub from: usize,
     pub to: usize,
-    /// Mean cost in bps: the loopback router, then each in-process policy (`labels`).
+    /// Mean cost in bps of the loopback router over these orders.
     pub loopback_bps: f64,
-    pub in_process_bps: Vec<f64>,
+    /// Each in-process policy's mean cost over the same orders.
+    pub in_process: Vec<PolicyCost>,
+}
+
+/// One policy's mean cost over a slice of orders.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyCost {
+    pub policy: PolicyKind,
+    pub cost_bps: f64,
 }
 
 /// The loopback router's cost over its orders in `slices` equal parts, beside the in-process
@@ -306,9 +315,12 @@ pub fn cost_curve(
                 from,
                 to,
                 loopback_bps: mean(&loopback.order_cost_bps, from, to),
-                in_process_bps: in_process
+                in_process: in_process
                     .iter()
-                    .map(|r| mean(&r.order_cost_bps, from, to))
+                    .map(|r| PolicyCost {
+                        policy: r.policy,
+                        cost_bps: mean(&r.order_cost_bps, from, to),
+                    })
                     .collect(),
             }
         })
@@ -404,7 +416,6 @@ pub fn engine_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::policy::PolicyKind;
 
     fn result(costs: &[f64]) -> PolicyResult {
         PolicyResult {
@@ -433,10 +444,9 @@ mod tests {
         assert_eq!((c[0].from, c[0].to, c[1].from, c[1].to), (0, 2, 2, 5));
         assert_eq!(c[0].loopback_bps, 2.0);
         assert_eq!(c[1].loopback_bps, 7.0);
-        assert_eq!(c[0].in_process_bps, vec![0.0]);
+        assert_eq!(c[0].in_process[0].cost_bps, 0.0);
         assert_eq!(
-            c[1].in_process_bps,
-            vec![10.0],
+            c[1].in_process[0].cost_bps, 10.0,
             "orders past the loopback's are not used"
         );
         assert!(cost_curve(&result(&[]), &[], 4)[0].loopback_bps.is_nan());
