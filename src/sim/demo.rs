@@ -355,6 +355,21 @@ fn render_loopback(s: &mut String, r: &DemoReport, l: &LoopbackReport) {
             }
             s.push('\n');
         }
+        // All of the loopback's orders: the slices weighted by their sizes.
+        let n = l.cost_curve.last().map_or(0, |c| c.to).max(1) as f64;
+        let all = |cost: &dyn Fn(&CostSlice) -> f64| {
+            l.cost_curve
+                .iter()
+                .map(|c| cost(c) * (c.to - c.from) as f64)
+                .sum::<f64>()
+                / n
+        };
+        let _ = write!(s, "{:<12} {:>10.2}", "all", all(&|c| c.loopback_bps));
+        for i in 0..r.selection.len() {
+            let v = all(&|c| c.in_process.get(i).map_or(f64::NAN, |p| p.cost_bps));
+            let _ = write!(s, " {v:>10.2}");
+        }
+        s.push('\n');
     }
     if let Some(live) = &l.live {
         let prior = live.dealers.first().map_or(f64::NAN, |d| d.start_composite);
