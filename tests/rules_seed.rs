@@ -107,6 +107,7 @@ fn candidate(name: &str, s: ComponentScores) -> PanelCandidate<'_> {
         manual_tier: None,
         specialisms: AssetClassSet::EMPTY,
         online: true,
+        axe_bonus: 0.0,
     }
 }
 

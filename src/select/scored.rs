@@ -15,6 +15,7 @@
 
 use crate::dealers::Dealers;
 use crate::rfq::types::DealerId;
+use crate::select::axes::{AxeBook, AxeCounters, Indication, IoiOutcome};
 use crate::select::cache::{CacheCounters, ScoreCache, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH};
 use crate::select::expr::Facts;
 use crate::select::instruments::{
@@ -252,6 +253,8 @@ pub struct ScoredPanel<S: ScoreSource> {
     panel_candidates: Vec<PanelCandidate<'static>>,
     panel_ids: Vec<DealerId>,
     outcome: PanelOutcome,
+    /// Dealers' live axes (IOIs), sized from the rules' `[axes]` at construction.
+    axes: AxeBook,
 }
 
 impl<S: ScoreSource> fmt::Debug for ScoredPanel<S> {
@@ -299,7 +302,9 @@ impl<S: ScoreSource> ScoredPanel<S> {
         let n = infos.len();
         let prior = source.prior();
         let instruments = master.len();
+        let axes = AxeBook::new(rules.axes(), instruments);
         ScoredPanel {
+            axes,
             mids: MidTable::new(instruments),
             mid_max_age: DEFAULT_MID_MAX_AGE,
             cache: ScoreCache::new(n, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH),
@@ -330,6 +335,16 @@ impl<S: ScoreSource> ScoredPanel<S> {
     pub fn configure(&mut self, paths: usize, refresh: Nanos, mid_max_age: Nanos) {
         self.cache = ScoreCache::new(self.dealers.len(), paths, refresh);
         self.mid_max_age = mid_max_age;
+    }
+
+    /// What the axe book did (IOIs applied, refused, expired).
+    pub fn axe_counters(&self) -> AxeCounters {
+        self.axes.counters()
+    }
+
+    /// The axe book (read access).
+    pub fn axes(&self) -> &AxeBook {
+        &self.axes
     }
 
     /// What the score cache did.
@@ -400,19 +415,25 @@ impl<S: ScoreSource> ScoredPanel<S> {
         let asset_class = d.instrument.asset_class;
         let mut pcs: Vec<PanelCandidate<'_>> = Vec::with_capacity(candidates.len());
         let mut details: Vec<(DealerId, Option<DealerScores>)> = Vec::new();
+        let mut axed: Vec<Option<String>> = Vec::new();
         for c in candidates {
             let Some(info) = self.dealers.get(usize::from(c.dealer.0)) else {
                 continue;
             };
             let found = self.source.components(c.dealer, &d.keys, spec.now);
+            let axe = axe_against(&self.axes, d.index, spec, c.dealer, d.rule.panel.axe_bonus);
             pcs.push(PanelCandidate {
                 name: &info.name,
                 scores: found.map_or(self.prior, |f| f.scores),
                 manual_tier: Some(c.tier),
                 specialisms: info.specialisms,
                 online: c.online,
+                axe_bonus: axe.map_or(0.0, |_| d.rule.panel.axe_bonus),
             });
             details.push((c.dealer, found));
+            axed.push(
+                axe.map(|id| format!("axed (IOI {})", String::from_utf8_lossy(id.as_bytes()))),
+            );
         }
         let mut outcome = PanelOutcome::default();
         self.rules
@@ -446,6 +467,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
                         ChosenBy::Always => "always list".to_string(),
                         ChosenBy::Pick(p) => format!("pick {}", p + 1),
                     },
+                    axe: axed[ch.candidate as usize].clone(),
                 }
             })
             .collect();
@@ -457,7 +479,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
             }
             let (pc, observations, segment) = view(i);
             let tier = self.rules.tier_of(asset_class, pc);
-            let score = d.rule.panel.weights.score(&pc.scores);
+            let score = pc.ranked(&d.rule.panel.weights);
             let reason = match verdict {
                 Verdict::Offline => Exclusion::Offline,
                 Verdict::Excluded => Exclusion::ExcludedTier,
@@ -482,6 +504,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
                 segment,
                 reason,
                 why: reason.to_string(),
+                axe: axed[i].clone(),
             });
         }
         let p = &outcome.protocol;
@@ -598,6 +621,7 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
                 manual_tier: Some(c.tier),
                 specialisms: info.specialisms,
                 online: c.online,
+                axe_bonus: axe_bonus(&self.axes, d.index, spec, c.dealer, d.rule.panel.axe_bonus),
             });
             self.panel_ids.push(c.dealer);
         }
@@ -627,7 +651,9 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
                 let composite = self
                     .panel_candidates
                     .get(ch.candidate as usize)
-                    .map_or(f64::NAN, |pc| self.rules.composite(&pc.scores));
+                    .map_or(f64::NAN, |pc| {
+                        self.rules.composite(&pc.scores) + pc.axe_bonus
+                    });
                 out.scores.push(composite as f32);
             }
         }
@@ -665,6 +691,47 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
         let (index, _) = self.master.lookup_fix_index(instrument, id_source)?;
         self.mids.set(index, mid, now).then_some(index)
     }
+
+    fn indication(&mut self, dealer: DealerId, ioi: &Indication<'_>, now: Nanos) -> IoiOutcome {
+        if usize::from(dealer.0) >= self.dealers.len() {
+            return IoiOutcome::Ignored;
+        }
+        match self.master.lookup_fix_index(ioi.instrument, ioi.id_source) {
+            Some((index, _)) => self.axes.apply(dealer, index, ioi, now),
+            None => self.axes.unknown_instrument(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The axe hook (select::axes): kept apart from the scoring above.
+
+/// The IOIID of `dealer`'s live axe against the order in `spec` (it wants the other side),
+/// when the rule gives axes a bonus at all.
+fn axe_against(
+    axes: &AxeBook,
+    instrument: u32,
+    spec: &RfqSpec<'_>,
+    dealer: DealerId,
+    bonus: f64,
+) -> Option<crate::rfq::types::FixId> {
+    let side = spec.side?;
+    if bonus == 0.0 || !axes.any_in(instrument) {
+        return None;
+    }
+    axes.against(dealer, instrument, side, spec.now)
+        .map(|a| a.ioi_id)
+}
+
+/// The rule's `axe_bonus` for `dealer` on this order (0 when it holds no axe against it).
+fn axe_bonus(
+    axes: &AxeBook,
+    instrument: u32,
+    spec: &RfqSpec<'_>,
+    dealer: DealerId,
+    bonus: f64,
+) -> f64 {
+    axe_against(axes, instrument, spec, dealer, bonus).map_or(0.0, |_| bonus)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,6 +774,9 @@ pub struct ChosenDealer {
     pub segment: &'static str,
     /// "always list" or "pick N" (1-based, in the rule's panel).
     pub chosen_by: String,
+    /// "axed (IOI <id>)" when a live IOI of the dealer's wants the other side of the order
+    /// (its `score` includes the rule's `axe_bonus`).
+    pub axe: Option<String>,
 }
 
 /// Why a candidate is not on the panel.
@@ -769,6 +839,8 @@ pub struct ExcludedDealer {
     pub reason: Exclusion,
     /// `reason` in words.
     pub why: String,
+    /// "axed (IOI <id>)", as for a chosen dealer.
+    pub axe: Option<String>,
 }
 
 /// Pre-trade figures, as shown (unknown figures are absent).
@@ -904,7 +976,10 @@ impl fmt::Display for Recommendation {
                 s.speed,
                 c.observations,
                 c.segment,
-                c.chosen_by
+                match &c.axe {
+                    Some(a) => format!("{}, {a}", c.chosen_by),
+                    None => c.chosen_by.clone(),
+                }
             )?;
         }
         if self.chosen.is_empty() {
@@ -920,8 +995,16 @@ impl fmt::Display for Recommendation {
             for e in &self.excluded {
                 writeln!(
                     f,
-                    "{:<3} {:<20} {:>4} {:>7.3} {:>9.3}  {}",
-                    "-", e.name, e.tier, e.score, e.composite, e.why
+                    "{:<3} {:<20} {:>4} {:>7.3} {:>9.3}  {}{}",
+                    "-",
+                    e.name,
+                    e.tier,
+                    e.score,
+                    e.composite,
+                    e.why,
+                    e.axe
+                        .as_deref()
+                        .map_or(String::new(), |a| format!(" ({a})"))
                 )?;
             }
         }

@@ -400,6 +400,18 @@ impl Panel for AnyPolicy {
             _ => None,
         }
     }
+
+    fn indication(
+        &mut self,
+        dealer: DealerId,
+        ioi: &crate::select::axes::Indication<'_>,
+        now: Nanos,
+    ) -> crate::select::axes::IoiOutcome {
+        match self {
+            AnyPolicy::Dynamic(p) => p.indication(dealer, ioi, now),
+            _ => crate::select::axes::IoiOutcome::Ignored,
+        }
+    }
 }
 
 /// What happened to one dealer in one run, measured by the simulator against the truth.

@@ -224,4 +224,13 @@ impl<P: Panel> Panel for ForceProtocol<P> {
     ) -> Option<u32> {
         self.inner.market_mid(instrument, id_source, mid, now)
     }
+
+    fn indication(
+        &mut self,
+        dealer: crate::rfq::types::DealerId,
+        ioi: &crate::select::axes::Indication<'_>,
+        now: crate::time::Nanos,
+    ) -> crate::select::axes::IoiOutcome {
+        self.inner.indication(dealer, ioi, now)
+    }
 }
