@@ -110,7 +110,7 @@ pub fn parse_ioi<'a>(msg: &Message<'a>) -> Result<Indication<'a>, IoiError> {
         .ok_or(IoiError::BadSide)?;
     let qty = msg
         .get(t::IOI_QTY)
-        .and_then(|v| crate::fix::Decimal::parse(v))
+        .and_then(crate::fix::Decimal::parse)
         .map(|d| d.to_f64())
         .filter(|q| q.is_finite() && *q > 0.0);
     let valid_until = match msg.get(t::VALID_UNTIL_TIME) {

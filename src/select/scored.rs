@@ -504,7 +504,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
                 segment,
                 reason,
                 why: reason.to_string(),
-                axe: axed[i].clone(),
+                axe: axed.get(i).cloned().flatten(),
             });
         }
         let p = &outcome.protocol;
