@@ -394,6 +394,8 @@ fn drive(
     let mut hit_sent: Vec<Option<Instant>> = vec![None; total];
     let wall0 = Instant::now();
     let v0 = world.cfg.start_ns;
+    // The router runs on the wall clock: IOIs' ValidUntilTime too.
+    market.set_wall_clock(Nanos(v0), wall_now(), TIME_COMPRESSION);
     let virt = |i: Instant| Nanos(v0 + ((i - wall0).as_secs_f64() * TIME_COMPRESSION * 1e9) as u64);
     let wall_of = |t: Nanos| {
         wall0 + Duration::from_secs_f64((t.0.saturating_sub(v0)) as f64 / 1e9 / TIME_COMPRESSION)
