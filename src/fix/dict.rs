@@ -352,6 +352,11 @@ impl Fix44Dict {
                 .unwrap_or_default();
             values.sort();
             values.dedup();
+            // IOIQty (27) and LegIOIQty (682): FIX 4.4 allows a numeric quantity as well as the
+            // relative sizes S/M/L/U its dictionary lists, so any text is accepted.
+            if matches!(tag, 27 | 682) {
+                values.clear();
+            }
             let mut format = format_of(f.fix_datatype());
             if format == ValueFormat::Char && values.iter().any(|v| v.len() != 1) {
                 // fefix's copy types MiscFeeType (139) and MassCancelRejectReason (532) as

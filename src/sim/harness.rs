@@ -497,6 +497,11 @@ pub struct EngineSummary {
     pub auto_executions: u64,
     /// Market-data snapshots the engine used (the dynamic policy's feed).
     pub market_mids: u64,
+    /// Dealers' IOIs (35=6) the selector's axe book applied / refused / ignored (only the
+    /// dynamic policy keeps axes).
+    pub iois_applied: u64,
+    pub iois_rejected: u64,
+    pub iois_ignored: u64,
 }
 
 impl From<&Counters> for EngineSummary {
@@ -516,6 +521,9 @@ impl From<&Counters> for EngineSummary {
             rejected: c.rfqs_rejected_invalid + c.rfqs_rejected_limit + c.rfqs_rejected_no_dealer,
             auto_executions: c.auto_executions,
             market_mids: c.market_mids,
+            iois_applied: c.iois_applied,
+            iois_rejected: c.iois_rejected,
+            iois_ignored: c.iois_ignored,
         }
     }
 }
