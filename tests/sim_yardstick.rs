@@ -59,8 +59,9 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 /// Observed after the derivation was committed (debug build, `rfq-router demo --seed S
 /// --loopback-rfqs 0`; mean cost bps dynamic / static / broadcast / random / oracle):
 /// seed 1 36.44 / 43.41 / 36.04 / 39.34 / 19.05; seed 2 32.52 / 43.47 / 35.52 / 38.96 /
-/// 18.81; seed 3 30.15 / 41.74 / 34.63 / 38.23 / 18.25. Static, broadcast and oracle land
-/// near the derivation (the oracle within 0.6 bp, static within 7); the router does not: it
+/// 18.81; seed 3 30.15 / 41.74 / 34.63 / 38.23 / 18.25. The oracle lands within 0.6 bp of
+/// the derivation; static and broadcast come out 7-9 bps cheaper than derived, their leakage
+/// (16.7, 26.3) as derived (17.1, 27.0). The router is far from its derived cost: it
 /// pays 4-9 bps of leakage (derived 0.9) because it keeps asking fast-but-leaky dealers
 /// (seed 1: SIM03 1,189 and SIM04 869 of 3,000 RFQs). The derivation's premise fails: the
 /// learned price improvement is measured on won trades, and a fast dealer quotes before the
