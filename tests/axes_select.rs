@@ -186,10 +186,18 @@ fn a_zero_axe_bonus_ignores_axes_and_the_shipped_default_is_stated() {
         select(&mut p, &c, Side::Buy, now()).dealers.as_slice(),
         &[D, B]
     );
+    // The shipped bonus is the default's meaning (5 bps of price improvement) under the
+    // shipped weights: DEFAULT_AXE_BONUS is stated under the seed's 0.40, the shipped rules
+    // weigh price improvement 0.40 / 1.2 (config/rules.toml), so the bonus is 0.2 / 1.2.
     let shipped = RuleSet::parse(EMBEDDED_RULES_TOML, Path::new("<embedded>")).unwrap();
-    assert_eq!(
-        shipped.default_rule().panel.axe_bonus,
-        rfq_router::select::rules::DEFAULT_AXE_BONUS
+    let panel = &shipped.default_rule().panel;
+    let five_bps_of_improvement = rfq_router::select::rules::DEFAULT_AXE_BONUS
+        * panel.weights.price_improvement
+        / rfq_router::select::rules::Weights::SEED.price_improvement;
+    assert!(
+        (panel.axe_bonus - five_bps_of_improvement).abs() < 1e-6,
+        "shipped axe_bonus {} is not 5 bps of price improvement ({five_bps_of_improvement})",
+        panel.axe_bonus
     );
     assert_eq!(shipped.axes().capacity, 1024);
     // Out of range is refused with file:line:column.
