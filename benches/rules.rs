@@ -114,6 +114,7 @@ fn candidates(names: &[String]) -> Vec<PanelCandidate<'_>> {
                 manual_tier: None,
                 specialisms: AssetClassSet::EMPTY.with(AssetClass::ALL[k % 5]),
                 online: k % 9 != 0,
+                axe_bonus: 0.0,
             }
         })
         .collect()

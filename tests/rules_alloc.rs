@@ -35,6 +35,7 @@ fn selection_path_does_not_allocate() {
                 manual_tier: None,
                 specialisms: AssetClassSet::EMPTY.with(AssetClass::ALL[k % 5]),
                 online: k % 7 != 0,
+                axe_bonus: 0.0,
             }
         })
         .collect();

@@ -352,6 +352,11 @@ impl Fix44Dict {
                 .unwrap_or_default();
             values.sort();
             values.dedup();
+            // IOIQty (27) and LegIOIQty (682): FIX 4.4 allows a numeric quantity as well as the
+            // relative sizes S/M/L/U its dictionary lists, so any text is accepted.
+            if matches!(tag, 27 | 682) {
+                values.clear();
+            }
             let mut format = format_of(f.fix_datatype());
             if format == ValueFormat::Char && values.iter().any(|v| v.len() != 1) {
                 // fefix's copy types MiscFeeType (139) and MassCancelRejectReason (532) as
@@ -808,6 +813,12 @@ mod tests {
             let info = d.field(tag).unwrap();
             let Some(values) = f.enums() else { continue };
             let values: Vec<Vec<u8>> = values.map(|e| e.value().as_bytes().to_vec()).collect();
+            if matches!(tag, 27 | 682) {
+                // IOIQty, LegIOIQty: any text (a numeric quantity or S/M/L).
+                assert!(!d.has_enums(info), "{tag} takes a quantity too");
+                assert!(d.value_allowed(info, b"5000000") && d.value_allowed(info, b"S"));
+                continue;
+            }
             for v in &values {
                 long_values += usize::from(v.len() > PACKED_MAX_LEN);
                 assert!(d.value_allowed(info, v), "{tag}={v:?}");

@@ -182,6 +182,12 @@ pub struct Counters {
     pub late_fills_relayed: u64,
     /// OrderCancelReject (9) from a dealer, in answer to the router withdrawing a hit.
     pub execution_cancel_rejects: u64,
+    /// Dealers' IOIs (35=6): applied to the selector's axe book (new, replace, cancel),
+    /// refused (unreadable, unknown instrument or reference, expired, book full; the book
+    /// counts which), or ignored (a selector without an axe book).
+    pub iois_applied: u64,
+    pub iois_rejected: u64,
+    pub iois_ignored: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,6 +556,7 @@ impl<P: Panel> Engine<P> {
             // The answer to withdrawing a timed-out hit by OrderCancelRequest: counted; a
             // fill it implies arrives as its own (late) ExecutionReport.
             b"9" => self.counters.execution_cancel_rejects += 1,
+            b"6" => self.dealer_ioi(now, dealer, msg),
             _ => return Outcome::Unsupported,
         }
         Outcome::Handled
@@ -2113,6 +2120,22 @@ impl<P: Panel> Engine<P> {
         }
         for x in &u.updates {
             out.journal(Record::ScoreUpdate(*x));
+        }
+    }
+
+    /// A dealer's IOI: its axe goes to the selector's book (`select::axes`); nothing is sent.
+    fn dealer_ioi(&mut self, now: Nanos, dealer: DealerId, msg: &Message<'_>) {
+        use crate::select::axes::{parse_ioi, AxeReject, IoiOutcome};
+        let outcome = match parse_ioi(msg) {
+            Ok(ioi) => self.panel.indication(dealer, &ioi, now),
+            Err(e) => IoiOutcome::Rejected(AxeReject::Invalid(e)),
+        };
+        match outcome {
+            IoiOutcome::Added | IoiOutcome::Replaced | IoiOutcome::Cancelled => {
+                self.counters.iois_applied += 1
+            }
+            IoiOutcome::Rejected(_) => self.counters.iois_rejected += 1,
+            IoiOutcome::Ignored => self.counters.iois_ignored += 1,
         }
     }
 

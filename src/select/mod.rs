@@ -9,11 +9,13 @@
 //! impact, fair value) and `rules` with its condition language `expr`; the feedback loop is
 //! `tca` (facts from the engine, transaction-cost analysis), `market` (feed mids), `cache`
 //! (precomputed scores per segment path) and `feedback` (reloads and score updates on their
-//! way to the engine, and their journal records). Loading files is
+//! way to the engine, and their journal records); `axes` keeps dealers' IOIs (35=6) for
+//! selection's axe bonus. Loading files is
 //! start-up or reload work and may allocate; the per-RFQ path does not.
 //! Selection is part of the deterministic core: it never reads the clock, does no I/O on the
 //! selection path and does not allocate while selecting.
 
+pub mod axes;
 pub mod cache;
 pub mod expr;
 pub mod feedback;
@@ -190,6 +192,18 @@ pub trait Panel {
         _now: Nanos,
     ) -> Option<u32> {
         None
+    }
+
+    /// A dealer's IndicationOfInterest (35=6, read by `axes::parse_ioi`): keep its axe for
+    /// selection. Returns what was done (`Ignored`: a selector without an axe book). Must not
+    /// allocate.
+    fn indication(
+        &mut self,
+        _dealer: DealerId,
+        _ioi: &axes::Indication<'_>,
+        _now: Nanos,
+    ) -> axes::IoiOutcome {
+        axes::IoiOutcome::Ignored
     }
 }
 

@@ -17,6 +17,7 @@
 //! First match wins: put specific rules before general ones. A rule's action starts from
 //! `[default]` (which also applies when no rule matches) and overrides what it names.
 
+use crate::select::axes::{AxeSettings, MAX_AXE_CAPACITY};
 use crate::select::expr::{Condition, ExprError, Facts};
 use crate::select::instruments::{AssetClass, AssetClassSet};
 use crate::select::pretrade::{PretradeConfig, VolatilityBps};
@@ -118,7 +119,16 @@ pub struct PanelSpec {
     pub always: Box<[Box<str>]>,
     /// Never asked.
     pub never: Box<[Box<str>]>,
+    /// Added to the ranking score of a dealer whose live IOI says it wants the other side of
+    /// the order (`select::axes`); 0 ignores axes. In composite units (see `DEFAULT_AXE_BONUS`).
+    pub axe_bonus: f64,
 }
+
+/// The default `axe_bonus`: 0.2 composite points, what 5 bps of price improvement is worth
+/// under the seed's weights (0.40 x 5 / 10). Our assumption, not a published figure: an IOI
+/// is not a firm quote, so it earns an axed dealer a place over peers within ~5 bps of it,
+/// not over a dealer that measurably prices or behaves much better.
+pub const DEFAULT_AXE_BONUS: f64 = 0.2;
 
 /// One rule: a condition and what to do when it holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +197,8 @@ pub struct RuleSet {
     default: Rule,
     tiering: Tiering,
     pretrade: PretradeConfig,
+    /// `[axes]`: the axe book's limits.
+    axes: AxeSettings,
     version: RulesVersion,
     path: PathBuf,
 }
@@ -206,6 +218,16 @@ pub struct PanelCandidate<'a> {
     pub specialisms: AssetClassSet,
     /// Its FIX session is logged on.
     pub online: bool,
+    /// The rule's `axe_bonus` when the dealer is axed against the order, else 0: added to
+    /// its weighted score for ranking (not to its tier).
+    pub axe_bonus: f64,
+}
+
+impl PanelCandidate<'_> {
+    /// What the panel ranks by: the weighted score plus any axe bonus.
+    pub fn ranked(&self, weights: &Weights) -> f64 {
+        weights.score(&self.scores) + self.axe_bonus
+    }
 }
 
 /// The candidates as the panel builder reads them, by position (0..len): what it filters on
@@ -227,8 +249,9 @@ pub trait CandidateView {
     fn name(&self, i: usize) -> &str;
     /// The component scores (the composite, and so the tier, comes from them).
     fn components(&self, i: usize) -> &ComponentScores;
-    /// The weighted score the panel is ranked by: `weights.score(components(i))` under the
-    /// rule's panel weights, bit for bit.
+    /// The score the panel is ranked by: `weights.score(components(i))` under the rule's
+    /// panel weights, bit for bit, plus the rule's `axe_bonus` when the dealer is axed
+    /// against the order (`PanelCandidate::ranked`).
     fn score(&self, i: usize) -> f64;
     /// The panel scan's cheap filters: the first candidate at or after `from` that passes
     /// `filter`, with its score. The scan calls this for every candidate and the other
@@ -303,7 +326,7 @@ impl CandidateView for WeightedSlice<'_, '_> {
         &self.candidates[i].scores
     }
     fn score(&self, i: usize) -> f64 {
-        self.weights.score(&self.candidates[i].scores)
+        self.candidates[i].ranked(self.weights)
     }
 }
 
@@ -384,6 +407,11 @@ impl RuleSet {
 
     pub fn pretrade(&self) -> &PretradeConfig {
         &self.pretrade
+    }
+
+    /// `[axes]`: the axe book's capacity and longest axe life.
+    pub fn axes(&self) -> AxeSettings {
+        self.axes
     }
 
     pub fn tiering(&self) -> &Tiering {
@@ -590,7 +618,7 @@ impl RuleSet {
         if rule.panel.never.iter().any(|n| **n == *c.name) {
             return Verdict::NeverList;
         }
-        let score = rule.panel.weights.score(&c.scores);
+        let score = c.ranked(&rule.panel.weights);
         let always = rule.panel.always.iter().any(|n| **n == *c.name);
         if always
             || rule
@@ -662,9 +690,17 @@ impl std::error::Error for RulesError {}
 struct RawFile {
     pretrade: Option<RawPretrade>,
     tiering: Option<RawTiering>,
+    axes: Option<RawAxes>,
     default: Option<RawAction>,
     #[serde(default)]
     rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAxes {
+    capacity: Option<Spanned<i64>>,
+    max_life_s: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -777,6 +813,7 @@ struct RawPanel {
     window_days: Option<Spanned<i64>>,
     always: Option<Spanned<Vec<Spanned<String>>>>,
     never: Option<Spanned<Vec<Spanned<String>>>>,
+    axe_bonus: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -1048,12 +1085,17 @@ impl Ctx<'_> {
                 format!("{a:?} is on both the always and the never list"),
             ));
         }
+        let axe_bonus = match &raw.axe_bonus {
+            Some(v) => self.num(v, "axe_bonus", 0.0, 10.0)?,
+            None => base.axe_bonus,
+        };
         Ok(PanelSpec {
             weights,
             window_days,
             picks,
             always,
             never,
+            axe_bonus,
         })
     }
 
@@ -1180,6 +1222,15 @@ impl RuleSet {
             return Err(ctx.err(0, format!("more than {MAX_RULES} rules")));
         }
         let pretrade = ctx.pretrade(raw.pretrade.as_ref())?;
+        let mut axes = AxeSettings::default();
+        if let Some(a) = &raw.axes {
+            if let Some(v) = &a.capacity {
+                axes.capacity = ctx.int(v, "capacity", 1, MAX_AXE_CAPACITY as i64)? as usize;
+            }
+            if let Some(v) = &a.max_life_s {
+                axes.max_life_s = ctx.int(v, "max_life_s", 1, 30 * 86_400)? as u64;
+            }
+        }
 
         let seed_default = SmallVec::from_slice(&[1.0, 0.85]);
         let tiering = match &raw.tiering {
@@ -1215,6 +1266,7 @@ impl RuleSet {
             }]),
             always: Box::new([]),
             never: Box::new([]),
+            axe_bonus: DEFAULT_AXE_BONUS,
         };
         let (default_panel, default_protocol) = match &raw.default {
             None => (builtin_panel, Protocol::default()),
@@ -1295,6 +1347,7 @@ impl RuleSet {
             default,
             tiering,
             pretrade,
+            axes,
             version: RulesVersion {
                 seq: 1,
                 hash: fnv1a64(text.as_bytes()),

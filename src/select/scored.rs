@@ -22,6 +22,7 @@
 
 use crate::dealers::Dealers;
 use crate::rfq::types::DealerId;
+use crate::select::axes::{AxeBook, AxeCounters, Indication, IoiOutcome};
 use crate::select::cache::{
     CacheCounters, CachedScores, ScoreCache, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH,
 };
@@ -240,6 +241,17 @@ struct CompactCandidates<'a> {
     /// Dealer ids sorted by name (for `always` lists).
     by_name: &'a [u16],
     scores: CachedScores<'a>,
+    /// Set when the rule gives axes a bonus and the order's instrument has live axes: the
+    /// scan then adds each dealer's bonus (`axe_bonus`) to its weighted score.
+    axed: Option<AxedOrder<'a>>,
+}
+
+/// The order's axes as the panel scan asks about them.
+struct AxedOrder<'a> {
+    book: &'a AxeBook,
+    instrument: u32,
+    spec: &'a RfqSpec<'a>,
+    bonus: f64,
 }
 
 /// The component scores of a candidate whose `DealerId` is past the dealer database (it is
@@ -253,6 +265,12 @@ const NO_COMPONENTS: ComponentScores = ComponentScores {
 };
 
 impl CompactCandidates<'_> {
+    /// The rule's axe bonus for `dealer` on this order (0 without a live axe against it).
+    fn bonus(&self, dealer: DealerId) -> f64 {
+        self.axed.as_ref().map_or(0.0, |a| {
+            axe_bonus(a.book, a.instrument, a.spec, dealer, a.bonus)
+        })
+    }
     fn dealer(&self, i: usize) -> usize {
         usize::from(self.candidates[i].dealer.0)
     }
@@ -280,8 +298,13 @@ impl CandidateView for CompactCandidates<'_> {
             }
             let d = usize::from(c.dealer.0);
             // A dealer past the database has no score: treated as offline.
-            let Some(&score) = weighted.get(d) else {
+            let Some(&weighted_score) = weighted.get(d) else {
                 continue;
+            };
+            let score = if self.axed.is_some() {
+                weighted_score + self.bonus(c.dealer)
+            } else {
+                weighted_score
             };
             if !filter.score_passes(score) {
                 continue;
@@ -311,11 +334,16 @@ impl CandidateView for CompactCandidates<'_> {
             .unwrap_or(&NO_COMPONENTS)
     }
     fn score(&self, i: usize) -> f64 {
-        self.scores
+        let weighted = self
+            .scores
             .weighted
             .get(self.dealer(i))
             .copied()
-            .unwrap_or(f64::NAN)
+            .unwrap_or(f64::NAN);
+        match self.candidates.get(i) {
+            Some(c) if self.axed.is_some() => weighted + self.bonus(c.dealer),
+            _ => weighted,
+        }
     }
     /// By the name index: the dealer with that name is at its own position when the
     /// candidates list dealer `i` at position `i` (as the engine does); otherwise the first
@@ -369,6 +397,8 @@ pub struct ScoredPanel<S: ScoreSource> {
     /// Dealer ids sorted by name.
     by_name: Box<[u16]>,
     outcome: PanelOutcome,
+    /// Dealers' live axes (IOIs), sized from the rules' `[axes]` at construction.
+    axes: AxeBook,
 }
 
 impl<S: ScoreSource> fmt::Debug for ScoredPanel<S> {
@@ -424,7 +454,9 @@ impl<S: ScoreSource> ScoredPanel<S> {
         });
         let prior = source.prior();
         let instruments = master.len();
+        let axes = AxeBook::new(rules.axes(), instruments);
         ScoredPanel {
+            axes,
             mids: MidTable::new(instruments),
             mid_max_age: DEFAULT_MID_MAX_AGE,
             cache: ScoreCache::new(n, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH),
@@ -455,6 +487,16 @@ impl<S: ScoreSource> ScoredPanel<S> {
     pub fn configure(&mut self, paths: usize, refresh: Nanos, mid_max_age: Nanos) {
         self.cache = ScoreCache::new(self.dealers.len(), paths, refresh);
         self.mid_max_age = mid_max_age;
+    }
+
+    /// What the axe book did (IOIs applied, refused, expired).
+    pub fn axe_counters(&self) -> AxeCounters {
+        self.axes.counters()
+    }
+
+    /// The axe book (read access).
+    pub fn axes(&self) -> &AxeBook {
+        &self.axes
     }
 
     /// What the score cache did.
@@ -525,19 +567,25 @@ impl<S: ScoreSource> ScoredPanel<S> {
         let asset_class = d.instrument.asset_class;
         let mut pcs: Vec<PanelCandidate<'_>> = Vec::with_capacity(candidates.len());
         let mut details: Vec<(DealerId, Option<DealerScores>)> = Vec::new();
+        let mut axed: Vec<Option<String>> = Vec::new();
         for c in candidates {
             let Some(info) = self.dealers.get(usize::from(c.dealer.0)) else {
                 continue;
             };
             let found = self.source.components(c.dealer, &d.keys, spec.now);
+            let axe = axe_against(&self.axes, d.index, spec, c.dealer, d.rule.panel.axe_bonus);
             pcs.push(PanelCandidate {
                 name: &info.name,
                 scores: found.map_or(self.prior, |f| f.scores),
                 manual_tier: Some(c.tier),
                 specialisms: info.specialisms,
                 online: c.online,
+                axe_bonus: axe.map_or(0.0, |_| d.rule.panel.axe_bonus),
             });
             details.push((c.dealer, found));
+            axed.push(
+                axe.map(|id| format!("axed (IOI {})", String::from_utf8_lossy(id.as_bytes()))),
+            );
         }
         let mut outcome = PanelOutcome::default();
         self.rules
@@ -571,6 +619,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
                         ChosenBy::Always => "always list".to_string(),
                         ChosenBy::Pick(p) => format!("pick {}", p + 1),
                     },
+                    axe: axed[ch.candidate as usize].clone(),
                 }
             })
             .collect();
@@ -582,7 +631,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
             }
             let (pc, observations, segment) = view(i);
             let tier = self.rules.tier_of(asset_class, pc);
-            let score = d.rule.panel.weights.score(&pc.scores);
+            let score = pc.ranked(&d.rule.panel.weights);
             let reason = match verdict {
                 Verdict::Offline => Exclusion::Offline,
                 Verdict::Excluded => Exclusion::ExcludedTier,
@@ -607,6 +656,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
                 segment,
                 reason,
                 why: reason.to_string(),
+                axe: axed.get(i).cloned().flatten(),
             });
         }
         let p = &outcome.protocol;
@@ -733,6 +783,15 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
             specialisms: &self.specialisms,
             by_name: &self.by_name,
             scores,
+            axed: (d.rule.panel.axe_bonus != 0.0
+                && spec.side.is_some()
+                && self.axes.any_in(d.index))
+            .then_some(AxedOrder {
+                book: &self.axes,
+                instrument: d.index,
+                spec,
+                bonus: d.rule.panel.axe_bonus,
+            }),
         };
         self.rules
             .build_panel_from(d.rule, d.instrument.asset_class, &view, &mut self.outcome);
@@ -757,8 +816,8 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
             let i = ch.candidate as usize;
             if let Some(c) = view.candidates.get(i) {
                 out.dealers.push(c.dealer);
-                out.scores
-                    .push(self.rules.composite(view.components(i)) as f32);
+                let composite = self.rules.composite(view.components(i)) + view.bonus(c.dealer);
+                out.scores.push(composite as f32);
             }
         }
         // The rationale journaled with the decision: which rule (by position; the default
@@ -795,6 +854,47 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
         let (index, _) = self.master.lookup_fix_index(instrument, id_source)?;
         self.mids.set(index, mid, now).then_some(index)
     }
+
+    fn indication(&mut self, dealer: DealerId, ioi: &Indication<'_>, now: Nanos) -> IoiOutcome {
+        if usize::from(dealer.0) >= self.dealers.len() {
+            return IoiOutcome::Ignored;
+        }
+        match self.master.lookup_fix_index(ioi.instrument, ioi.id_source) {
+            Some((index, _)) => self.axes.apply(dealer, index, ioi, now),
+            None => self.axes.unknown_instrument(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The axe hook (select::axes): kept apart from the scoring above.
+
+/// The IOIID of `dealer`'s live axe against the order in `spec` (it wants the other side),
+/// when the rule gives axes a bonus at all.
+fn axe_against(
+    axes: &AxeBook,
+    instrument: u32,
+    spec: &RfqSpec<'_>,
+    dealer: DealerId,
+    bonus: f64,
+) -> Option<crate::rfq::types::FixId> {
+    let side = spec.side?;
+    if bonus == 0.0 || !axes.any_in(instrument) {
+        return None;
+    }
+    axes.against(dealer, instrument, side, spec.now)
+        .map(|a| a.ioi_id)
+}
+
+/// The rule's `axe_bonus` for `dealer` on this order (0 when it holds no axe against it).
+fn axe_bonus(
+    axes: &AxeBook,
+    instrument: u32,
+    spec: &RfqSpec<'_>,
+    dealer: DealerId,
+    bonus: f64,
+) -> f64 {
+    axe_against(axes, instrument, spec, dealer, bonus).map_or(0.0, |_| bonus)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -837,6 +937,9 @@ pub struct ChosenDealer {
     pub segment: &'static str,
     /// "always list" or "pick N" (1-based, in the rule's panel).
     pub chosen_by: String,
+    /// "axed (IOI <id>)" when a live IOI of the dealer's wants the other side of the order
+    /// (its `score` includes the rule's `axe_bonus`).
+    pub axe: Option<String>,
 }
 
 /// Why a candidate is not on the panel.
@@ -899,6 +1002,8 @@ pub struct ExcludedDealer {
     pub reason: Exclusion,
     /// `reason` in words.
     pub why: String,
+    /// "axed (IOI <id>)", as for a chosen dealer.
+    pub axe: Option<String>,
 }
 
 /// Pre-trade figures, as shown (unknown figures are absent).
@@ -1034,7 +1139,10 @@ impl fmt::Display for Recommendation {
                 s.speed,
                 c.observations,
                 c.segment,
-                c.chosen_by
+                match &c.axe {
+                    Some(a) => format!("{}, {a}", c.chosen_by),
+                    None => c.chosen_by.clone(),
+                }
             )?;
         }
         if self.chosen.is_empty() {
@@ -1050,8 +1158,16 @@ impl fmt::Display for Recommendation {
             for e in &self.excluded {
                 writeln!(
                     f,
-                    "{:<3} {:<20} {:>4} {:>7.3} {:>9.3}  {}",
-                    "-", e.name, e.tier, e.score, e.composite, e.why
+                    "{:<3} {:<20} {:>4} {:>7.3} {:>9.3}  {}{}",
+                    "-",
+                    e.name,
+                    e.tier,
+                    e.score,
+                    e.composite,
+                    e.why,
+                    e.axe
+                        .as_deref()
+                        .map_or(String::new(), |a| format!(" ({a})"))
                 )?;
             }
         }

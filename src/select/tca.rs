@@ -1107,6 +1107,78 @@ mod tests {
             TcaOutput::Update(TcaUpdate { obs: Observation::Drift { bps }, .. }) if close(*bps, -22.0))));
     }
 
+    /// Without a trade there is no impact of the client's own to net: every asked dealer is
+    /// a loser and sees the raw move, measured at the leakage horizon after arrival.
+    #[test]
+    fn without_a_trade_every_asked_dealer_sees_the_whole_drift() {
+        let mut t = Tca::new(TcaConfig {
+            max_instruments: 16,
+            ..TcaConfig::default()
+        });
+        let mut out = Vec::new();
+        let facts = [
+            TcaFact::Mid {
+                instrument: 7,
+                mid: 100.0,
+                now: at_s(0),
+            },
+            TcaFact::Opened {
+                rfq: 1,
+                context: ctx(),
+                side: Some(Side::Sell),
+                qty: 1e6,
+                arrival_mid: f64::NAN,
+                now: at_s(0),
+            },
+            TcaFact::Asked {
+                rfq: 1,
+                dealer: A,
+                now: at_s(0),
+            },
+            TcaFact::Asked {
+                rfq: 1,
+                dealer: B,
+                now: at_s(0),
+            },
+            TcaFact::Finished {
+                rfq: 1,
+                asked: [A, B].into_iter().collect(),
+                winner: None,
+                cover_px: f64::NAN,
+                now: at_s(30),
+            },
+            // Someone sold ahead: a seller's market fell 10 bps before the horizon.
+            TcaFact::Mid {
+                instrument: 7,
+                mid: 99.9,
+                now: at_s(600),
+            },
+        ];
+        for f in &facts {
+            t.on_fact(f, &mut out);
+        }
+        out.clear();
+        t.advance(at_s(1_799), &mut out);
+        assert!(out.is_empty(), "not before the horizon: {out:?}");
+        t.advance(at_s(1_800), &mut out);
+        let drift: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                TcaOutput::Update(TcaUpdate {
+                    dealer,
+                    obs: Observation::Drift { bps },
+                    ..
+                }) => Some((*dealer, *bps)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(drift.len(), 2, "{drift:?}");
+        // +10 bps (the way the seller trades), and not less the 2 bps impact of ctx().
+        for (d, bps) in &drift {
+            assert!(close(*bps, 10.0), "{d:?}: {bps}");
+        }
+    }
+
     #[test]
     fn stale_or_missing_mids_skip_the_measurement_and_count() {
         let mut t = Tca::new(TcaConfig {

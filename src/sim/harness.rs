@@ -11,7 +11,8 @@
 //! the engine's state other than through `Engine::on` and its public accessors.
 
 use super::model::{
-    impact_bps, order_flow, reaction, universe, Bond, DealerTruth, MidPaths, Order, SimConfig,
+    impact_bps, order_flow, reaction, universe, AxePlan, Bond, DealerTruth, MidPaths, Order,
+    SimConfig,
 };
 use super::policy::{BroadcastAll, ForceProtocol, Oracle, PolicyKind, RandomK, StaticList};
 use super::rng::Rng;
@@ -52,6 +53,8 @@ pub struct World {
     pub orders: Arc<Vec<Order>>,
     pub dealers: Arc<Vec<DealerTruth>>,
     pub by_id: Arc<HashMap<String, usize>>,
+    /// The dealers' axes and the IOIs (35=6) they send.
+    pub axes: Arc<AxePlan>,
 }
 
 /// Why a world could not be built.
@@ -110,6 +113,9 @@ impl World {
         let bonds = universe(&master, &cfg);
         let orders = order_flow(&bonds, &cfg);
         let dealers = cfg.dealer_truths();
+        let axes_until = orders.last().map_or(cfg.start_ns, |o| o.at.0)
+            + (cfg.desk_window_s.max(0.0) * 1e9) as u64;
+        let axes = AxePlan::new(&cfg, &dealers, &bonds, Nanos(axes_until));
         let by_id = bonds
             .iter()
             .enumerate()
@@ -123,7 +129,13 @@ impl World {
             orders: Arc::new(orders),
             dealers: Arc::new(dealers),
             by_id: Arc::new(by_id),
+            axes: Arc::new(axes),
         })
+    }
+
+    /// Dealer `d` holds an axe against `o` (wants the other side) when it arrives.
+    pub fn axed(&self, d: usize, o: &Order) -> bool {
+        self.axes.against(d, o.bond, o.buy, o.at)
     }
 
     /// The dealers as the router's engine knows them (dealer `d` on session `d + 1`).
@@ -219,6 +231,7 @@ impl World {
                 dealers: self.dealers.clone(),
                 bonds: self.bonds.clone(),
                 by_id: self.by_id.clone(),
+                axes: self.axes.clone(),
                 protocol: p,
             }),
         };
@@ -410,6 +423,18 @@ impl Panel for AnyPolicy {
             _ => None,
         }
     }
+
+    fn indication(
+        &mut self,
+        dealer: DealerId,
+        ioi: &crate::select::axes::Indication<'_>,
+        now: Nanos,
+    ) -> crate::select::axes::IoiOutcome {
+        match self {
+            AnyPolicy::Dynamic(p) => p.indication(dealer, ioi, now),
+            _ => crate::select::axes::IoiOutcome::Ignored,
+        }
+    }
 }
 
 /// What happened to one dealer in one run, measured by the simulator against the truth.
@@ -485,6 +510,11 @@ pub struct EngineSummary {
     pub auto_executions: u64,
     /// Market-data snapshots the engine used (the dynamic policy's feed).
     pub market_mids: u64,
+    /// Dealers' IOIs (35=6) the selector's axe book applied / refused / ignored (only the
+    /// dynamic policy keeps axes).
+    pub iois_applied: u64,
+    pub iois_rejected: u64,
+    pub iois_ignored: u64,
 }
 
 impl From<&Counters> for EngineSummary {
@@ -504,6 +534,9 @@ impl From<&Counters> for EngineSummary {
             rejected: c.rfqs_rejected_invalid + c.rfqs_rejected_limit + c.rfqs_rejected_no_dealer,
             auto_executions: c.auto_executions,
             market_mids: c.market_mids,
+            iois_applied: c.iois_applied,
+            iois_rejected: c.iois_rejected,
+            iois_ignored: c.iois_ignored,
         }
     }
 }
@@ -550,6 +583,15 @@ enum Ev {
     },
     /// The market-data feed publishes every bond's mid.
     Feed,
+    /// A dealer sends the IOI `AxePlan::messages[i]`.
+    Ioi(usize),
+}
+
+impl Ev {
+    /// Events that go on whether or not RFQs are open (the feed, dealers' axes).
+    fn background(&self) -> bool {
+        matches!(self, Ev::Feed | Ev::Ioi(_))
+    }
 }
 
 /// How often the market-data feed publishes every bond's mid, seconds of virtual time.
@@ -628,6 +670,9 @@ pub struct Market<'w> {
     orders: usize,
     /// The market-data feed publishes to the router as a FIX session (35=W).
     feed: bool,
+    /// Virtual -> wall time for timestamps inside messages (ValidUntilTime) when the router
+    /// runs on the wall clock (loopback): (virtual origin, wall origin, compression).
+    wall_clock: Option<(u64, u64, f64)>,
 }
 
 fn side_char(o: &Order) -> u8 {
@@ -655,10 +700,19 @@ impl<'w> Market<'w> {
         if feed {
             heap.push(Reverse((world.cfg.start_ns, u64::MAX, Ev::Feed)));
         }
+        // The dealers' IOIs, while the desk's orders last.
+        let last = world.orders[..orders].last().map_or(0, |o| o.at.0);
+        let mut next_event = world.orders.len() as u64;
+        for (i, m) in world.axes.messages.iter().enumerate() {
+            if m.at.0 <= last {
+                next_event += 1;
+                heap.push(Reverse((m.at.0, next_event, Ev::Ioi(i))));
+            }
+        }
         Market {
             now: Nanos(world.cfg.start_ns),
             heap,
-            next_event: world.orders.len() as u64,
+            next_event,
             mids: MidPaths::new(&world.bonds, &world.cfg, world.horizon_s()),
             rfqs: vec![RfqState::default(); orders],
             wire_to_rfq: HashMap::new(),
@@ -669,7 +723,23 @@ impl<'w> Market<'w> {
             outgoing: Vec::new(),
             orders,
             feed,
+            wall_clock: None,
             world,
+        }
+    }
+
+    /// Timestamps inside messages (ValidUntilTime) are written in wall time: virtual time
+    /// `virtual_origin` is wall time `wall_origin`, and `compression` virtual seconds pass
+    /// per wall second (the loopback run).
+    pub fn set_wall_clock(&mut self, virtual_origin: Nanos, wall_origin: Nanos, compression: f64) {
+        self.wall_clock = Some((virtual_origin.0, wall_origin.0, compression.max(1e-9)));
+    }
+
+    /// `t` (virtual) as the router's clock reads it.
+    fn stamp(&self, t: Nanos) -> Nanos {
+        match self.wall_clock {
+            None => t,
+            Some((v0, w0, k)) => Nanos(w0 + (t.0.saturating_sub(v0) as f64 / k) as u64),
         }
     }
 
@@ -690,10 +760,7 @@ impl<'w> Market<'w> {
     /// Every order has been decided or ended, and nothing but the feed is pending.
     pub fn finished(&self) -> bool {
         self.rfqs.iter().all(|r| r.ended || r.filled_px.is_some())
-            && self
-                .heap
-                .iter()
-                .all(|Reverse((_, _, e))| matches!(e, Ev::Feed))
+            && self.heap.iter().all(|Reverse((_, _, e))| e.background())
     }
 
     /// Handles the next event (moving virtual time to it). Returns the desk requests sent
@@ -780,10 +847,7 @@ impl<'w> Market<'w> {
                     self.publish_mid(b);
                 }
                 self.advance_tca();
-                if self
-                    .heap
-                    .iter()
-                    .any(|Reverse((_, _, e))| !matches!(e, Ev::Feed))
+                if self.heap.iter().any(|Reverse((_, _, e))| !e.background())
                     || self.rfqs.iter().any(|r| !r.ended && r.filled_px.is_none())
                 {
                     let at = Nanos(self.now.0 + FEED_INTERVAL_S * Nanos::PER_SEC);
@@ -791,6 +855,7 @@ impl<'w> Market<'w> {
                 }
             }
             Ev::DealerAnswer { k, d } => self.dealer_answer(k, d),
+            Ev::Ioi(i) => self.send_ioi(i),
             Ev::Leak { k, d } => {
                 let o = self.world.orders[k];
                 let r = reaction(
@@ -799,6 +864,7 @@ impl<'w> Market<'w> {
                     d,
                     &self.world.bonds[o.bond],
                     &o,
+                    self.world.axed(d, &o),
                 );
                 if let Some((_, bps)) = r.leak {
                     self.mids.impulse(o.bond, self.now, o.dir() * bps);
@@ -848,6 +914,29 @@ impl<'w> Market<'w> {
         self.send(session, b"W", b);
     }
 
+    /// A dealer's IndicationOfInterest (35=6): IOIID, IOITransType, IOIRefID, the instrument,
+    /// Side (the dealer's), IOIQty, ValidUntilTime (not on a cancel).
+    fn send_ioi(&mut self, i: usize) {
+        let Some(m) = self.world.axes.messages.get(i) else {
+            return;
+        };
+        let mut b = Body::new();
+        b.str(23, m.id.as_bytes()).char(28, m.trans);
+        if let Some(r) = &m.ref_id {
+            b.str(26, r.as_bytes());
+        }
+        self.instrument(&mut b, m.bond);
+        b.char(54, if m.dealer_buys { b'1' } else { b'2' })
+            .uint(27, m.qty as u64);
+        if m.trans != b'C' {
+            let mut ts = [0u8; crate::time::UTC_TIMESTAMP_MS_LEN];
+            let text = crate::time::format_utc_timestamp_ms(self.stamp(m.valid_until), &mut ts);
+            b.str(62, text);
+        }
+        let session = m.dealer as u16 + 1;
+        self.send(session, b"6", b);
+    }
+
     /// The feed's session (after the desk and the dealers).
     pub fn feed_session(&self) -> u16 {
         self.world.dealers.len() as u16 + 1
@@ -892,7 +981,14 @@ impl<'w> Market<'w> {
         let cfg = self.world.cfg.clone();
         let o = self.world.orders[k];
         let bond = &self.world.bonds[o.bond];
-        let r = reaction(&cfg, &self.world.dealers[d], d, bond, &o);
+        let r = reaction(
+            &cfg,
+            &self.world.dealers[d],
+            d,
+            bond,
+            &o,
+            self.world.axed(d, &o),
+        );
         let wire = self.rfqs[k].wire_id.clone();
         let mut b = Body::new();
         match r.quote_cost_bps {
@@ -1050,6 +1146,7 @@ impl<'w> Market<'w> {
             d,
             &self.world.bonds[o.bond],
             &o,
+            self.world.axed(d, &o),
         );
         let at = self.after_s(r.after_s);
         self.schedule(at, Ev::DealerAnswer { k, d });

@@ -108,6 +108,15 @@ impl<P: Panel> Panel for TimeScaled<P> {
     ) -> Option<u32> {
         self.inner.market_mid(instrument, id_source, mid, now)
     }
+
+    fn indication(
+        &mut self,
+        dealer: crate::rfq::types::DealerId,
+        ioi: &crate::select::axes::Indication<'_>,
+        now: crate::time::Nanos,
+    ) -> crate::select::axes::IoiOutcome {
+        self.inner.indication(dealer, ioi, now)
+    }
 }
 
 fn wall_now() -> Nanos {
@@ -441,6 +450,8 @@ fn drive(
     let mut hit_sent: Vec<Option<Instant>> = vec![None; total];
     let wall0 = Instant::now();
     let v0 = world.cfg.start_ns;
+    // The router runs on the wall clock: IOIs' ValidUntilTime too.
+    market.set_wall_clock(Nanos(v0), wall_now(), TIME_COMPRESSION);
     let virt = |i: Instant| Nanos(v0 + ((i - wall0).as_secs_f64() * TIME_COMPRESSION * 1e9) as u64);
     let wall_of = |t: Nanos| {
         wall0 + Duration::from_secs_f64((t.0.saturating_sub(v0)) as f64 / 1e9 / TIME_COMPRESSION)

@@ -51,8 +51,23 @@
 //!   the square root of their ADV, sizes log-normal with a 2 MM median (100k to 25 MM, and at
 //!   most 3 days of the bond's ADV), half buys.
 //!
-//! Not modelled: IOI axes (35=6), last look, dealers' inventory across RFQs, dealers who
-//! answer more often when fewer compete (they cannot see how many were asked).
+//! - **Axes** (IOI, 35=6; `model::AxePlan`): no published figure in the notes, so every
+//!   number here is our assumption. The seed: the router must "discern which dealer has a
+//!   standing axe for a particular off-the-run bond". Each dealer keeps up to
+//!   `axes_per_dealer` = 3 axes, in bonds of its home asset classes, drawn with weight
+//!   1/sqrt(ADV) (off-the-run, thinly traded paper more often), on a random side. An axe is
+//!   announced with an IOI (28=N, Side = the side the dealer wants, IOIQty log-normal around
+//!   5 MM, ValidUntilTime after an exponential life of mean 1.5 h); 20% are cancelled early
+//!   (28=C), 30% refreshed just before they lapse (28=R: new IOIID, size and
+//!   ValidUntilTime), the rest lapse; the next starts after a pause of mean 30 min. Against
+//!   an order on the other side of its axe (it buys what the desk sells), a dealer quotes at
+//!   `axe_cost_factor` = 0.5 x its usual cost, up to `axe_capacity_factor` = 2 x its usual
+//!   size, and answers at least `axe_answer_prob` = 95% of the time. The oracle knows the
+//!   axes; the router learns them only from the IOIs.
+//!
+//! Not modelled: last look, dealers' inventory across RFQs beyond their axes, axes moving
+//! the dealers' quotes on the same side, dealers who answer more often when fewer compete
+//! (they cannot see how many were asked).
 
 pub mod demo;
 pub mod harness;

@@ -165,6 +165,25 @@ pub struct SimConfig {
     pub niche: ArchetypeParams,
     pub fast_leaky: ArchetypeParams,
     pub slow_sharp: ArchetypeParams,
+    /// Axes (IOI, 35=6; `AxePlan`): each dealer holds up to this many at a time, in bonds of
+    /// its home asset classes, weighted toward off-the-run (low-ADV) paper.
+    pub axes_per_dealer: usize,
+    /// An axe's announced life (exponential mean, seconds): its ValidUntilTime.
+    pub axe_mean_life_s: f64,
+    /// Pause between one axe ending and the dealer's next in the same slot (exponential mean).
+    pub axe_mean_gap_s: f64,
+    /// Chance an axe is cancelled early (28=C; done elsewhere), else refreshed before it
+    /// expires (28=R, new size and ValidUntilTime) with `axe_refresh_prob`, else it lapses.
+    pub axe_cancel_prob: f64,
+    pub axe_refresh_prob: f64,
+    /// IOIQty: log-normal median (face), at most the dealer's axed capacity.
+    pub axe_qty_median: f64,
+    /// Against an order on the other side of its axe, a dealer quotes at this multiple of its
+    /// usual cost, quotes sizes up to this multiple of its usual capacity, and answers at
+    /// least this often.
+    pub axe_cost_factor: f64,
+    pub axe_capacity_factor: f64,
+    pub axe_answer_prob: f64,
 }
 
 const fn seg(
@@ -245,6 +264,15 @@ impl Default for SimConfig {
                 let s = seg(0.75, 0.65, 14.0, 0.5, 0.05, 0.1, 15e6);
                 ArchetypeParams { home: s, away: s }
             },
+            axes_per_dealer: 3,
+            axe_mean_life_s: 5_400.0,
+            axe_mean_gap_s: 1_800.0,
+            axe_cancel_prob: 0.2,
+            axe_refresh_prob: 0.3,
+            axe_qty_median: 5e6,
+            axe_cost_factor: 0.5,
+            axe_capacity_factor: 2.0,
+            axe_answer_prob: 0.95,
         }
     }
 }
@@ -432,15 +460,18 @@ pub struct Reaction {
     pub leak: Option<(f64, f64)>,
 }
 
+/// `axed`: the dealer holds an axe against this order (`AxePlan::against`); it then behaves
+/// as `axed_truth` says. The draws are the same either way (common random numbers).
 pub fn reaction(
     cfg: &SimConfig,
     dealer: &DealerTruth,
     dealer_index: usize,
     bond: &Bond,
     order: &Order,
+    axed: bool,
 ) -> Reaction {
     let mut r = Rng::derive(cfg.seed, 0xDEA1, order.index as u64, dealer_index as u64);
-    let s = &dealer.segments[bond.segment];
+    let s = &truth_for(cfg, dealer, bond, axed);
     // Fixed draw order: answer, response, cost, leak, leak delay.
     let answers = r.bernoulli(s.answer_prob) && order.qty <= s.capacity;
     let after_s = r.lognormal(s.response_median_s, s.response_sigma);
@@ -453,6 +484,190 @@ pub fn reaction(
         quote_cost_bps: answers.then_some(cost),
         after_s: if answers { after_s } else { after_s.min(5.0) },
         leak: (leaks && leak_bps > 0.0).then_some((leak_after, leak_bps)),
+    }
+}
+
+/// A dealer's behaviour in `bond`'s segment, axed against the order or not.
+pub fn truth_for(cfg: &SimConfig, dealer: &DealerTruth, bond: &Bond, axed: bool) -> SegmentTruth {
+    let s = dealer.segments[bond.segment];
+    if !axed {
+        return s;
+    }
+    SegmentTruth {
+        answer_prob: s.answer_prob.max(cfg.axe_answer_prob),
+        cost_mult: s.cost_mult * cfg.axe_cost_factor,
+        capacity: s.capacity * cfg.axe_capacity_factor,
+        ..s
+    }
+}
+
+/// One axe: dealer `dealer` wants to trade `bond` (it buys when `dealer_buys`) from `from`
+/// until `until` (virtual time; refreshes included, an early cancel ends it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AxeSpan {
+    pub bond: usize,
+    pub dealer_buys: bool,
+    pub from: Nanos,
+    pub until: Nanos,
+}
+
+/// One IndicationOfInterest a dealer sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IoiMsg {
+    pub at: Nanos,
+    pub dealer: usize,
+    /// IOITransType: `N`, `C` or `R`.
+    pub trans: u8,
+    pub id: String,
+    /// IOIRefID of a cancel or replace.
+    pub ref_id: Option<String>,
+    pub bond: usize,
+    pub dealer_buys: bool,
+    pub qty: f64,
+    pub valid_until: Nanos,
+}
+
+/// Every dealer's axes over the run, and the IOIs announcing them, in time order. Drawn
+/// from the seed's stream per (dealer, slot), so the same seed gives the same axes.
+#[derive(Debug, Clone, Default)]
+pub struct AxePlan {
+    /// Per dealer.
+    pub spans: Vec<Vec<AxeSpan>>,
+    pub messages: Vec<IoiMsg>,
+}
+
+impl AxePlan {
+    /// Axes from `cfg.start_ns` until `until`.
+    pub fn new(cfg: &SimConfig, dealers: &[DealerTruth], bonds: &[Bond], until: Nanos) -> AxePlan {
+        let mut plan = AxePlan {
+            spans: vec![Vec::new(); dealers.len()],
+            messages: Vec::new(),
+        };
+        let s = |x: f64| (x.max(0.0) * 1e9) as u64;
+        for (d, dealer) in dealers.iter().enumerate() {
+            // Its home asset classes' bonds, off-the-run (low ADV) ones more often: the seed's
+            // "standing axe for a particular off-the-run bond".
+            let eligible: Vec<(usize, f64)> = bonds
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| {
+                    dealer
+                        .home
+                        .iter()
+                        .any(|h| AssetClass::from_name(h).map(segment_of) == Some(b.segment))
+                })
+                .map(|(i, b)| (i, 1.0 / b.adv.max(1.0).sqrt()))
+                .collect();
+            let total: f64 = eligible.iter().map(|e| e.1).sum();
+            if eligible.is_empty() || total <= 0.0 {
+                continue;
+            }
+            let capacity = dealer
+                .segments
+                .iter()
+                .map(|x| x.capacity)
+                .fold(0.0, f64::max)
+                * cfg.axe_capacity_factor;
+            for slot in 0..cfg.axes_per_dealer {
+                let mut r = Rng::derive(cfg.seed, 0xA7E5, d as u64, slot as u64);
+                let mut t = cfg.start_ns + s(r.uniform() * cfg.axe_mean_gap_s);
+                let mut n = 0u64;
+                while t < until.0 {
+                    let mut x = r.uniform() * total;
+                    let mut bond = eligible[eligible.len() - 1].0;
+                    for &(i, w) in &eligible {
+                        if x < w {
+                            bond = i;
+                            break;
+                        }
+                        x -= w;
+                    }
+                    let dealer_buys = r.bernoulli(0.5);
+                    let qty = |r: &mut Rng| {
+                        let q = r
+                            .lognormal(cfg.axe_qty_median, 0.5)
+                            .clamp(1e5, capacity.max(1e5));
+                        (q / 1e5).round().max(1.0) * 1e5
+                    };
+                    let mut id = format!("AX{d}-{slot}-{n}");
+                    n += 1;
+                    let mut sent = t;
+                    let mut valid = t + s(r.exponential(cfg.axe_mean_life_s)).max(1_000_000_000);
+                    let msg = |at, trans, id: &str, ref_id: Option<String>, qty, valid| IoiMsg {
+                        at: Nanos(at),
+                        dealer: d,
+                        trans,
+                        id: id.to_string(),
+                        ref_id,
+                        bond,
+                        dealer_buys,
+                        qty,
+                        valid_until: Nanos(valid),
+                    };
+                    let q = qty(&mut r);
+                    plan.messages.push(msg(t, b'N', &id, None, q, valid));
+                    let end = loop {
+                        let u = r.uniform();
+                        let frac = r.uniform();
+                        if u < cfg.axe_cancel_prob {
+                            let at = sent + ((valid - sent) as f64 * frac) as u64;
+                            let cancel = format!("AX{d}-{slot}-{n}");
+                            n += 1;
+                            plan.messages
+                                .push(msg(at, b'C', &cancel, Some(id.clone()), q, valid));
+                            break at;
+                        } else if u < cfg.axe_cancel_prob + cfg.axe_refresh_prob {
+                            // Refreshed shortly before it would lapse.
+                            let at = valid - ((valid - sent) as f64 * 0.1 * frac) as u64;
+                            let next = format!("AX{d}-{slot}-{n}");
+                            n += 1;
+                            let life = s(r.exponential(cfg.axe_mean_life_s)).max(1_000_000_000);
+                            let q = qty(&mut r);
+                            plan.messages.push(msg(
+                                at,
+                                b'R',
+                                &next,
+                                Some(id.clone()),
+                                q,
+                                at + life,
+                            ));
+                            id = next;
+                            sent = at;
+                            valid = at + life;
+                        } else {
+                            break valid;
+                        }
+                    };
+                    plan.spans[d].push(AxeSpan {
+                        bond,
+                        dealer_buys,
+                        from: Nanos(t),
+                        until: Nanos(end),
+                    });
+                    t = end + s(r.exponential(cfg.axe_mean_gap_s)).max(1_000_000_000);
+                }
+            }
+        }
+        plan.messages
+            .sort_by(|a, b| (a.at, a.dealer, &a.id).cmp(&(b.at, b.dealer, &b.id)));
+        plan
+    }
+
+    /// Dealer `d` holds an axe against a client trading `bond` (buying when `client_buys`) at
+    /// `at`: it wants the other side.
+    pub fn against(&self, d: usize, bond: usize, client_buys: bool, at: Nanos) -> bool {
+        self.spans.get(d).is_some_and(|spans| {
+            spans.iter().any(|s| {
+                s.bond == bond && s.dealer_buys != client_buys && s.from <= at && at < s.until
+            })
+        })
+    }
+
+    /// The dealers axed against `order` as a bit mask (dealer `d` is bit `d`; at most 32).
+    pub fn mask(&self, bond: usize, client_buys: bool, at: Nanos) -> u32 {
+        (0..self.spans.len().min(32))
+            .filter(|&d| self.against(d, bond, client_buys, at))
+            .fold(0, |m, d| m | (1 << d))
     }
 }
 
@@ -536,6 +751,7 @@ impl MidPaths {
 /// The oracle's expected cost of asking `panel` (dealer indices, with their truths) for
 /// `order`: E[min(limit, best answering quote)] plus the expected leakage of the panel, bps.
 /// A request nobody fills is charged the desk's limit (the cost it was willing to bear).
+/// Dealers whose bit is set in `axed` hold an axe against the order (`truth_for`).
 pub fn expected_cost_bps(
     cfg: &SimConfig,
     dealers: &[DealerTruth],
@@ -543,6 +759,7 @@ pub fn expected_cost_bps(
     bond: &Bond,
     qty: f64,
     limit_bps: f64,
+    axed: u32,
 ) -> f64 {
     let base = base_cost_bps(bond, qty, cfg);
     let sd = (cfg.quote_noise_frac * base).max(1e-6);
@@ -550,7 +767,7 @@ pub fn expected_cost_bps(
     let mut leak = 0.0;
     let mut parts: smallvec::SmallVec<[(f64, f64); 16]> = smallvec::SmallVec::new();
     for &d in panel {
-        let s = &dealers[d].segments[bond.segment];
+        let s = &truth_for(cfg, &dealers[d], bond, d < 32 && axed & (1 << d) != 0);
         let in_time =
             normal_cdf((cfg.oracle_timeout_s / s.response_median_s).ln() / s.response_sigma);
         let p = if qty <= s.capacity {
@@ -584,6 +801,7 @@ pub fn expected_cost_bps(
 mod tests {
     use super::*;
     use crate::select::scored::load_instruments;
+    use std::collections::HashMap;
 
     fn market(cfg: &SimConfig) -> (Vec<Bond>, Vec<Order>) {
         let master = load_instruments(None).expect("embedded master");
@@ -650,7 +868,7 @@ mod tests {
                 if o.qty > s.capacity {
                     continue;
                 }
-                let r = reaction(&cfg, &dealers[d], d, bond, o);
+                let r = reaction(&cfg, &dealers[d], d, bond, o, false);
                 n += 1.0;
                 if let Some(c) = r.quote_cost_bps {
                     answered += 1.0;
@@ -675,8 +893,8 @@ mod tests {
         // Same keys, same reaction.
         let o = &orders[17];
         assert_eq!(
-            reaction(&cfg, &dealers[d], d, &bonds[o.bond], o),
-            reaction(&cfg, &dealers[d], d, &bonds[o.bond], o)
+            reaction(&cfg, &dealers[d], d, &bonds[o.bond], o, false),
+            reaction(&cfg, &dealers[d], d, &bonds[o.bond], o, false)
         );
     }
 
@@ -714,16 +932,76 @@ mod tests {
     }
 
     #[test]
+    fn axes_are_reproducible_follow_their_iois_and_stay_in_home_segments() {
+        let cfg = SimConfig::default();
+        let (bonds, orders) = market(&cfg);
+        let dealers = cfg.dealer_truths();
+        let until = orders[orders.len() - 1].at;
+        let plan = AxePlan::new(&cfg, &dealers, &bonds, until);
+        let again = AxePlan::new(&cfg, &dealers, &bonds, until);
+        assert_eq!(plan.messages, again.messages, "same seed, same axes");
+        assert!(plan.messages.windows(2).all(|w| w[0].at <= w[1].at));
+        let mut live: HashMap<String, (usize, usize, bool)> = HashMap::new();
+        let (mut n, mut c, mut r) = (0, 0, 0);
+        for m in &plan.messages {
+            let home = &dealers[m.dealer].home;
+            assert!(home
+                .iter()
+                .any(|h| AssetClass::from_name(h).map(segment_of) == Some(bonds[m.bond].segment)));
+            match m.trans {
+                b'N' => n += 1,
+                b'C' | b'R' => {
+                    let old = live
+                        .remove(m.ref_id.as_deref().expect("a reference"))
+                        .expect("refers to a live IOI");
+                    assert_eq!(old, (m.dealer, m.bond, m.dealer_buys));
+                    if m.trans == b'C' {
+                        c += 1;
+                    } else {
+                        r += 1;
+                    }
+                }
+                _ => panic!("IOITransType {}", m.trans),
+            }
+            if m.trans != b'C' {
+                assert!(m.valid_until > m.at);
+                live.insert(m.id.clone(), (m.dealer, m.bond, m.dealer_buys));
+            }
+        }
+        assert!(n > 100 && c > 10 && r > 10, "N {n}, C {c}, R {r}");
+        // The truth follows the spans: at most axes_per_dealer at once per dealer.
+        for o in orders.iter().step_by(50) {
+            for (d, spans) in plan.spans.iter().enumerate() {
+                let now = spans
+                    .iter()
+                    .filter(|s| s.from <= o.at && o.at < s.until)
+                    .count();
+                assert!(now <= cfg.axes_per_dealer);
+                let against = plan.against(d, o.bond, o.buy, o.at);
+                assert_eq!(against, plan.mask(o.bond, o.buy, o.at) & (1 << d) != 0);
+            }
+        }
+        let axed = orders
+            .iter()
+            .filter(|o| plan.mask(o.bond, o.buy, o.at) != 0)
+            .count();
+        assert!(axed > 0, "some orders meet an axe");
+    }
+
+    #[test]
     fn the_oracles_expected_cost_prefers_sharp_quiet_dealers() {
         let cfg = SimConfig::default();
         let (bonds, _) = market(&cfg);
         let dealers = cfg.dealer_truths();
         let bond = bonds.iter().find(|b| b.segment == 0).expect("an ig bond");
         let limit = 1.3 * base_cost_bps(bond, 2e6, &cfg);
-        let good = expected_cost_bps(&cfg, &dealers, &[0, 1], bond, 2e6, limit);
-        let leaky = expected_cost_bps(&cfg, &dealers, &[2, 3], bond, 2e6, limit);
+        let good = expected_cost_bps(&cfg, &dealers, &[0, 1], bond, 2e6, limit, 0);
+        let leaky = expected_cost_bps(&cfg, &dealers, &[2, 3], bond, 2e6, limit, 0);
         assert!(good < leaky, "good {good} vs leaky {leaky}");
-        let one = expected_cost_bps(&cfg, &dealers, &[0], bond, 2e6, limit);
+        let one = expected_cost_bps(&cfg, &dealers, &[0], bond, 2e6, limit, 0);
         assert!(good < one, "competition helps: {good} vs {one}");
+        // An axe against the order makes its dealer cheaper to ask.
+        let axed = expected_cost_bps(&cfg, &dealers, &[0], bond, 2e6, limit, 1);
+        assert!(axed < one, "axed {axed} vs {one}");
     }
 }

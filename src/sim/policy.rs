@@ -7,7 +7,7 @@
 //! comparison is about whom to ask. Must not read the clock or do I/O; the random policy's
 //! draws come from its own seeded stream.
 
-use super::model::{expected_cost_bps, Bond, DealerTruth, SimConfig};
+use super::model::{expected_cost_bps, AxePlan, Bond, DealerTruth, SimConfig};
 use super::rng::Rng;
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::DealerId;
@@ -124,7 +124,7 @@ impl Panel for RandomK {
     }
 }
 
-/// Knows the hidden parameters: for each request, adds dealers one at a time, each time the
+/// Knows the hidden parameters (axes included): for each request, adds dealers one at a time, each time the
 /// one that lowers `model::expected_cost_bps` most (competition against leakage), and stops
 /// when no dealer lowers it or at `max_dealers`. Charged against the desk's mean limit.
 #[derive(Debug, Clone)]
@@ -134,6 +134,8 @@ pub struct Oracle {
     pub bonds: Arc<Vec<Bond>>,
     /// SecurityID -> bond index.
     pub by_id: Arc<HashMap<String, usize>>,
+    /// Which dealers are axed against which orders.
+    pub axes: Arc<AxePlan>,
     pub protocol: Protocol,
 }
 
@@ -151,6 +153,11 @@ impl Panel for Oracle {
         let bond = &self.bonds[b];
         let limit =
             self.cfg.limit_mean_frac * super::model::base_cost_bps(bond, spec.qty, &self.cfg);
+        // Axes against a side-less request are unknown: none.
+        let axed = spec.side.map_or(0, |side| {
+            self.axes
+                .mask(b, side == crate::rfq::types::Side::Buy, spec.now)
+        });
         let mut panel: smallvec::SmallVec<[usize; MAX_PANEL]> = smallvec::SmallVec::new();
         let mut best = limit; // nobody asked: nothing fills
         let max = self.cfg.oracle_max_dealers.clamp(1, MAX_PANEL);
@@ -162,7 +169,15 @@ impl Panel for Oracle {
                     continue;
                 }
                 panel.push(d);
-                let j = expected_cost_bps(&self.cfg, &self.dealers, &panel, bond, spec.qty, limit);
+                let j = expected_cost_bps(
+                    &self.cfg,
+                    &self.dealers,
+                    &panel,
+                    bond,
+                    spec.qty,
+                    limit,
+                    axed,
+                );
                 panel.pop();
                 if j < best - 1e-9 && choice.is_none_or(|(_, cj)| j < cj) {
                     choice = Some((d, j));
@@ -223,5 +238,14 @@ impl<P: Panel> Panel for ForceProtocol<P> {
         now: crate::time::Nanos,
     ) -> Option<u32> {
         self.inner.market_mid(instrument, id_source, mid, now)
+    }
+
+    fn indication(
+        &mut self,
+        dealer: crate::rfq::types::DealerId,
+        ioi: &crate::select::axes::Indication<'_>,
+        now: crate::time::Nanos,
+    ) -> crate::select::axes::IoiOutcome {
+        self.inner.indication(dealer, ioi, now)
     }
 }
