@@ -29,6 +29,7 @@ use rfq_router::rfq::types::{FixId, Side};
 use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
 use rfq_router::select::instruments::Date;
+use rfq_router::select::rows::{capacity_for, snapshot as score_snapshot, RowScores};
 use rfq_router::select::rules::RulesWatcher;
 use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
@@ -408,10 +409,12 @@ fn run(
         }
         None => None,
     };
-    let source = match &writer {
-        Some(w) => AnyScores::Table(TableScores::new(w.reader(), sc.model.clone())),
-        None => AnyScores::Neutral(NeutralScores),
-    };
+    // The engine scores from its own copy of the rows: the snapshot below, then the rows
+    // each score update carries (journaled as its inputs: replay is exact).
+    let source = AnyScores::Rows(RowScores::new(
+        sc.model.clone(),
+        capacity_for(sc.dealers_capacity, sc.segments_per_dealer),
+    ));
     let mut panel = ScoredPanel::new(
         load_rules(selection.rules.as_deref())?,
         load_instruments(selection.instruments.as_deref())?,
@@ -475,6 +478,18 @@ fn run(
         .with_feedback(Some(facts_tx), Some(from_scoring))
         .with_admin(snapshot_server);
     app.resume(restart.scan.last_rfq_seq, restart.notices());
+    let mut tap = tap;
+    let snapshot = writer
+        .as_ref()
+        .map(|w| score_snapshot(&w.reader()))
+        .unwrap_or_default();
+    if !snapshot.is_empty() {
+        println!(
+            "score tables: {} rows loaded into the engine",
+            snapshot.len()
+        );
+    }
+    app.load_score_snapshot(start, snapshot, Some(&mut tap));
     let router = spawn_prepared(
         SpawnOptions {
             name: "engine".to_string(),

@@ -16,6 +16,7 @@ use crate::host::{HostApp, PeerSendError, Peers};
 use crate::inbox::Inbox;
 use crate::journal::records::EngineInput;
 use crate::journal::resume::RestartNotices;
+use crate::journal::tap::JournalTap;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{
@@ -24,7 +25,8 @@ use crate::rfq::engine::{
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
 use crate::scoring::FactSender;
-use crate::select::feedback::ToEngine;
+use crate::select::feedback::{ScoreUpdate, ToEngine};
+use crate::select::rows::ScoreRow;
 use crate::select::Panel;
 use crate::time::Nanos;
 
@@ -141,6 +143,35 @@ impl<P: Panel> RouterApp<P> {
         self.restart = Some(notices);
     }
 
+    /// The score rows the run starts from (start-up, before the host runs; `rows::snapshot`
+    /// of the tables): journaled as the engine input `score-snapshot`, then given to the
+    /// engine as one `Event::ScoreUpdate`, so that a replay starts from the same rows.
+    pub fn load_score_snapshot(
+        &mut self,
+        now: Nanos,
+        rows: Vec<ScoreRow>,
+        mut tap: Option<&mut JournalTap>,
+    ) {
+        if rows.is_empty() {
+            return;
+        }
+        if let Some(j) = tap.as_deref_mut() {
+            j.input_score_rows(now, true, &rows);
+        }
+        let update = ScoreUpdate {
+            rows,
+            ..ScoreUpdate::default()
+        };
+        self.engine
+            .on(now, Event::ScoreUpdate(&update), &mut self.out);
+        for cmd in self.out.commands() {
+            if let (Command::Journal(record), Some(j)) = (cmd, tap.as_deref_mut()) {
+                j.engine_record(now, record);
+            }
+        }
+        self.out.clear();
+    }
+
     /// The restart notices (sent and pending), if this run resumed a journal.
     pub fn restart_notices(&self) -> Option<&RestartNotices> {
         self.restart.as_ref()
@@ -231,6 +262,10 @@ impl<P: Panel> RouterApp<P> {
                 break;
             };
             self.counters.feedback_messages += 1;
+            // Everything the engine reads of it (score rows, rules text) is its input.
+            if let Some(mut j) = peers.journal() {
+                j.input_feedback(now, &msg);
+            }
             match msg {
                 ToEngine::Rules(r) => {
                     self.engine.on(now, Event::RulesReload(r), &mut self.out);

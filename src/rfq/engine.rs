@@ -2090,6 +2090,7 @@ impl<P: Panel> Engine<P> {
 
     fn on_score_update(&mut self, now: Nanos, u: &ScoreUpdate, out: &mut Outbox) {
         self.counters.score_updates += 1;
+        self.panel.score_rows(&u.rows, now);
         self.panel.scores_updated(&u.updates, now);
         for e in &u.executions {
             out.journal(Record::TcaExecution(*e));

@@ -185,6 +185,8 @@ pub struct RuleSet {
     pretrade: PretradeConfig,
     version: RulesVersion,
     path: PathBuf,
+    /// The text parsed (journaled with a reload so that replay parses the same rules).
+    text: Box<str>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,6 +291,18 @@ impl RuleSet {
 
     pub fn version(&self) -> RulesVersion {
         self.version
+    }
+
+    /// The text these rules were parsed from (at most `MAX_RULES_FILE_BYTES`).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The same rules as load number `seq` (replay installs a journaled reload's text under
+    /// the load sequence it had).
+    pub fn with_seq(mut self, seq: u64) -> RuleSet {
+        self.version.seq = seq;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -1143,6 +1157,7 @@ impl RuleSet {
                 hash: fnv1a64(text.as_bytes()),
             },
             path: path.to_path_buf(),
+            text: text.into(),
         })
     }
 }

@@ -25,8 +25,8 @@ use crate::journal::tap::{journal_config, JournalTap};
 use crate::journal::Journal;
 use crate::net::NetSettings;
 use crate::router::RouterApp;
-use crate::select::model::ModelConfig;
-use crate::select::scored::{AnyScores, NeutralScores, ScoredPanel, TableScores};
+use crate::select::rows::{self, RowScores};
+use crate::select::scored::{AnyScores, ScoredPanel};
 use crate::select::table::ScoreReader;
 use crate::select::{Candidate, Panel, RfqSpec, Selection};
 use crate::time::Nanos;
@@ -93,6 +93,10 @@ impl<P: Panel> Panel for TimeScaled<P> {
         now: crate::time::Nanos,
     ) {
         self.inner.scores_updated(updates, now);
+    }
+
+    fn score_rows(&mut self, rows: &[crate::select::rows::ScoreRow], now: crate::time::Nanos) {
+        self.inner.score_rows(rows, now);
     }
 
     fn market_mid(
@@ -238,19 +242,25 @@ pub fn run(
     }
     let dealers = Dealers::parse(&dealers_text, "<rfq-sim dealers.toml>", &config)
         .map_err(|e| e.to_string())?;
-    let source = match scores {
-        Some(p) => AnyScores::Table(TableScores::new(
-            ScoreReader::open_read_only(p).map_err(|e| e.to_string())?,
-            ModelConfig::default(),
-        )),
-        None => AnyScores::Neutral(NeutralScores),
+    // As `rfq-router run`: the engine scores from its own copy of the table's rows, given
+    // (and journaled) at start, so `rfq-journal replay` needs only the journal.
+    let snapshot = match scores {
+        Some(p) => rows::snapshot(&ScoreReader::open_read_only(p).map_err(|e| e.to_string())?),
+        None => Vec::new(),
     };
+    let source = AnyScores::Rows(RowScores::new(
+        config.scoring.model.clone(),
+        rows::capacity_for(
+            config.scoring.dealers_capacity,
+            config.scoring.segments_per_dealer,
+        ),
+    ));
     let panel = simulated_panel(
         ScoredPanel::new(world.rules.clone(), world.master.clone(), &dealers, source),
         &config.simulation,
     );
     let start = wall_now();
-    let tap = match &opts.journal {
+    let mut tap = match &opts.journal {
         Some(dir) => Some(open_journal(
             dir,
             &config,
@@ -260,7 +270,8 @@ pub fn run(
         )?),
         None => None,
     };
-    let app = RouterApp::from_config(&config, &dealers, panel, start);
+    let mut app = RouterApp::from_config(&config, &dealers, panel, start);
+    app.load_score_snapshot(start, snapshot, tap.as_mut());
     let router = spawn_journaled(
         SpawnOptions::named("rfq-sim-router"),
         NetSettings::from_config(&config),
