@@ -1113,6 +1113,85 @@ mod tests {
     }
 
     #[test]
+    fn score_rows_and_rules_text_round_trip() {
+        use crate::select::model::RowStats;
+        use crate::select::rows::POOLED;
+        use crate::select::segment::SegmentKey;
+        let rows = [
+            ScoreRow {
+                dealer: 2,
+                key: SegmentKey(0x1234),
+                stats: RowStats {
+                    rfqs_sent: 3.0,
+                    last_update_ns: 9,
+                    ..RowStats::default()
+                },
+            },
+            ScoreRow {
+                dealer: POOLED,
+                key: SegmentKey(0x1234),
+                stats: RowStats::default(),
+            },
+        ];
+        let mut buf = vec![0u8; MAX_FEEDBACK_INPUT_PAYLOAD];
+        let n = encode_score_rows(false, true, &rows, &mut buf).unwrap();
+        assert_eq!(n, INPUT_HEADER_LEN + 2 * ROW_BYTES);
+        let EngineInput::ScoreRows {
+            snapshot,
+            more,
+            rows: bytes,
+        } = decode_input(&buf[..n]).unwrap()
+        else {
+            panic!("not score rows");
+        };
+        assert!(!snapshot && more);
+        assert_eq!(score_rows(bytes).collect::<Vec<_>>(), rows);
+        // Re-encoding the decoded form gives the same bytes.
+        let again = decode_input(&buf[..n]).unwrap();
+        let mut buf2 = vec![0u8; MAX_FEEDBACK_INPUT_PAYLOAD];
+        let m = encode_input(&again, &mut buf2).unwrap();
+        assert_eq!(buf[..n], buf2[..m]);
+        for cut in 0..n {
+            assert!(decode_input(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        let text = describe(RecordKind::EngineInput, &buf[..n]).unwrap();
+        assert!(
+            text.starts_with("score-update rows=2 more=yes [2@0000000000001234:sent=3"),
+            "{text}"
+        );
+        assert!(text.contains("pooled@"), "{text}");
+        let too_many = vec![rows[0]; MAX_ROWS_PER_INPUT + 1];
+        assert!(encode_score_rows(true, false, &too_many, &mut buf).is_err());
+
+        let part = EngineInput::RulesText {
+            refused: false,
+            seq: 2,
+            hash: 0xabc,
+            total_len: 10,
+            offset: 4,
+            part: b"abcdef",
+        };
+        let n = encode_input(&part, &mut buf).unwrap();
+        assert_eq!(n, INPUT_HEADER_LEN + RULES_PART_HEADER_LEN + 6);
+        assert_eq!(decode_input(&buf[..n]), Ok(part));
+        for cut in 0..n {
+            assert!(decode_input(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        // A part past the end of its text is refused both ways.
+        let past = EngineInput::RulesText {
+            refused: false,
+            seq: 2,
+            hash: 0xabc,
+            total_len: 9,
+            offset: 4,
+            part: b"abcdef",
+        };
+        assert!(encode_input(&past, &mut buf).is_err());
+        buf[24..28].copy_from_slice(&9u32.to_le_bytes());
+        assert!(decode_input(&buf[..n]).is_err());
+    }
+
+    #[test]
     fn decisions_round_trip_with_rationale() {
         let rec = Record::Decision {
             rfq: 42,
