@@ -799,11 +799,13 @@ mod tests {
             SegmentHeader::decode(&bytes[..30]),
             Err(HeaderProblem::TooShort { len: 30 })
         );
-        let mut v3 = bytes;
-        v3[8] = 3;
+        let mut next = bytes;
+        next[8] = (FORMAT_VERSION + 1) as u8;
         assert_eq!(
-            SegmentHeader::decode(&v3),
-            Err(HeaderProblem::UnsupportedVersion { version: 3 })
+            SegmentHeader::decode(&next),
+            Err(HeaderProblem::UnsupportedVersion {
+                version: FORMAT_VERSION + 1
+            })
         );
     }
 
