@@ -489,7 +489,8 @@ pub fn encode_input(input: &EngineInput<'_>, buf: &mut [u8]) -> Result<usize, En
             more,
             rows,
         } => {
-            if rows.len() % ROW_BYTES != 0 || rows.len() > MAX_ROWS_PER_INPUT * ROW_BYTES {
+            if !rows.len().is_multiple_of(ROW_BYTES) || rows.len() > MAX_ROWS_PER_INPUT * ROW_BYTES
+            {
                 return Err(EncodeError::TooLong {
                     what: "score rows",
                     len: rows.len(),
@@ -579,7 +580,7 @@ pub fn decode_input(payload: &[u8]) -> Result<EngineInput<'_>, DecodeError> {
         },
         InputEvent::ScoreUpdate | InputEvent::ScoreSnapshot => {
             let rows = &payload[INPUT_HEADER_LEN..];
-            if rows.len() % ROW_BYTES != 0
+            if !rows.len().is_multiple_of(ROW_BYTES)
                 || rows.len() > MAX_ROWS_PER_INPUT * ROW_BYTES
                 || (rows.len() / ROW_BYTES) as u64 != ref_seq
             {
