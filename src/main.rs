@@ -405,7 +405,8 @@ fn check_scores(
     let check = verify(&rows, &writer.reader());
     if check.is_match() {
         println!(
-            "score tables: verified against the journal: {} rows match ({} journaled score              inputs; {} table rows not in the journal)",
+            "score tables: verified against the journal: {} rows match ({} journaled score \
+             inputs; {} table rows not in the journal)",
             check.matching, rows.inputs, check.table_only
         );
         return Ok(());
