@@ -1,5 +1,7 @@
 //! The engine thread's end of the journal: every FIX frame in and out, every engine input and
-//! record, appended through the one `Journal` producer the engine thread owns.
+//! record, appended through the one `Journal` producer the engine thread owns. Inputs include
+//! what the scoring thread and the rules watcher hand the engine (`input_feedback`: score
+//! rows and rules text, inline, in bounded parts), so a replay needs nothing but the journal.
 //!
 //! Owns the encoding scratch buffer, the per-session "latest inbound frame" that lets an
 //! engine input name its `fix-in` record instead of copying the message, and, in `fsync`
