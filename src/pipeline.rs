@@ -339,6 +339,9 @@ impl<P: Panel> Pipeline<P> {
         match msg {
             ToEngine::Rules(r) => self.engine.on(now, Event::RulesReload(r), &mut self.out),
             ToEngine::Scores(u) => self.engine.on(now, Event::ScoreUpdate(&u), &mut self.out),
+            // Messages other modules add are not the pipeline's.
+            #[allow(unreachable_patterns)]
+            _ => return,
         };
         self.dispatch(now);
     }

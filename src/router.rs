@@ -16,7 +16,6 @@ use crate::host::{HostApp, PeerSendError, Peers};
 use crate::inbox::Inbox;
 use crate::journal::records::EngineInput;
 use crate::journal::resume::RestartNotices;
-use crate::journal::tap::JournalTap;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{
@@ -25,8 +24,7 @@ use crate::rfq::engine::{
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
 use crate::scoring::FactSender;
-use crate::select::feedback::{ScoreUpdate, ToEngine};
-use crate::select::rows::ScoreRow;
+use crate::select::feedback::ToEngine;
 use crate::select::Panel;
 use crate::time::Nanos;
 
@@ -149,8 +147,8 @@ impl<P: Panel> RouterApp<P> {
     pub fn load_score_snapshot(
         &mut self,
         now: Nanos,
-        rows: Vec<ScoreRow>,
-        mut tap: Option<&mut JournalTap>,
+        rows: Vec<crate::select::rows::ScoreRow>,
+        mut tap: Option<&mut crate::journal::tap::JournalTap>,
     ) {
         if rows.is_empty() {
             return;
@@ -158,9 +156,9 @@ impl<P: Panel> RouterApp<P> {
         if let Some(j) = tap.as_deref_mut() {
             j.input_score_rows(now, true, &rows);
         }
-        let update = ScoreUpdate {
+        let update = crate::select::feedback::ScoreUpdate {
             rows,
-            ..ScoreUpdate::default()
+            ..Default::default()
         };
         self.engine
             .on(now, Event::ScoreUpdate(&update), &mut self.out);

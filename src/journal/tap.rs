@@ -441,11 +441,15 @@ impl JournalTap {
         }
     }
 
-    /// What the scoring thread or the rules watcher hands the engine, as its input.
+    /// What the scoring thread or the rules watcher hands the engine, as its input (score
+    /// rows, rules text; other `ToEngine` messages are journaled by whoever adds them).
     pub fn input_feedback(&mut self, now: Nanos, msg: &ToEngine) {
         match msg {
             ToEngine::Scores(u) => self.input_score_rows(now, false, &u.rows),
             ToEngine::Rules(r) => self.input_rules(now, r),
+            // Messages other modules add journal their own input.
+            #[allow(unreachable_patterns)]
+            _ => {}
         }
     }
 
