@@ -20,9 +20,10 @@ use crate::metrics::SnapshotClient;
 use crate::net::LoopHandle;
 use crate::pinning::{spawn_pinned, Pinning};
 use crate::rfq::types::{FixId, Side};
+use crate::select::follow::RulesFollower;
 use crate::select::instruments::Date;
 use crate::select::scored::{ScoreSource, ScoredPanel};
-use crate::select::{Candidate, RfqSpec};
+use crate::select::{Candidate, Panel, RfqSpec};
 use crate::time::Nanos;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -80,12 +81,30 @@ pub trait Recommender: Send {
 pub struct PanelRecommender<S: ScoreSource> {
     panel: ScoredPanel<S>,
     candidates: Vec<Candidate>,
+    /// The engine's rules reloads, followed before each recommendation.
+    follower: Option<RulesFollower>,
 }
 
 impl<S: ScoreSource> PanelRecommender<S> {
     pub fn new(panel: ScoredPanel<S>, dealers: &Dealers) -> PanelRecommender<S> {
         let candidates = dealers.candidates_all_online();
-        PanelRecommender { panel, candidates }
+        PanelRecommender {
+            panel,
+            candidates,
+            follower: None,
+        }
+    }
+
+    /// Follows the engine's rules: before each recommendation, the rules the engine has
+    /// installed since (a refused file changes nothing; see `select::follow`).
+    pub fn following(mut self, follower: RulesFollower) -> PanelRecommender<S> {
+        self.follower = Some(follower);
+        self
+    }
+
+    /// The rules recommendations are made with.
+    pub fn rules(&self) -> &crate::select::rules::RuleSet {
+        self.panel.rules()
     }
 }
 
@@ -104,6 +123,10 @@ fn wall_clock_now() -> Nanos {
 
 impl<S: ScoreSource + Send> Recommender for PanelRecommender<S> {
     fn recommend_json(&mut self, q: &RecommendQuery) -> Result<String, RecommendError> {
+        if let Some(rules) = self.follower.as_mut().and_then(RulesFollower::poll) {
+            // A `ScoredPanel` always takes rules; the version shows in the answer.
+            let _ = self.panel.install_rules(rules);
+        }
         let id = FixId::new(q.instrument.as_bytes())
             .ok_or_else(|| RecommendError::Invalid("instrument longer than 40 bytes".into()))?;
         let source = FixId::new(match q.id_source {

@@ -47,6 +47,8 @@ pub struct Config {
     pub admin: AdminSettings,
     /// `[scoring]`: the score tables, TCA and the scoring thread.
     pub scoring: crate::scoring::ScoringSettings,
+    /// `[market_data]`: mids replayed from a CSV file.
+    pub market_data: crate::mid_replay::MarketDataSettings,
     pub journal: JournalSettings,
     /// `[simulation]`: only in the configuration `rfq-router demo` writes for its loopback
     /// router (and `rfq-journal replay` reads back); `rfq-router run` refuses it.
@@ -597,6 +599,8 @@ struct RawConfig {
     admin: RawAdmin,
     #[serde(default)]
     scoring: crate::scoring::RawScoring,
+    #[serde(default)]
+    market_data: crate::mid_replay::RawMarketData,
     #[serde(default)]
     journal: RawJournal,
     simulation: Option<RawSimulation>,
@@ -1412,6 +1416,7 @@ impl Config {
         let rfq = checker.rfq(&raw.rfq, &sessions)?;
         let admin = checker.admin(&raw.admin)?;
         let scoring = crate::scoring::settings(&checker, &raw.scoring)?;
+        let market_data = crate::mid_replay::settings(&checker, &raw.market_data)?;
         let journal = checker.journal(&raw.journal)?;
         let simulation = match &raw.simulation {
             None => SimulationSettings::default(),
@@ -1437,6 +1442,7 @@ impl Config {
             rfq,
             admin,
             scoring,
+            market_data,
             journal,
             simulation,
         })

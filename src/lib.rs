@@ -19,6 +19,7 @@ pub mod host;
 pub mod inbox;
 pub mod journal;
 pub mod metrics;
+pub mod mid_replay;
 pub mod net;
 pub mod pinning;
 pub mod pipeline;

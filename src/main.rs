@@ -23,11 +23,13 @@ use rfq_router::journal::tap::{journal_config, JournalTap};
 use rfq_router::journal::Journal;
 use rfq_router::journal::{CorruptionPolicy, JournalError};
 use rfq_router::metrics::{exposition, snapshot_channel};
+use rfq_router::mid_replay::{spawn_mid_replay, MidReplay, MidsCsv};
 use rfq_router::net::NetSettings;
 use rfq_router::pinning::started_threads;
 use rfq_router::rfq::types::{FixId, Side};
 use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
+use rfq_router::select::follow::follow_rules;
 use rfq_router::select::instruments::Date;
 use rfq_router::select::rows::{capacity_for, snapshot as score_snapshot, RowScores};
 use rfq_router::select::rules::RulesWatcher;
@@ -36,7 +38,7 @@ use rfq_router::select::scored::{
 };
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
 use rfq_router::select::tca::Tca;
-use rfq_router::select::RfqSpec;
+use rfq_router::select::{Panel, RfqSpec};
 use rfq_router::time::Nanos;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,7 +71,8 @@ struct ConfigArgs {
 /// The selection files: rules, security master, score tables.
 #[derive(clap::Args, Clone, Default)]
 struct SelectionArgs {
-    /// Dealer-selection rules. Default: the copy of config/rules.toml compiled into the binary.
+    /// Dealer-selection rules. Default: the copy of config/rules.toml compiled into the binary
+    /// (`run` reloads a FILE on SIGHUP and when it changes; the compiled-in copy never).
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
     /// Security master. Default: the copy of config/instruments.csv compiled into the binary.
@@ -97,6 +100,13 @@ enum SideArg {
 #[derive(Subcommand)]
 enum Command {
     /// Run the router (the default when no command is given).
+    ///
+    /// Rules: with `--rules FILE` they are reloaded without a restart on SIGHUP and whenever
+    /// FILE changes (a bad file is refused with file:line:column and the rules in force stay;
+    /// the admin's /api/recommend switches once the engine has installed the new rules).
+    /// Without `--rules` the router runs the compiled-in copy of config/rules.toml, which
+    /// cannot be reloaded: SIGHUP is noted and ignored; restart with `--rules FILE` to change
+    /// the rules.
     Run {
         #[command(flatten)]
         files: ConfigArgs,
@@ -112,6 +122,11 @@ enum Command {
         /// (the cut bytes are saved beside the segment, later segments renamed aside).
         #[arg(long)]
         truncate_corrupt: bool,
+        /// Replay market mids from this CSV on time, as a feed session's 35=W would give them
+        /// (header: time, instrument, and mid or bid and ask; see config/mids.csv). Default:
+        /// `[market_data] csv`. Every row is checked first: an error names file:line.
+        #[arg(long, value_name = "FILE")]
+        mids: Option<PathBuf>,
     },
     /// Check the configuration files and print what they describe; exit non-zero on error.
     CheckConfig {
@@ -442,6 +457,7 @@ fn run(
     status_every_s: u64,
     journal_dir: Option<PathBuf>,
     truncate_corrupt: bool,
+    mids: Option<PathBuf>,
 ) -> Result<()> {
     let (config, dealers) = load(files)?;
     anyhow::ensure!(
@@ -484,6 +500,23 @@ fn run(
         Nanos::from_secs(sc.max_mid_age_s),
     );
     describe_selection(&panel);
+    // Market data replayed from a CSV: every row checked before anything starts.
+    let md = &config.market_data;
+    let mids = match mids.or_else(|| md.csv.clone()) {
+        Some(p) => {
+            let m = MidsCsv::load(&p, panel.master(), md.max_rows)
+                .context("checking the market-data CSV")?;
+            println!(
+                "market data: {} mids from {}, replayed at speed {} from {} s into the file",
+                m.rows().len(),
+                p.display(),
+                md.speed,
+                md.start_offset_s
+            );
+            Some(m)
+        }
+        None => None,
+    };
     match &scores_path {
         Some(p) => println!(
             "score tables: {} (written by the scoring thread)",
@@ -493,9 +526,14 @@ fn run(
     }
     // Rules reload on SIGHUP and on file change, when the rules come from a file.
     let hup_ignored = Arc::new(AtomicBool::new(false));
+    let mut follower = None;
     let watcher = match &selection.rules {
         Some(_) => {
-            let w = RulesWatcher::new(panel.rules());
+            let mut w = RulesWatcher::new(panel.rules());
+            // The admin's recommender switches when (and only if) the engine installs.
+            let (stage, installed, f) = follow_rules(panel.rules().version().seq);
+            w.stage_for_followers(stage);
+            follower = Some((installed, f));
             w.listen_for_sighup()
                 .context("installing the SIGHUP handler")?;
             println!(
@@ -538,9 +576,17 @@ fn run(
     let journal_metrics = tap.journal().metrics_handle();
     let tap_counters = tap.counters_handle();
     let (mut snapshots, snapshot_server) = snapshot_channel(4, None);
+    let admin_rules = panel.rules().clone();
     let mut app = RouterApp::from_config(&config, &dealers, panel, start)
         .with_feedback(Some(facts_tx), Some(from_scoring))
         .with_admin(snapshot_server);
+    let follower = match follower {
+        Some((installed, f)) => {
+            app = app.with_installed_rules(installed);
+            Some(f)
+        }
+        None => None,
+    };
     app.resume(restart.scan.last_rfq_seq, restart.notices());
     let mut tap = tap;
     let snapshot = writer
@@ -574,6 +620,7 @@ fn run(
     )
     .context("starting the engine thread")?;
     to_engine.set_wake(router.handle.clone());
+    let mids_to_engine = to_engine.clone();
     let scoring = spawn_scoring(
         ScoringThread {
             tca,
@@ -588,11 +635,34 @@ fn run(
         config.router.scoring_cpu,
     )
     .context("starting the scoring thread")?;
+    let mid_replay = match mids {
+        Some(m) => Some(
+            spawn_mid_replay(
+                MidReplay {
+                    rows: m.into_rows(),
+                    speed: md.speed,
+                    start_offset_s: md.start_offset_s,
+                    to_engine: mids_to_engine,
+                    // A quarter of the inbox stays free for the scoring thread's reports.
+                    inbox_reserve: sc.inbox_capacity / 4,
+                },
+                md.cpu,
+            )
+            .context("starting the market-data replay thread")?,
+        ),
+        None => None,
+    };
     snapshots.set_wake(router.handle.clone());
     let _admin = match config.admin.listen {
         Some(listen) => {
-            let recommender =
-                PanelRecommender::new(scored_panel(selection, &dealers, &config)?, &dealers);
+            // The engine's rules as they were loaded (not the file read again: it may have
+            // changed since), followed through reloads.
+            let mut admin_panel = scored_panel(selection, &dealers, &config)?;
+            let _ = admin_panel.install_rules(Box::new(admin_rules));
+            let mut recommender = PanelRecommender::new(admin_panel, &dealers);
+            if let Some(f) = follower {
+                recommender = recommender.following(f);
+            }
             let admin = rfq_router::admin::spawn(
                 listen,
                 &config.admin,
@@ -672,6 +742,19 @@ fn run(
             s.rules_reloaded.load(Ordering::Relaxed),
             s.rules_refused.load(Ordering::Relaxed),
         );
+        if let Some(r) = &mid_replay {
+            let c = &r.counters;
+            println!(
+                "status: market data replay: {} mids sent{}, {} waits on a full inbox",
+                c.rows_sent.load(Ordering::Acquire),
+                if c.finished.load(Ordering::Acquire) {
+                    " (done)"
+                } else {
+                    ""
+                },
+                c.inbox_full_waits.load(Ordering::Relaxed)
+            );
+        }
         if t.append_failures > 0 {
             eprintln!(
                 "rfq-router: warning: {} journal appends failed: records are missing from the \
@@ -681,6 +764,9 @@ fn run(
         }
     }
     println!("stopping");
+    if let Some(r) = mid_replay {
+        r.stop();
+    }
     router
         .stop()
         .context("stopping the engine thread and closing the journal")?;
@@ -752,6 +838,7 @@ fn real_main() -> Result<()> {
         status_every_s: 10,
         journal: None,
         truncate_corrupt: false,
+        mids: None,
     }) {
         Command::Run {
             files,
@@ -759,18 +846,26 @@ fn real_main() -> Result<()> {
             status_every_s,
             journal,
             truncate_corrupt,
+            mids,
         } => run(
             &files,
             &selection,
             status_every_s,
             journal,
             truncate_corrupt,
+            mids,
         ),
         Command::Demo(args) => demo(&args),
         Command::CheckConfig { files, selection } => {
             let (config, dealers) = load(&files)?;
             describe(&config, &dealers);
-            describe_selection(&scored_panel(&selection, &dealers, &config)?);
+            let panel = scored_panel(&selection, &dealers, &config)?;
+            describe_selection(&panel);
+            if let Some(p) = &config.market_data.csv {
+                let m = MidsCsv::load(p, panel.master(), config.market_data.max_rows)
+                    .context("checking the market-data CSV")?;
+                println!("market data: {} mids in {}", m.rows().len(), p.display());
+            }
             println!("configuration OK");
             Ok(())
         }

@@ -14,17 +14,18 @@ use crate::fix::session::{AppOutcome, Reply};
 use crate::fix::{Encoder, Message};
 use crate::host::{HostApp, PeerSendError, Peers};
 use crate::inbox::Inbox;
-use crate::journal::records::EngineInput;
+use crate::journal::records::{EngineInput, PriceBits};
 use crate::journal::resume::RestartNotices;
 use crate::journal::tap::{UNSENT_NOT_A_SESSION, UNSENT_NOT_LOGGED_ON, UNSENT_REFUSED};
 use crate::metrics::{EngineCounts, Probe, SnapshotServer};
 use crate::rfq::engine::{
     AdminQuery, Counters, Engine, EngineConfig, EngineStatus, Event, Outcome,
 };
-use crate::rfq::outbox::{Command, Outbox};
+use crate::rfq::outbox::{Command, Outbox, Record};
 use crate::rfq::types::SessionId;
 use crate::scoring::FactSender;
 use crate::select::feedback::ToEngine;
+use crate::select::follow::InstalledRules;
 use crate::select::Panel;
 use crate::time::Nanos;
 
@@ -56,6 +57,8 @@ pub struct RouterApp<P: Panel> {
     feedback: Option<Inbox<ToEngine>>,
     /// What a restart owes desks (RFQs left open by the previous run), sent at their logon.
     restart: Option<RestartNotices>,
+    /// Told the load sequence of every rule set the engine installs (`select::follow`).
+    installed_rules: Option<InstalledRules>,
 }
 
 /// Feedback messages handled per wake before the loop serves sockets again.
@@ -73,6 +76,7 @@ impl<P: Panel> RouterApp<P> {
             tca_facts: None,
             feedback: None,
             restart: None,
+            installed_rules: None,
         }
     }
 
@@ -126,6 +130,13 @@ impl<P: Panel> RouterApp<P> {
     ) -> RouterApp<P> {
         self.tca_facts = facts;
         self.feedback = inbox;
+        self
+    }
+
+    /// Tells `installed` each rule set the engine installs, so readers off the engine thread
+    /// (the admin's recommender) switch with it.
+    pub fn with_installed_rules(mut self, installed: InstalledRules) -> RouterApp<P> {
+        self.installed_rules = Some(installed);
         self
     }
 
@@ -235,6 +246,15 @@ impl<P: Panel> RouterApp<P> {
                 }
                 Command::Journal(record) => {
                     self.counters.journal_records += 1;
+                    if let (
+                        Record::RulesReload {
+                            seq, refused: None, ..
+                        },
+                        Some(rules),
+                    ) = (record, &self.installed_rules)
+                    {
+                        rules.installed(*seq);
+                    }
                     if let Some(mut j) = peers.journal() {
                         j.engine_record(now, record);
                     }
@@ -270,6 +290,18 @@ impl<P: Panel> RouterApp<P> {
                 }
                 ToEngine::Scores(u) => {
                     self.engine.on(now, Event::ScoreUpdate(&u), &mut self.out);
+                }
+                ToEngine::Mid(m) => {
+                    let instrument = m.instrument.as_bytes();
+                    if let Some(mut j) = peers.journal() {
+                        let mid = PriceBits::new(m.mid);
+                        j.input(now, &EngineInput::MarketMid { instrument, mid });
+                    }
+                    let ev = Event::MarketMid {
+                        instrument,
+                        mid: m.mid,
+                    };
+                    self.engine.on(now, ev, &mut self.out);
                 }
             }
             self.dispatch(now, None, peers);

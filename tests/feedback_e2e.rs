@@ -1,20 +1,24 @@
 //! The running router's feedback paths over loopback TCP: a market-data feed session, a
 //! fill whose TCA the scoring thread writes into the score tables, and rules reloaded from a
-//! changed file (a bad file refused, the rules in force kept) without a restart.
+//! changed file (a bad file refused, the rules in force kept) without a restart, followed by
+//! the admin thread's `/api/recommend` once the engine has installed them.
 
 mod support;
 
-use rfq_router::config::{Config, Role};
+use rfq_router::admin::{self, AdminContext, PanelRecommender};
+use rfq_router::config::{AdminSettings, Config, Role};
 use rfq_router::dealers::Dealers;
 use rfq_router::fix::validate::Validator;
 use rfq_router::host::{sessions_from_config, spawn};
 use rfq_router::inbox::inbox;
+use rfq_router::metrics::snapshot_channel;
 use rfq_router::net::NetSettings;
 use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringCounters, ScoringThread};
+use rfq_router::select::follow::follow_rules;
 use rfq_router::select::model::ModelConfig;
 use rfq_router::select::rules::{RuleSet, RulesWatcher};
-use rfq_router::select::scored::{load_instruments, ScoredPanel, TableScores};
+use rfq_router::select::scored::{load_instruments, NeutralScores, ScoredPanel, TableScores};
 use rfq_router::select::segment::SegmentKey;
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
 use rfq_router::select::tca::{Tca, TcaConfig};
@@ -129,8 +133,18 @@ fn rfq(desk: &mut Peer, n: u32) -> (String, String) {
         "R",
         &format!("131=RFQ{n}|146=1|55=NW|48={ISIN}|22=4|54=1|38=1000000|"),
     );
-    assert_eq!(desk.recv_type("AI").get(297), Some("0"));
-    let q = desk.recv_type("S");
+    // Earlier RFQs (never hit) may expire meanwhile: their status reports are skipped.
+    let this = format!("RFQ{n}");
+    let mut m = desk.recv();
+    while m.msg_type() == "AI" && m.get(131) != Some(this.as_str()) {
+        m = desk.recv();
+    }
+    assert_eq!((m.msg_type(), m.get(297)), ("AI", Some("0")), "{}", m.0);
+    let mut q = desk.recv();
+    while q.msg_type() == "AI" && q.get(131) != Some(this.as_str()) {
+        q = desk.recv();
+    }
+    assert_eq!(q.msg_type(), "S", "{}", q.0);
     (
         q.get(448).unwrap().to_string(),
         q.get(117).unwrap().to_string(),
@@ -164,11 +178,23 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
         &dealers,
         TableScores::new(writer.reader(), model.clone()),
     );
-    let watcher = RulesWatcher::new(panel.rules());
+    let mut watcher = RulesWatcher::new(panel.rules());
+    // The admin's recommender follows the engine's installs.
+    let (stage, installed, follower) = follow_rules(panel.rules().version().seq);
+    watcher.stage_for_followers(stage);
+    let admin_panel = ScoredPanel::new(
+        panel.rules().clone(),
+        load_instruments(None).unwrap(),
+        &dealers,
+        NeutralScores,
+    );
     let (facts_tx, facts_rx) = fact_queue(1024);
     let (mut to_engine, from_scoring) = inbox(64, None);
+    let (snapshots, snapshot_server) = snapshot_channel(1, None);
     let app = RouterApp::from_config(&config, &dealers, panel, now())
-        .with_feedback(Some(facts_tx), Some(from_scoring));
+        .with_feedback(Some(facts_tx), Some(from_scoring))
+        .with_admin(snapshot_server)
+        .with_installed_rules(installed);
     let router = spawn(
         "feedback-e2e",
         NetSettings::from_config(&config),
@@ -197,6 +223,37 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
     )
     .unwrap();
     let counters: &ScoringCounters = &scoring.counters;
+    let admin = admin::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        &AdminSettings::default(),
+        None,
+        AdminContext {
+            snapshots,
+            net: None,
+            journal: None,
+            recommender: Some(Box::new(
+                PanelRecommender::new(admin_panel, &dealers).following(follower),
+            )),
+        },
+    )
+    .unwrap();
+    let recommended = || {
+        let (status, body) = admin::get(
+            admin.local_addr,
+            &format!("/api/recommend?instrument={ISIN}&side=buy&qty=1000000"),
+            Duration::from_secs(10),
+        )
+        .expect("GET /api/recommend");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        (
+            v["chosen"][0]["name"].as_str().unwrap_or("").to_string(),
+            v["rules_version"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let (first, first_version) = recommended();
+    assert_eq!(first, "Dealer A");
+    assert!(first_version.starts_with("1-"), "{first_version}");
 
     let addr = router.listen_addrs[0].unwrap();
     let mut desk = Peer::connect(addr, "DESK", "ROUTER");
@@ -255,6 +312,8 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
         "the refusal names file:line:column: {refusal}"
     );
     assert_eq!(rfq(&mut desk, 2).0, "DLRA");
+    // ... and in the admin's recommendation.
+    assert_eq!(recommended(), (first.clone(), first_version.clone()));
 
     // A good file is installed without a restart: Dealer B is asked from then on.
     std::fs::write(&rules_path, rules("Dealer B")).unwrap();
@@ -265,6 +324,12 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
         assert!(n < 50, "the reloaded rules never took effect");
     }
     assert_eq!(counters.rules_refused.load(Ordering::Acquire), 1);
+    // The engine has installed the new rules: /api/recommend answers with them.
+    let (now_first, now_version) = recommended();
+    assert_eq!(now_first, "Dealer B");
+    assert!(now_version.starts_with("2-"), "{now_version}");
+    assert_ne!(now_version, first_version);
+    admin.stop().unwrap();
 
     drop(desk);
     drop(feed);

@@ -189,8 +189,12 @@ pub enum InputEvent {
     /// `Event::RulesReload`: the rules text (or the refusal's reason), inline, in parts
     /// (since version 3).
     RulesReload = 8,
-    // Events other issues add to `rfq::engine::Event` get the next codes: carry their data
-    // inline (or name the record holding it in `ref_seq`) and teach `replay` to rebuild it.
+    /// `Event::MarketMid`: a mid from a market-data file replay (`mid_replay`). Inline, 8 to
+    /// 48 bytes: the mid (f64, little-endian), then the instrument id (1 to 40 bytes, ISIN or
+    /// CUSIP). Code 12 keeps clear of the codes the reload and score inputs take (6-11).
+    MarketMid = 12,
+    // Reserved for the events other issues add to `rfq::engine::Event`: give each a code
+    // here, name the record carrying its data in `ref_seq`, and teach `replay` to rebuild it.
 }
 
 impl InputEvent {
@@ -204,6 +208,7 @@ impl InputEvent {
             6 => Some(InputEvent::ScoreUpdate),
             7 => Some(InputEvent::ScoreSnapshot),
             8 => Some(InputEvent::RulesReload),
+            12 => Some(InputEvent::MarketMid),
             _ => None,
         }
     }
@@ -218,6 +223,7 @@ impl InputEvent {
             InputEvent::ScoreUpdate => "score-update",
             InputEvent::ScoreSnapshot => "score-snapshot",
             InputEvent::RulesReload => "rules-reload",
+            InputEvent::MarketMid => "market-mid",
         }
     }
 }
@@ -268,6 +274,11 @@ pub enum EngineInput<'a> {
         offset: u32,
         part: &'a [u8],
     },
+    /// A market mid for `instrument` (ISIN or CUSIP), from a market-data file replay.
+    MarketMid {
+        instrument: &'a [u8],
+        mid: PriceBits,
+    },
 }
 
 /// The rows of a `ScoreRows` input.
@@ -278,6 +289,23 @@ pub fn score_rows(rows: &[u8]) -> impl Iterator<Item = ScoreRow> + '_ {
         ScoreRow::decode(&b)
     })
 }
+
+/// A price carried bit for bit, so that inputs compare exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceBits(pub u64);
+
+impl PriceBits {
+    pub fn new(price: f64) -> PriceBits {
+        PriceBits(price.to_bits())
+    }
+
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+/// Longest instrument id in a `MarketMid` input.
+pub const MARKET_MID_MAX_ID: usize = 40;
 
 /// Which file a run-start entry describes. Stable codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,6 +561,24 @@ pub fn encode_input(input: &EngineInput<'_>, buf: &mut [u8]) -> Result<usize, En
             buf[32..len].copy_from_slice(part);
             return Ok(len);
         }
+        EngineInput::MarketMid { instrument, mid } => {
+            if instrument.is_empty() || instrument.len() > MARKET_MID_MAX_ID {
+                return Err(EncodeError::TooLong {
+                    what: "market mid instrument id",
+                    len: instrument.len(),
+                });
+            }
+            let len = INPUT_HEADER_LEN + 8 + instrument.len();
+            need(buf, len)?;
+            buf[0] = InputEvent::MarketMid as u8;
+            buf[1] = 1;
+            buf[2..4].copy_from_slice(&0u16.to_le_bytes());
+            buf[4..8].copy_from_slice(&((8 + instrument.len()) as u32).to_le_bytes());
+            buf[8..16].copy_from_slice(&0u64.to_le_bytes());
+            buf[16..24].copy_from_slice(&mid.0.to_le_bytes());
+            buf[24..len].copy_from_slice(instrument);
+            return Ok(len);
+        }
     };
     let inline_len = u32::try_from(inline.len()).map_err(|_| EncodeError::TooLong {
         what: "inlined message",
@@ -610,6 +656,16 @@ pub fn decode_input(payload: &[u8]) -> Result<EngineInput<'_>, DecodeError> {
                 total_len,
                 offset,
                 part,
+            }
+        }
+        InputEvent::MarketMid => {
+            let data = &payload[INPUT_HEADER_LEN..];
+            if flags & 1 == 0 || data.len() <= 8 || data.len() > 8 + MARKET_MID_MAX_ID {
+                return Err(DecodeError::BadLength { what: "market mid" });
+            }
+            EngineInput::MarketMid {
+                instrument: &data[8..],
+                mid: PriceBits(u64_at(data, 0)),
             }
         }
     })
@@ -994,6 +1050,11 @@ pub fn describe(kind: RecordKind, payload: &[u8]) -> Option<String> {
                     )
                 }
             }
+            Ok(EngineInput::MarketMid { instrument, mid }) => format!(
+                "market-mid instrument={} mid={}",
+                String::from_utf8_lossy(instrument),
+                mid.get()
+            ),
             Err(e) => format!("bad input payload: {e}"),
         },
         RecordKind::EngineDecision if sub_kind(payload) == Some(SubKind::Decision as u8) => {
@@ -1095,6 +1156,10 @@ mod tests {
             EngineInput::SessionDown { session: 65535 },
             EngineInput::Tick,
             EngineInput::ResumeNumbering { last_rfq_seq: 41 },
+            EngineInput::MarketMid {
+                instrument: b"US99A1NW1035",
+                mid: PriceBits::new(100.125),
+            },
         ];
         for c in cases {
             let n = encode_input(&c, &mut buf).unwrap();
@@ -1189,6 +1254,35 @@ mod tests {
         };
         assert!(encode_input(&past, &mut buf).is_err());
         buf[24..28].copy_from_slice(&9u32.to_le_bytes());
+        assert!(decode_input(&buf[..n]).is_err());
+    }
+
+    #[test]
+    fn market_mid_inputs_are_bounded_and_described() {
+        let mut buf = [0u8; 128];
+        let long = [b'X'; MARKET_MID_MAX_ID + 1];
+        for bad in [&long[..], b""] {
+            let input = EngineInput::MarketMid {
+                instrument: bad,
+                mid: PriceBits::new(1.0),
+            };
+            assert!(matches!(
+                encode_input(&input, &mut buf),
+                Err(EncodeError::TooLong { .. })
+            ));
+        }
+        let input = EngineInput::MarketMid {
+            instrument: &long[..MARKET_MID_MAX_ID],
+            mid: PriceBits::new(99.5),
+        };
+        let n = encode_input(&input, &mut buf).unwrap();
+        assert_eq!(n, INPUT_HEADER_LEN + 8 + MARKET_MID_MAX_ID);
+        assert_eq!(decode_input(&buf[..n]), Ok(input));
+        let text = describe(RecordKind::EngineInput, &buf[..n]).unwrap();
+        assert!(text.starts_with("market-mid instrument=XXXX"), "{text}");
+        assert!(text.ends_with("mid=99.5"), "{text}");
+        // Without the inline flag the payload is refused, never misread.
+        buf[1] = 0;
         assert!(decode_input(&buf[..n]).is_err());
     }
 

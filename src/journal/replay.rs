@@ -451,6 +451,13 @@ pub fn replay<'a, P: Panel>(
                             .map_err(|why| bad(seq, why))?;
                         r.engine.on(now, Event::RulesReload(reload), &mut r.out);
                     }
+                    EngineInput::MarketMid { instrument, mid } => {
+                        let ev = Event::MarketMid {
+                            instrument,
+                            mid: mid.get(),
+                        };
+                        r.engine.on(now, ev, &mut r.out);
+                    }
                 }
                 collect(r, seq, &mut encoded)?;
             }

@@ -105,6 +105,12 @@ pub enum Event<'m, 'a> {
     RulesReload(RulesReload),
     /// The scoring thread wrote these updates to the score tables: refresh, journal.
     ScoreUpdate(&'m ScoreUpdate),
+    /// A market mid from outside FIX (a market-data file replay): the same effect as a feed
+    /// session's 35=W with that mid (fair value, TCA's arrival mid).
+    MarketMid {
+        instrument: &'m [u8],
+        mid: f64,
+    },
     /// An operator's question (the admin thread's request, put to the engine on its own
     /// thread), answered from the engine's state into the caller's slot. It changes nothing
     /// and fires no timers, so it is not an input a replay needs.
@@ -471,6 +477,10 @@ impl<P: Panel> Engine<P> {
             }
             Event::ScoreUpdate(u) => {
                 self.on_score_update(now, u, out);
+                Outcome::Handled
+            }
+            Event::MarketMid { instrument, mid } => {
+                self.market_mid(now, instrument, None, mid, out);
                 Outcome::Handled
             }
         };
@@ -2106,15 +2116,25 @@ impl<P: Panel> Engine<P> {
             self.counters.market_data_rejected += 1;
             return;
         };
-        match self
-            .panel
-            .market_mid(snap.instrument, snap.id_source, snap.mid, now)
-        {
+        self.market_mid(now, snap.instrument, snap.id_source, snap.mid, out);
+    }
+
+    /// A mid (from a feed's snapshot or a file replay) becomes the instrument's fair value
+    /// and a TCA fact.
+    fn market_mid(
+        &mut self,
+        now: Nanos,
+        instrument: &[u8],
+        id_source: Option<&[u8]>,
+        mid: f64,
+        out: &mut Outbox,
+    ) {
+        match self.panel.market_mid(instrument, id_source, mid, now) {
             Some(instrument) => {
                 self.counters.market_mids += 1;
                 out.tca(TcaFact::Mid {
                     instrument,
-                    mid: snap.mid,
+                    mid,
                     now,
                 });
             }

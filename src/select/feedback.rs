@@ -113,6 +113,16 @@ impl ScoreUpdate {
 pub enum ToEngine {
     Rules(RulesReload),
     Scores(ScoreUpdate),
+    /// A market mid from a market-data file replay (`mid_replay`): `Event::MarketMid`.
+    Mid(MarketMid),
+}
+
+/// One instrument's mid, held inline (no allocation on its way to the engine).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MarketMid {
+    /// ISIN or CUSIP, as the security master knows it.
+    pub instrument: crate::rfq::types::FixId,
+    pub mid: f64,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 pub mod cache;
 pub mod expr;
 pub mod feedback;
+pub mod follow;
 pub mod instruments;
 pub mod market;
 pub mod model;

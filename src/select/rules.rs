@@ -289,6 +289,13 @@ impl RuleSet {
         &self.tiering
     }
 
+    /// The same rules with load sequence `seq` (tests of code that follows reloads).
+    #[cfg(test)]
+    pub(crate) fn with_seq(mut self, seq: u64) -> RuleSet {
+        self.version.seq = seq;
+        self
+    }
+
     pub fn version(&self) -> RulesVersion {
         self.version
     }
@@ -1186,6 +1193,8 @@ pub struct RulesWatcher {
     hash: u64,
     seq: u64,
     hup: Arc<AtomicBool>,
+    /// Where a copy of each loaded set is staged for readers off the engine thread.
+    stage: Option<crate::select::follow::RulesStage>,
 }
 
 fn stamp_of(path: &Path) -> std::io::Result<(SystemTime, u64)> {
@@ -1202,7 +1211,15 @@ impl RulesWatcher {
             hash: current.version.hash,
             seq: current.version.seq,
             hup: Arc::new(AtomicBool::new(false)),
+            stage: None,
         }
+    }
+
+    /// Stages a copy of every set `poll` loads (before the caller hands it to the engine),
+    /// so that readers off the engine thread (the admin's recommender) can follow the
+    /// engine's installs (`select::follow`).
+    pub fn stage_for_followers(&mut self, stage: crate::select::follow::RulesStage) {
+        self.stage = Some(stage);
     }
 
     /// Sets the reload flag on SIGHUP (through `signal-hook`, whose handler only stores to the
@@ -1267,6 +1284,9 @@ impl RulesWatcher {
                 self.seq += 1;
                 self.hash = set.version.hash;
                 set.version.seq = self.seq;
+                if let Some(stage) = &self.stage {
+                    stage.stage(&set);
+                }
                 Reload::Loaded(Box::new(set))
             }
             Err(e) => Reload::Refused(e),
