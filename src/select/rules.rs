@@ -289,13 +289,6 @@ impl RuleSet {
         &self.tiering
     }
 
-    /// The same rules with load sequence `seq` (tests of code that follows reloads).
-    #[cfg(test)]
-    pub(crate) fn with_seq(mut self, seq: u64) -> RuleSet {
-        self.version.seq = seq;
-        self
-    }
-
     pub fn version(&self) -> RulesVersion {
         self.version
     }
