@@ -5,7 +5,8 @@
 //! `spawn_scoring` (through `pinning::spawn_pinned("scoring", [router] scoring_cpu, ..)`). The
 //! engine thread hands it `TcaFact`s through a bounded channel (`RouterApp` never blocks:
 //! a full queue drops the fact and counts it). The thread runs `select::tca::Tca` (pure) with
-//! the wall clock as `now` for its markout timers, applies each result to the score tables
+//! the wall clock as `now` for its markout timers (the demo's loopback run: a `ScoringClock`
+//! running as fast as its simulated market), applies each result to the score tables
 //! (`ScoreWriter`: this thread is their only writer), and reports what it wrote back to the
 //! engine thread as `ToEngine::Scores` through `inbox`, with a copy of every row it changed
 //! (the engine installs those rows and journals them as its input; it never reads the live
@@ -278,17 +279,89 @@ const MAX_WAIT: Duration = Duration::from_millis(50);
 /// Facts taken in one go before results are applied and reported.
 const FACTS_PER_ROUND: usize = 1_024;
 
+/// The time the scoring thread's TCA runs on: the wall clock, or (the demo's loopback run,
+/// whose market runs `factor` times faster than the wall clock) a clock that runs `factor`
+/// times faster from `origin`. Every fact's time and the thread's own `now` go through
+/// [`ScoringClock::at`], so response times, markout horizons and decay are measured in the
+/// market's time. The factor is the `[simulation] time_compression` the router's protocol
+/// timers are divided by (`sim::loopback::TimeScaled`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoringClock {
+    origin: Nanos,
+    factor: f64,
+}
+
+impl ScoringClock {
+    /// The wall clock as it is (`rfq-router run`).
+    pub const WALL: ScoringClock = ScoringClock {
+        origin: Nanos(0),
+        factor: 1.0,
+    };
+
+    /// A clock `factor` times faster than the wall clock, equal to it at `origin`; a factor
+    /// of 1 or less (or not finite) is the wall clock.
+    pub fn compressed(origin: Nanos, factor: f64) -> ScoringClock {
+        if factor.is_finite() && factor > 1.0 {
+            ScoringClock { origin, factor }
+        } else {
+            ScoringClock::WALL
+        }
+    }
+
+    /// This clock's time at wall-clock instant `wall` (before `origin`: `wall`).
+    pub fn at(&self, wall: Nanos) -> Nanos {
+        if self.factor <= 1.0 || wall <= self.origin {
+            return wall;
+        }
+        let ahead = (wall.0 - self.origin.0) as f64 * self.factor;
+        Nanos(
+            self.origin
+                .0
+                .saturating_add(ahead.min(u64::MAX as f64) as u64),
+        )
+    }
+
+    /// `fact` with its time read on this clock.
+    pub fn fact(&self, mut fact: TcaFact) -> TcaFact {
+        if self.factor <= 1.0 {
+            return fact;
+        }
+        match &mut fact {
+            TcaFact::Opened { now, .. }
+            | TcaFact::Asked { now, .. }
+            | TcaFact::Quoted { now, .. }
+            | TcaFact::Declined { now, .. }
+            | TcaFact::TimedOut { now, .. }
+            | TcaFact::LateOrInvalid { now, .. }
+            | TcaFact::Executed { now, .. }
+            | TcaFact::Finished { now, .. }
+            | TcaFact::Mid { now, .. } => *now = self.at(*now),
+        }
+        fact
+    }
+}
+
 /// Starts the scoring thread, named `scoring` and pinned to `cpu` when given.
 pub fn spawn_scoring(
+    job: ScoringThread,
+    facts: Receiver<TcaFact>,
+    cpu: Option<usize>,
+) -> std::io::Result<RunningScoring> {
+    spawn_scoring_on(job, facts, cpu, ScoringClock::WALL)
+}
+
+/// [`spawn_scoring`] with the TCA on `clock` (the demo's loopback run: the market's time).
+pub fn spawn_scoring_on(
     mut job: ScoringThread,
     facts: Receiver<TcaFact>,
     cpu: Option<usize>,
+    clock: ScoringClock,
 ) -> std::io::Result<RunningScoring> {
     let counters = Arc::new(ScoringCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
     let (c, s) = (Arc::clone(&counters), Arc::clone(&stop));
     let thread = crate::pinning::spawn_pinned("scoring", cpu, move |_| {
-        job.run(&facts, &c, &s);
+        job.run(&facts, &c, &s, clock);
     })?;
     Ok(RunningScoring {
         counters,
@@ -298,26 +371,34 @@ pub fn spawn_scoring(
 }
 
 impl ScoringThread {
-    fn run(&mut self, facts: &Receiver<TcaFact>, c: &ScoringCounters, stop: &AtomicBool) {
+    fn run(
+        &mut self,
+        facts: &Receiver<TcaFact>,
+        c: &ScoringCounters,
+        stop: &AtomicBool,
+        clock: ScoringClock,
+    ) {
         let mut results: Vec<TcaOutput> = Vec::with_capacity(4 * FACTS_PER_ROUND);
         let mut report = ScoreUpdate::default();
         let mut last_poll = std::time::Instant::now();
         let mut last_flush = std::time::Instant::now();
         while !stop.load(Ordering::Acquire) {
-            let now = wall_now();
+            let now = clock.at(wall_now());
             let wait = self
                 .tca
                 .next_due()
                 .map_or(MAX_WAIT, |due| {
-                    Duration::from_nanos(due.0.saturating_sub(now.0)).min(MAX_WAIT)
+                    // Time on `clock` to wall time.
+                    let ahead_ns = due.0.saturating_sub(now.0) as f64 / clock.factor;
+                    Duration::from_nanos(ahead_ns as u64).min(MAX_WAIT)
                 })
                 .min(self.rules_poll);
             match facts.recv_timeout(wait) {
                 Ok(f) => {
-                    self.take(&f, c, &mut results);
+                    self.take(&clock.fact(f), c, &mut results);
                     for _ in 1..FACTS_PER_ROUND {
                         match facts.try_recv() {
-                            Ok(f) => self.take(&f, c, &mut results),
+                            Ok(f) => self.take(&clock.fact(f), c, &mut results),
                             Err(_) => break,
                         }
                     }
@@ -328,7 +409,7 @@ impl ScoringThread {
                     stop.store(true, Ordering::Release);
                 }
             }
-            self.tca.advance(wall_now(), &mut results);
+            self.tca.advance(clock.at(wall_now()), &mut results);
             for r in results.drain(..) {
                 self.write(&r, c, &mut report);
                 if report.is_full() {
@@ -408,5 +489,41 @@ impl ScoringThread {
         };
         // A full inbox: the watcher has moved on; the reload is lost, counted by the inbox.
         let _ = self.to_engine.send(ToEngine::Rules(msg));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compressed_clock_runs_factor_times_faster_from_its_origin() {
+        let origin = Nanos::from_secs(1_000);
+        let clock = ScoringClock::compressed(origin, 1000.0);
+        assert_eq!(clock.at(origin), origin);
+        assert_eq!(
+            clock.at(Nanos(origin.0 + 1_000_000)),
+            Nanos(origin.0 + 1_000_000_000)
+        );
+        assert_eq!(
+            clock.at(Nanos::from_secs(5)),
+            Nanos::from_secs(5),
+            "before the origin"
+        );
+        let fact = TcaFact::Mid {
+            instrument: 3,
+            mid: 99.5,
+            now: Nanos(origin.0 + 2_000_000),
+        };
+        assert_eq!(
+            clock.fact(fact.clone()).now(),
+            Nanos(origin.0 + 2_000_000_000)
+        );
+        assert_eq!(ScoringClock::WALL.fact(fact.clone()), fact);
+        assert_eq!(ScoringClock::compressed(origin, 0.5), ScoringClock::WALL);
+        assert_eq!(
+            ScoringClock::compressed(origin, f64::NAN),
+            ScoringClock::WALL
+        );
     }
 }

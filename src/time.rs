@@ -111,6 +111,8 @@ pub fn format_utc_timestamp_ms(t: Nanos, out: &mut [u8; UTC_TIMESTAMP_MS_LEN]) -
 pub struct UtcTimestampCache {
     /// Whole seconds (clamped milliseconds / 1000) of `text`; `u64::MAX` before first use.
     second: u64,
+    /// Whole milliseconds (clamped) of `text`; `u64::MAX` before first use.
+    ms: u64,
     text: [u8; UTC_TIMESTAMP_MS_LEN],
 }
 
@@ -118,6 +120,7 @@ impl Default for UtcTimestampCache {
     fn default() -> Self {
         UtcTimestampCache {
             second: u64::MAX,
+            ms: u64::MAX,
             text: [0; UTC_TIMESTAMP_MS_LEN],
         }
     }
@@ -128,6 +131,11 @@ impl UtcTimestampCache {
     pub fn format(&mut self, t: Nanos) -> &[u8; UTC_TIMESTAMP_MS_LEN] {
         const MAX_MS: u64 = 253_402_300_799_999; // as format_utc_timestamp_ms clamps
         let total_ms = t.as_millis().min(MAX_MS);
+        if total_ms == self.ms {
+            // The same millisecond again (every message of one engine step): as it is.
+            return &self.text;
+        }
+        self.ms = total_ms;
         let second = total_ms / 1000;
         if second != self.second {
             format_utc_timestamp_ms(t, &mut self.text);

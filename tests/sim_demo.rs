@@ -4,6 +4,7 @@
 
 use rfq_router::select::ProtocolKind;
 use rfq_router::sim::demo::{render, run_demo, DemoOptions, Progress};
+use rfq_router::sim::live::LoopbackScores;
 use rfq_router::sim::policy::PolicyKind;
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -80,6 +81,140 @@ fn the_loopback_run_trades_over_real_fix_sessions() {
     assert!(l.latency[2].count as f64 >= 0.5 * 150.0, "hits relayed");
 }
 
+#[test]
+fn the_loopback_router_learns_live_and_reports_its_own_engine_metrics() {
+    const RFQS: u64 = 300;
+    let opts = DemoOptions {
+        rfqs: 400,
+        seed: 4,
+        journal: None,
+        loopback: true,
+        loopback_rfqs: RFQS as usize,
+        ..DemoOptions::default()
+    };
+    assert_eq!(opts.loopback_scores, LoopbackScores::Live, "the default");
+    let report = run_demo(&opts, &mut |_| {}).expect("demo with loopback runs");
+    let text = render(&report);
+    let json = serde_json::to_value(&report).expect("report as JSON");
+    let l = report.loopback.expect("loopback report");
+    assert_eq!(l.rfqs, RFQS);
+
+    // Its own scoring thread learned from an empty table: every dealer it traded with has
+    // observations and a composite that moved from the prior it started at.
+    let live = l.live.as_ref().expect("live scores");
+    assert!(live.facts > 0 && live.updates_applied > 0, "{live:?}");
+    assert_eq!(
+        (live.apply_errors, live.reports_refused),
+        (0, 0),
+        "{live:?}"
+    );
+    let traded: Vec<usize> = (0..l.result.per_dealer.len())
+        .filter(|&d| l.result.per_dealer[d].won > 0)
+        .collect();
+    assert!(traded.len() >= 3, "{:?}", l.result.per_dealer);
+    for &d in &traded {
+        let x = &live.dealers[d];
+        let learned = x.learned.expect("a dealer it traded with is in the table");
+        assert!(learned.observations > 0.0, "dealer {d}: {x:?}");
+        assert!(
+            learned.fill_rate > 0.0,
+            "dealer {d} won, so it filled: {x:?}"
+        );
+        assert_ne!(x.composite, x.start_composite, "dealer {d}: {x:?}");
+        assert_eq!(
+            x.start_composite, live.dealers[0].start_composite,
+            "one prior"
+        );
+    }
+    assert_eq!(l.scorecard.len(), live.dealers.len());
+    assert!(text.contains("as the LOOPBACK router learned it"), "{text}");
+    assert_eq!(l.cost_curve.len(), 4);
+    assert_eq!(l.cost_curve[3].to, RFQS as usize);
+
+    // The engine thread's own metrics count exactly the traffic the run sent.
+    let m = l.engine_metrics.as_ref().expect("engine metrics");
+    let count = |stage: &str| {
+        m.stages
+            .iter()
+            .find(|r| r.stage == stage)
+            .unwrap_or_else(|| panic!("stage {stage}"))
+            .count
+    };
+    let counter = |name: &str| m.counters.get(name).copied().unwrap_or(0.0);
+    assert_eq!(
+        counter("rfq_router_engine_rfqs_received_total"),
+        RFQS as f64
+    );
+    assert_eq!(count("select"), RFQS, "one per desk QuoteRequest");
+    assert_eq!(
+        count("wire_to_wire"),
+        RFQS,
+        "every desk request reached a dealer"
+    );
+    assert_eq!(
+        count("wire_to_wire"),
+        l.latency[0].count,
+        "as the peers saw it"
+    );
+    assert_eq!(
+        count("quote_turnaround") as f64,
+        counter("rfq_router_engine_quotes_accepted_total"),
+        "one per quote relayed to the desk"
+    );
+    assert!(count("quote_turnaround") > 0);
+    assert!(counter("rfq_router_router_tca_facts_total") > 0.0);
+    assert_eq!(counter("rfq_router_router_tca_facts_dropped_total"), 0.0);
+    assert!(
+        counter("rfq_router_engine_score_updates_total") > 0.0,
+        "{:?}",
+        m.counters
+    );
+    assert_eq!(l.result.engine.rfqs_received, RFQS);
+    // The printed table is `rfq-router stats`'s, with the same counts.
+    let row = |stage: &str| {
+        text.lines()
+            .find(|line| line.split_whitespace().next() == Some(stage))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .map(str::to_string)
+    };
+    assert_eq!(row("select"), Some(RFQS.to_string()), "{text}");
+    assert_eq!(row("wire_to_wire"), Some(RFQS.to_string()), "{text}");
+    let stages = &json["loopback"]["engine_metrics"]["stages"];
+    assert_eq!(stages.as_array().map(Vec::len), Some(7), "{json}");
+    assert_eq!(stages[1]["stage"], "select");
+    assert_eq!(stages[1]["count"], RFQS);
+}
+
+#[test]
+fn a_frozen_loopback_router_reads_the_in_process_table_and_learns_nothing() {
+    let opts = DemoOptions {
+        rfqs: 200,
+        seed: 6,
+        journal: None,
+        loopback: true,
+        loopback_rfqs: 100,
+        loopback_scores: LoopbackScores::Frozen,
+        ..DemoOptions::default()
+    };
+    let report = run_demo(&opts, &mut |_| {}).expect("demo with loopback runs");
+    let l = report.loopback.expect("loopback report");
+    assert!(l.live.is_none() && l.scorecard.is_empty());
+    let m = l.engine_metrics.as_ref().expect("engine metrics");
+    assert_eq!(
+        m.counters
+            .get("rfq_router_engine_score_updates_total")
+            .copied()
+            .unwrap_or(0.0),
+        0.0
+    );
+    assert_eq!(
+        m.counters
+            .get("rfq_router_engine_rfqs_received_total")
+            .copied(),
+        Some(100.0)
+    );
+}
+
 /// Runs `rfq-journal` with `args`; returns (success, stdout, stderr).
 fn rfq_journal(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rfq-journal"))
@@ -106,7 +241,10 @@ fn count_before(text: &str, word: &str) -> u64 {
         .unwrap_or_else(|_| panic!("a count before {word:?} in {text}"))
 }
 
-/// Runs the demo's loopback with `--journal`, then `rfq-journal verify` and `replay`.
+/// Runs the demo's loopback with `--journal`, then `rfq-journal verify` and `replay`. The
+/// router's scores are frozen (the in-process table, read only): with live scores its score
+/// updates change the selection, and replay re-runs that exactly only once they are engine
+/// inputs (`live_scores_journal_verifies_and_names_its_starting_table` covers the live run).
 fn journaled_loopback_replays(name: &str, seed: u64, protocol: Option<ProtocolKind>) {
     let dir = temp_dir(name);
     let opts = DemoOptions {
@@ -116,6 +254,7 @@ fn journaled_loopback_replays(name: &str, seed: u64, protocol: Option<ProtocolKi
         journal: Some(dir.clone()),
         loopback: true,
         loopback_rfqs: 60,
+        loopback_scores: LoopbackScores::Frozen,
         ..DemoOptions::default()
     };
     let report = run_demo(&opts, &mut |_| {}).expect("demo with loopback runs");
@@ -139,6 +278,41 @@ fn journaled_loopback_replays(name: &str, seed: u64, protocol: Option<ProtocolKi
     assert!(count_before(&out, "messages") > 0, "{out}");
     // One selection decision per desk RFQ of the loopback run.
     assert_eq!(count_before(&out, "decisions"), 60, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn live_scores_journal_verifies_and_names_its_starting_table() {
+    let dir = temp_dir("live-journal");
+    let opts = DemoOptions {
+        rfqs: 120,
+        seed: 9,
+        journal: Some(dir.clone()),
+        loopback: true,
+        loopback_rfqs: 60,
+        ..DemoOptions::default()
+    };
+    let report = run_demo(&opts, &mut |_| {}).expect("demo with loopback runs");
+    let l = report.loopback.expect("loopback report");
+    assert!(l.live.as_ref().is_some_and(|x| x.updates_applied > 0));
+    let live = dir.join(rfq_router::sim::live::LIVE_TABLE);
+    let start = dir.join(rfq_router::sim::live::LIVE_TABLE_START);
+    assert!(live.is_file() && start.is_file());
+    assert_ne!(
+        std::fs::read(&live).expect("live table"),
+        std::fs::read(&start).expect("starting table"),
+        "the run wrote its table; its starting state is kept as it was"
+    );
+    let journal = dir.join("journal");
+    let (ok, out, err) = rfq_journal(&["verify".as_ref(), journal.as_os_str()]);
+    assert!(ok && out.contains("OK"), "verify: {out}{err}");
+    let (ok, out, err) = rfq_journal(&["cat".as_ref(), journal.as_os_str()]);
+    assert!(ok, "cat: {out}{err}");
+    assert!(
+        out.contains(rfq_router::sim::live::LIVE_TABLE_START),
+        "the journal names the starting table: {}",
+        out.lines().take(5).collect::<Vec<_>>().join("\n")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

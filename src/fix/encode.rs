@@ -33,13 +33,22 @@ impl std::error::Error for EncodeError {}
 /// Room reserved in front of the body for `8=FIX.x.y<SOH>9=<up to 10 digits><SOH>`.
 const PREFIX_ROOM: usize = 32;
 
+/// Bytes beyond `limit + PREFIX_ROOM` in the buffer: a field's tag text, `=` and SOH
+/// (`room_for` counts the value; the tag's up to 11 bytes and the trailer fit here).
+const BUF_SLACK: usize = 32;
+
 /// A reusable FIX message writer.
 #[derive(Debug)]
 pub struct Encoder {
     /// `8=<BeginString>|9=`, built once.
     lead: [u8; 24],
     lead_len: usize,
-    buf: Vec<u8>,
+    /// The frame being built: `PREFIX_ROOM` bytes reserved, then the body from MsgType on.
+    /// Sized once (limit, prefix room and one field's slack), never grown: `room_for` keeps
+    /// every write inside it, so fields are written in place without a temporary.
+    buf: Box<[u8]>,
+    /// Bytes of `buf` in use.
+    len: usize,
     limit: usize,
     begin_string: &'static [u8],
     started: bool,
@@ -69,7 +78,8 @@ impl Encoder {
         Encoder {
             lead,
             lead_len,
-            buf: Vec::with_capacity(max_message_bytes + PREFIX_ROOM),
+            buf: vec![0; max_message_bytes + PREFIX_ROOM + BUF_SLACK].into_boxed_slice(),
+            len: 0,
             limit: max_message_bytes,
             begin_string,
             started: false,
@@ -81,8 +91,7 @@ impl Encoder {
 
     /// Starts a new message of type `msg_type`, discarding anything unfinished.
     pub fn start(&mut self, msg_type: &[u8]) -> &mut Self {
-        self.buf.clear();
-        self.buf.resize(PREFIX_ROOM, 0);
+        self.len = PREFIX_ROOM;
         self.started = true;
         self.overflow = false;
         self.frame_start = 0;
@@ -92,25 +101,63 @@ impl Encoder {
     #[inline]
     fn room_for(&mut self, n: usize) -> bool {
         // Body so far + n + trailer + the longest prefix must stay within the limit.
-        let used = self.buf.len() - PREFIX_ROOM + n + 7 + 2 + self.begin_string.len() + 1 + 13;
+        let used = self.len - PREFIX_ROOM + n + 7 + 2 + self.begin_string.len() + 1 + 13;
         if used > self.limit {
             self.overflow = true;
         }
         !self.overflow
     }
 
-    #[inline]
-    fn tag(&mut self, tag: u32) {
-        let mut text = [0u8; 11];
-        self.buf.extend_from_slice(write_tag_eq(tag, &mut text));
+    /// The standard header after MsgType's start, in one go: `34=<seq>|`, the pre-encoded
+    /// `sender` field (`49=..|`), `52=<now>|` (milliseconds) and the pre-encoded `target`
+    /// field (`56=..|`). The same bytes as `uint(34, seq).raw(sender).timestamp(52, now)
+    /// .raw(target)`, with the constant tag texts written without formatting.
+    pub fn session_header(
+        &mut self,
+        seq: u64,
+        sender: &[u8],
+        now: Nanos,
+        target: &[u8],
+    ) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let seq_text = write_u64(seq, &mut digits);
+        let stamp = *self.stamps.format(now);
+        // 3 + seq + 1, sender, 3 + stamp + 1, target.
+        let n = seq_text.len() + sender.len() + stamp.len() + target.len() + 8;
+        if self.room_for(n) {
+            let mut at = self.len;
+            self.buf[at..at + 3].copy_from_slice(b"34=");
+            at += 3;
+            copy_small(&mut self.buf[at..at + seq_text.len()], seq_text);
+            at += seq_text.len();
+            self.buf[at] = SOH;
+            at += 1;
+            copy_small(&mut self.buf[at..at + sender.len()], sender);
+            at += sender.len();
+            self.buf[at..at + 3].copy_from_slice(b"52=");
+            at += 3;
+            self.buf[at..at + stamp.len()].copy_from_slice(&stamp);
+            at += stamp.len();
+            self.buf[at] = SOH;
+            at += 1;
+            copy_small(&mut self.buf[at..at + target.len()], target);
+            self.len = at + target.len();
+        }
+        self
     }
 
     /// A field whose value is written as given.
+    #[inline]
     pub fn str(&mut self, tag: u32, value: &[u8]) -> &mut Self {
         if self.room_for(value.len() + 12) {
-            self.tag(tag);
-            self.buf.extend_from_slice(value);
-            self.buf.push(SOH);
+            // Tag digits and `=` straight into the buffer (`room_for` and `BUF_SLACK` keep
+            // the field inside it), then the value and SOH.
+            let at = self.len;
+            let t = put_tag_eq(&mut self.buf[at..at + 11], tag);
+            let v = at + t;
+            copy_small(&mut self.buf[v..v + value.len()], value);
+            self.buf[v + value.len()] = SOH;
+            self.len = v + value.len() + 1;
         }
         self
     }
@@ -119,7 +166,9 @@ impl Encoder {
     /// elsewhere), appended as they are.
     pub fn raw(&mut self, fields: &[u8]) -> &mut Self {
         if self.room_for(fields.len()) {
-            self.buf.extend_from_slice(fields);
+            let at = self.len;
+            copy_small(&mut self.buf[at..at + fields.len()], fields);
+            self.len = at + fields.len();
         }
         self
     }
@@ -201,10 +250,10 @@ impl Encoder {
     /// Bytes of the body written so far (from MsgType on), for callers that copy fields
     /// of a message being built.
     pub fn body(&self) -> &[u8] {
-        if self.buf.len() < PREFIX_ROOM {
+        if self.len < PREFIX_ROOM {
             return &[];
         }
-        &self.buf[PREFIX_ROOM..]
+        &self.buf[PREFIX_ROOM..self.len]
     }
 
     /// Completes the message: writes BeginString and BodyLength in front of the body and the
@@ -217,7 +266,7 @@ impl Encoder {
         if self.overflow {
             return Err(EncodeError::TooLarge { limit: self.limit });
         }
-        let body_len = self.buf.len() - PREFIX_ROOM;
+        let body_len = self.len - PREFIX_ROOM;
         let mut digits = [0u8; 20];
         let len_text = write_u64(body_len as u64, &mut digits);
         // `8=FIX.4.4|9=` is the same for every message: written as one piece.
@@ -225,25 +274,62 @@ impl Encoder {
         let prefix_len = lead.len() + len_text.len() + 1;
         let start = PREFIX_ROOM - prefix_len;
         let digits_at = start + lead.len();
-        self.buf[start..digits_at].copy_from_slice(lead);
-        self.buf[digits_at..PREFIX_ROOM - 1].copy_from_slice(len_text);
+        copy_small(&mut self.buf[start..digits_at], lead);
+        copy_small(&mut self.buf[digits_at..PREFIX_ROOM - 1], len_text);
         self.buf[PREFIX_ROOM - 1] = SOH;
-        let sum = checksum(&self.buf[start..]);
-        self.buf.extend_from_slice(b"10=");
-        self.buf.push(b'0' + sum / 100);
-        self.buf.push(b'0' + (sum / 10) % 10);
-        self.buf.push(b'0' + sum % 10);
-        self.buf.push(SOH);
+        let sum = checksum(&self.buf[start..self.len]);
+        let end = self.len + 7;
+        self.buf[self.len..end].copy_from_slice(&[
+            b'1',
+            b'0',
+            b'=',
+            b'0' + sum / 100,
+            b'0' + (sum / 10) % 10,
+            b'0' + sum % 10,
+            SOH,
+        ]);
+        self.len = end;
         self.frame_start = start;
-        Ok(&self.buf[start..])
+        Ok(&self.buf[start..end])
     }
 
     /// The last finished frame (empty if none).
     pub fn frame(&self) -> &[u8] {
-        if self.started || self.buf.len() <= PREFIX_ROOM {
+        if self.started || self.len <= PREFIX_ROOM {
             return &[];
         }
-        &self.buf[self.frame_start..]
+        &self.buf[self.frame_start..self.len]
+    }
+}
+
+/// `dst.copy_from_slice(src)` (same lengths) without a call into `memcpy` for the short
+/// values most fields have: two overlapping fixed-size copies cover any length from 4 to 32,
+/// which the compiler turns into a few loads and stores.
+#[inline(always)]
+pub fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    assert_eq!(dst.len(), n, "copy_small: lengths differ");
+    match n {
+        0 => {}
+        1..=3 => {
+            // 1: [0]; 2: [0], [1]; 3: [0], [2], [1].
+            dst[0] = src[0];
+            dst[n - 1] = src[n - 1];
+            dst[n / 2] = src[n / 2];
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        8..=15 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        16..=32 => {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+        _ => dst.copy_from_slice(src),
     }
 }
 

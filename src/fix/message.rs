@@ -94,6 +94,31 @@ fn find_soh(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// The tag text starting at `from`: its value (digits only, wrapping), the index of its `=`
+/// and whether it was digits only. `None` when a SOH or the end comes first. A plain walk
+/// over the slice: only the position and the value change per byte.
+#[inline(always)]
+fn scan_tag(frame: &[u8], from: usize) -> Option<(u32, usize, bool)> {
+    let mut tag_value: u32 = 0;
+    let mut digits_only = true;
+    for (k, &b) in frame.get(from..)?.iter().enumerate() {
+        // Digits are the common case: test for them first, `=` and SOH only otherwise.
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            if b == b'=' {
+                return Some((tag_value, from + k, digits_only));
+            }
+            if b == SOH {
+                return None;
+            }
+            digits_only = false;
+        }
+        // A non-digit makes the value meaningless, and `digits_only` says so.
+        tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
+    }
+    None
+}
+
 /// FIX 4.4 Length -> Data field pairs: the data field's value is read by the length given.
 #[inline]
 fn data_tag_for_length(tag: u32) -> Option<u32> {
@@ -141,69 +166,55 @@ impl Decoder {
     /// Tokenises a complete frame (as returned by `Framer`). The frame must start with
     /// `8=` and end with the checksum field's SOH.
     pub fn decode<'a>(&'a mut self, frame: &'a [u8]) -> Result<Message<'a>, ParseError> {
-        self.fields.clear();
+        let max_fields = self.max_fields;
+        let fields = &mut self.fields;
+        fields.clear();
+        let len = frame.len();
         let mut pos = 0usize;
-        let mut pending_data: Option<(u32, usize)> = None;
-        while pos < frame.len() {
+        // The data field a length field announced (0: none) and its length.
+        let mut pending_tag = 0u32;
+        let mut pending_len = 0usize;
+        while pos < len {
             // One pass over the tag: find `=` and parse the digits on the way.
             let field_at = pos;
-            let mut tag_value: u32 = 0;
-            let mut digits_only = true;
-            let eq = loop {
-                let Some(&b) = frame.get(pos) else {
-                    return Err(ParseError::MalformedField { at: field_at });
-                };
-                // Digits are the common case: test for them first, `=` and SOH only otherwise.
-                let d = b.wrapping_sub(b'0');
-                if d <= 9 {
-                    tag_value = tag_value.wrapping_mul(10).wrapping_add(u32::from(d));
-                } else if b == b'=' {
-                    break pos;
-                } else if b == SOH {
-                    return Err(ParseError::MalformedField { at: field_at });
-                } else {
-                    digits_only = false;
-                }
-                pos += 1;
+            let Some((tag_value, eq, digits_only)) = scan_tag(frame, field_at) else {
+                return Err(ParseError::MalformedField { at: field_at });
             };
             let tag_len = eq - field_at;
             if tag_len > u8::MAX as usize {
                 return Err(ParseError::MalformedField { at: field_at });
             }
             // A tag is 1 to 9 digits with no leading zero; anything else is 0 ("invalid").
-            let tag = if digits_only && (1..=9).contains(&tag_len) && frame[field_at] != b'0' {
+            let tag = if digits_only && tag_len <= 9 && frame[field_at] != b'0' {
                 tag_value
             } else {
                 0
             };
-            pos = field_at;
             let value_at = eq + 1;
-            let value_end = match pending_data.take() {
-                Some((data_tag, len)) if data_tag == tag => {
-                    let end = value_at.checked_add(len).filter(|&e| e < frame.len());
-                    match end {
-                        Some(e) if frame[e] == SOH => e,
-                        _ => return Err(ParseError::BadDataLength { tag }),
-                    }
-                }
-                _ => match find_soh(frame, value_at) {
+            let value_end = if pending_tag == 0 {
+                match find_soh(frame, value_at) {
                     Some(i) => i,
-                    None => return Err(ParseError::MalformedField { at: pos }),
-                },
+                    None => return Err(ParseError::MalformedField { at: field_at }),
+                }
+            } else {
+                let data_tag = std::mem::take(&mut pending_tag);
+                data_value_end(frame, value_at, tag, data_tag, pending_len)
+                    .map_err(|()| ParseError::MalformedField { at: field_at })?
+                    .map_err(|tag| ParseError::BadDataLength { tag })?
             };
-            if let Some(data_tag) = data_tag_for_length(tag) {
-                if let Some(len) = parse_len(&frame[value_at..value_end]) {
-                    pending_data = Some((data_tag, len));
+            // Length fields (most tags fail the first comparison): a data field follows.
+            if (90..=621).contains(&tag) {
+                if let Some((data_tag, n)) = data_announced(tag, &frame[value_at..value_end]) {
+                    pending_tag = data_tag;
+                    pending_len = n;
                 }
             }
-            if self.fields.len() == self.max_fields {
-                return Err(ParseError::TooManyFields {
-                    limit: self.max_fields,
-                });
+            if fields.len() == max_fields {
+                return Err(ParseError::TooManyFields { limit: max_fields });
             }
-            self.fields.push(FieldRef {
+            fields.push(FieldRef {
                 tag,
-                at: pos as u32,
+                at: field_at as u32,
                 value_len: (value_end - value_at) as u32,
                 tag_len: tag_len as u8,
                 depth: 0,
@@ -223,6 +234,33 @@ impl Decoder {
             fields: &mut self.fields,
         })
     }
+}
+
+/// Where the value of the field after a length field ends: read by length when it is the
+/// announced data field (`Ok(Err(tag))` when the length overruns the frame or misses its SOH),
+/// up to the next SOH otherwise (`Err(())` when there is none).
+#[cold]
+fn data_value_end(
+    frame: &[u8],
+    value_at: usize,
+    tag: u32,
+    data_tag: u32,
+    len: usize,
+) -> Result<Result<usize, u32>, ()> {
+    if data_tag == tag {
+        let end = value_at.checked_add(len).filter(|&e| e < frame.len());
+        return Ok(match end {
+            Some(e) if frame[e] == SOH => Ok(e),
+            _ => Err(tag),
+        });
+    }
+    find_soh(frame, value_at).map(Ok).ok_or(())
+}
+
+/// The data field a length field `tag` with value `v` announces, and its length.
+#[cold]
+fn data_announced(tag: u32, v: &[u8]) -> Option<(u32, usize)> {
+    Some((data_tag_for_length(tag)?, parse_len(v)?))
 }
 
 fn parse_len(v: &[u8]) -> Option<usize> {
@@ -440,6 +478,24 @@ impl<'m, 'a> GroupEntry<'m, 'a> {
 
     pub fn get_u64(&self, tag: u32) -> Option<u64> {
         self.get(tag).and_then(parse_u64)
+    }
+
+    /// `get` of each of `tags` in one pass over the entry: the first occurrence of each,
+    /// directly in this entry. The same answers as `tags.map(|t| self.get(t))`.
+    pub fn get_each<const N: usize>(&self, tags: [u32; N]) -> [Option<&'a [u8]>; N] {
+        let d = self.own_depth();
+        let mut found = [None; N];
+        for r in &self.msg.field_refs()[self.start..self.end] {
+            if r.depth != d {
+                continue;
+            }
+            for (k, &tag) in tags.iter().enumerate() {
+                if r.tag == tag && found[k].is_none() {
+                    found[k] = Some(self.msg.value_of(r));
+                }
+            }
+        }
+        found
     }
 
     /// A nested repeating group of this entry.

@@ -570,11 +570,21 @@ impl<P: Panel> Engine<P> {
                 reason: REJECT_OTHER,
                 text: "identifier longer than 40 bytes",
             };
-            let symbol = FixId::new(entry.get(t::SYMBOL).unwrap_or(b"")).ok_or(too_long)?;
-            let security_id =
-                FixId::new(entry.get(t::SECURITY_ID).unwrap_or(b"")).ok_or(too_long)?;
-            let id_source =
-                FixId::new(entry.get(t::SECURITY_ID_SOURCE).unwrap_or(b"")).ok_or(too_long)?;
+            // One pass over the entry for its fields (seven scans were a tenth of parsing).
+            let [symbol, security_id, id_source, side, qty, valid_until, expire_time, parties] =
+                entry.get_each([
+                    t::SYMBOL,
+                    t::SECURITY_ID,
+                    t::SECURITY_ID_SOURCE,
+                    t::SIDE,
+                    t::ORDER_QTY,
+                    t::VALID_UNTIL_TIME,
+                    t::EXPIRE_TIME,
+                    t::NO_PARTY_IDS,
+                ]);
+            let symbol = FixId::new(symbol.unwrap_or(b"")).ok_or(too_long)?;
+            let security_id = FixId::new(security_id.unwrap_or(b"")).ok_or(too_long)?;
+            let id_source = FixId::new(id_source.unwrap_or(b"")).ok_or(too_long)?;
             if security_id.is_empty() && (symbol.is_empty() || symbol.as_bytes() == b"[N/A]") {
                 return Err(Refusal {
                     reason: REJECT_UNKNOWN_SYMBOL,
@@ -587,25 +597,21 @@ impl<P: Panel> Engine<P> {
                     text: "SecurityIDSource must be 1 (CUSIP) or 4 (ISIN)",
                 });
             }
-            let side = match entry.get(t::SIDE) {
+            let side = match side {
                 None => None,
                 Some(v) => Some(Side::from_fix(v).ok_or(Refusal {
                     reason: REJECT_OTHER,
                     text: "Side must be 1 (buy) or 2 (sell)",
                 })?),
             };
-            let qty = entry
-                .get(t::ORDER_QTY)
+            let qty = qty
                 .and_then(Px::parse)
                 .filter(|q| q.value > 0.0)
                 .ok_or(Refusal {
                     reason: REJECT_OTHER,
                     text: "OrderQty must be given and positive",
                 })?;
-            let valid_until = match entry
-                .get(t::VALID_UNTIL_TIME)
-                .or_else(|| entry.get(t::EXPIRE_TIME))
-            {
+            let valid_until = match valid_until.or(expire_time) {
                 None => None,
                 Some(v) => Some(parse_utc_timestamp(v).ok_or(Refusal {
                     reason: REJECT_OTHER,
@@ -613,7 +619,8 @@ impl<P: Panel> Engine<P> {
                 })?),
             };
             let mut named = SmallVec::new();
-            for party in entry.group(t::NO_PARTY_IDS) {
+            let named_parties = parties.map(|_| entry.group(t::NO_PARTY_IDS));
+            for party in named_parties.into_iter().flatten() {
                 if !matches!(party.get(t::PARTY_ROLE), Some(b"1") | Some(b"35")) {
                     continue;
                 }
@@ -678,8 +685,7 @@ impl<P: Panel> Engine<P> {
         for k in 0..self.legs.len() {
             // One leg (a few hundred bytes) at a time: moving the whole SmallVec of legs out
             // and back copied kilobytes per request.
-            let leg = self.legs[k].clone();
-            self.open_leg(now, desk, req_id, &leg, out);
+            self.open_leg(now, desk, req_id, k, out);
         }
     }
 
@@ -737,16 +743,22 @@ impl<P: Panel> Engine<P> {
         now: Nanos,
         desk: SessionId,
         req_id: FixId,
-        leg: &Leg,
+        leg_index: usize,
         out: &mut Outbox,
     ) {
+        // The leg's small parts copied once; its named dealers are read in place (cloning
+        // the whole leg per request copied hundreds of bytes).
+        let leg = &self.legs[leg_index];
+        let (instrument, side, qty, valid_until) =
+            (leg.instrument, leg.side, leg.qty, leg.valid_until);
+        let named_count = leg.named.len();
         if self.rfqs.is_full() {
             self.counters.rfqs_rejected_limit += 1;
             let r = Refusal {
                 reason: REJECT_EXCEEDS_LIMIT,
                 text: "router at its open-RFQ limit",
             };
-            self.refuse_request(desk, &req_id, Some(&leg.instrument), r, out);
+            self.refuse_request(desk, &req_id, Some(&instrument), r, out);
             return;
         }
         // Ask selection for its recommendation (also when a trader names the panel: it is
@@ -758,21 +770,21 @@ impl<P: Panel> Engine<P> {
                 && c.tier == self.dealers[i].tier
                 && c.online == self.dealer_online[i]
         }));
-        let instrument_key = if leg.instrument.security_id.is_empty() {
-            leg.instrument.symbol
+        let instrument_key = if instrument.security_id.is_empty() {
+            instrument.symbol
         } else {
-            leg.instrument.security_id
+            instrument.security_id
         };
-        let id_source = if leg.instrument.security_id.is_empty() {
+        let id_source = if instrument.security_id.is_empty() {
             FixId::EMPTY
         } else {
-            leg.instrument.id_source
+            instrument.id_source
         };
         let spec = RfqSpec {
             instrument: &instrument_key,
             id_source: &id_source,
-            side: leg.side,
-            qty: leg.qty.value,
+            side,
+            qty: qty.value,
             now,
         };
         self.recommended.dealers.clear();
@@ -784,25 +796,20 @@ impl<P: Panel> Engine<P> {
             .select(&spec, &self.candidates, &mut self.recommended);
         if let Some(refusal) = self.recommended.refusal {
             self.counters.rfqs_rejected_invalid += 1;
-            self.refuse_naming(
-                desk,
-                &req_id,
-                &leg.instrument,
-                refusal,
-                &instrument_key,
-                out,
-            );
+            self.refuse_naming(desk, &req_id, &instrument, refusal, &instrument_key, out);
             return;
         }
-        let overridden = !leg.named.is_empty();
+        let overridden = named_count != 0;
         self.selection.dealers.clear();
         self.selection.protocol = self.recommended.protocol;
         self.selection.fair_value = self.recommended.fair_value;
         if overridden {
             self.counters.overrides += 1;
-            let max = usize::from(self.selection.protocol.max_dealers).max(leg.named.len());
+            let max = usize::from(self.selection.protocol.max_dealers).max(named_count);
             self.selection.protocol.max_dealers = max.min(MAX_PANEL) as u8;
-            self.selection.dealers.extend_from_slice(&leg.named);
+            self.selection
+                .dealers
+                .extend_from_slice(&self.legs[leg_index].named);
         } else {
             self.selection
                 .dealers
@@ -814,19 +821,18 @@ impl<P: Panel> Engine<P> {
                 reason: REJECT_NO_MARKET,
                 text: "no dealer available for this request",
             };
-            self.refuse_request(desk, &req_id, Some(&leg.instrument), r, out);
+            self.refuse_request(desk, &req_id, Some(&instrument), r, out);
             return;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         let protocol = self.selection.protocol;
         let mut expires = now.add_millis(protocol.rfq_expiry_ms);
-        if let Some(v) = leg.valid_until {
+        if let Some(v) = valid_until {
             expires = expires.min(v);
         }
         // Written in place: an `Rfq` is kilobytes (its panel slots hold the quotes), and
         // building it on the stack and moving it into the slab copied it twice per request.
-        let (instrument, side, qty) = (leg.instrument, leg.side, leg.qty);
         let (dealers, fair_value) = (&self.selection.dealers, self.selection.fair_value);
         let inserted = self.rfqs.insert_with(|r| {
             let Rfq {
@@ -881,12 +887,13 @@ impl<P: Panel> Engine<P> {
         out.journal(Record::Decision {
             rfq: seq,
             protocol: protocol.kind.code(),
-            panel: self.selection.dealers.clone(),
-            recommended: self.recommended.dealers.clone(),
+            // `from_slice`: one copy of the Copy elements, not a clone element by element.
+            panel: SmallVec::from_slice(&self.selection.dealers),
+            recommended: SmallVec::from_slice(&self.recommended.dealers),
             overridden,
             rule: self.recommended.rule,
             rules_version: self.recommended.rules_version,
-            scores: self.recommended.scores.clone(),
+            scores: SmallVec::from_slice(&self.recommended.scores),
         });
         match self.timers.arm(expires, TimerKind::Expiry { rfq: h }) {
             Ok(id) => self.rfqs.get_mut(h).expect("live").expiry_timer = Some(id),
@@ -898,15 +905,15 @@ impl<P: Panel> Engine<P> {
                     reason: REJECT_EXCEEDS_LIMIT,
                     text: "router at its timer limit",
                 };
-                self.refuse_request(desk, &req_id, Some(&leg.instrument), r, out);
+                self.refuse_request(desk, &req_id, Some(&instrument), r, out);
                 return;
             }
         }
         out.tca(TcaFact::Opened {
             rfq: seq,
             context: self.recommended.context,
-            side: leg.side,
-            qty: leg.qty.value,
+            side,
+            qty: qty.value,
             arrival_mid: self.selection.fair_value.unwrap_or(f64::NAN),
             now,
         });

@@ -7,7 +7,7 @@
 //! sized at construction and reused, so producing output never allocates; running out of
 //! room is a broken invariant (the engine's limits bound its output), reported by `assert!`.
 
-use crate::fix::encode::{put_tag_eq, write_u64};
+use crate::fix::encode::{copy_small, put_tag_eq, write_u64};
 use crate::fix::SOH;
 use crate::rfq::types::{DealerId, FixId, SessionId};
 use crate::select::tca::TcaFact;
@@ -72,7 +72,13 @@ pub enum Command {
 /// The engine's output buffer.
 #[derive(Debug)]
 pub struct Outbox {
+    /// Every slot holds a command (placeholders past `count`), so a new command is written
+    /// over the one in its slot, field by field when the variant is the same (an engine step
+    /// repeats the same sequence of commands): building a `Command` and moving it in copied
+    /// its whole size (hundreds of bytes, set by the journal's decision record) per command.
     commands: Vec<Command>,
+    /// Commands of the current step: `commands[..count]`.
+    count: usize,
     /// The byte arena, its whole size allocated at construction; `len` bytes are in use.
     bytes: Box<[u8]>,
     len: usize,
@@ -86,7 +92,14 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(max_commands: usize, max_bytes: usize) -> Outbox {
         Outbox {
-            commands: Vec::with_capacity(max_commands),
+            commands: (0..max_commands)
+                .map(|_| Command::Send {
+                    session: SessionId(0),
+                    msg_type: b"",
+                    body: 0..0,
+                })
+                .collect(),
+            count: 0,
             bytes: vec![0; max_bytes].into_boxed_slice(),
             len: 0,
             epoch: 0,
@@ -100,7 +113,7 @@ impl Outbox {
             self.open.is_none(),
             "outbox cleared with a message still open"
         );
-        self.commands.clear();
+        self.count = 0;
         self.len = 0;
         self.epoch += 1;
     }
@@ -113,7 +126,7 @@ impl Outbox {
 
     /// The body range of the last message ended (empty before any).
     pub fn last_body(&self) -> Range<usize> {
-        match self.commands.iter().rev().find_map(|c| match c {
+        match self.commands().iter().rev().find_map(|c| match c {
             Command::Send { body, .. } => Some(body.clone()),
             Command::Journal(_) | Command::Tca(_) => None,
         }) {
@@ -124,18 +137,15 @@ impl Outbox {
 
     /// Sends the same body again, to another session: one encoding for identical messages
     /// (a broadcast's requests). `body` must come from `last_body` in the current epoch.
+    #[inline(always)]
     pub fn send_again(&mut self, session: SessionId, msg_type: &'static [u8], body: Range<usize>) {
         assert!(self.open.is_none(), "outbox send_again inside a message");
         assert!(body.end <= self.len, "outbox body range from another epoch");
-        self.push(Command::Send {
-            session,
-            msg_type,
-            body,
-        });
+        self.push_send(session, msg_type, body);
     }
 
     pub fn commands(&self) -> &[Command] {
-        &self.commands
+        &self.commands[..self.count]
     }
 
     /// The encoded body fields of a `Send`.
@@ -143,20 +153,55 @@ impl Outbox {
         &self.bytes[..self.len][range.clone()]
     }
 
-    fn push(&mut self, c: Command) {
+    /// The next command's slot.
+    #[inline(always)]
+    fn next_slot(&mut self) -> &mut Command {
         assert!(
-            self.commands.len() < self.commands.capacity(),
+            self.count < self.commands.len(),
             "engine outbox command limit reached"
         );
-        self.commands.push(c);
+        self.count += 1;
+        &mut self.commands[self.count - 1]
     }
 
+    #[inline(always)]
+    fn push(&mut self, c: Command) {
+        *self.next_slot() = c;
+    }
+
+    #[inline(always)]
+    fn push_send(&mut self, session: SessionId, msg_type: &'static [u8], body: Range<usize>) {
+        match self.next_slot() {
+            Command::Send {
+                session: s,
+                msg_type: m,
+                body: b,
+            } => {
+                *s = session;
+                *m = msg_type;
+                *b = body;
+            }
+            other => {
+                *other = Command::Send {
+                    session,
+                    msg_type,
+                    body,
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
     pub fn journal(&mut self, r: Record) {
         self.push(Command::Journal(r));
     }
 
+    #[inline(always)]
     pub fn tca(&mut self, f: TcaFact) {
-        self.push(Command::Tca(f));
+        match self.next_slot() {
+            Command::Tca(old) => *old = f,
+            other => *other = Command::Tca(f),
+        }
     }
 
     /// Starts a message; write its fields with the returned writer, then `end`.
@@ -166,14 +211,11 @@ impl Outbox {
         self
     }
 
+    #[inline(always)]
     pub fn end(&mut self) {
         let (session, msg_type, start) = self.open.take().expect("outbox end without begin");
         let end = self.len;
-        self.push(Command::Send {
-            session,
-            msg_type,
-            body: start..end,
-        });
+        self.push_send(session, msg_type, start..end);
     }
 
     fn put(&mut self, tag: u32, value: &[u8]) {
@@ -186,7 +228,7 @@ impl Outbox {
         );
         let field = &mut self.bytes[self.len..self.len + need];
         let t = put_tag_eq(field, tag);
-        field[t..t + value.len()].copy_from_slice(value);
+        copy_small(&mut field[t..t + value.len()], value);
         field[t + value.len()] = SOH;
         self.len += t + value.len() + 1;
     }

@@ -34,7 +34,7 @@ impl FixId {
             return None;
         }
         let mut bytes = [0u8; FIX_ID_MAX];
-        bytes[..v.len()].copy_from_slice(v);
+        crate::fix::encode::copy_small(&mut bytes[..v.len()], v);
         Some(FixId {
             len: v.len() as u8,
             bytes,

@@ -10,6 +10,10 @@
 //! read the clock, allocate or do I/O on the per-RFQ path (`first_match`, `select`,
 //! `build_panel`); only loading and the watcher touch the file system.
 //!
+//! The panel builder reads candidates through `CandidateView` (a slice of `PanelCandidate`s
+//! for `recommend` and the tests, the selector's compact per-dealer arrays per RFQ): one
+//! pass per pick with cheap filters first (`next_contender`) and a bounded sorted shortlist.
+//!
 //! First match wins: put specific rules before general ones. A rule's action starts from
 //! `[default]` (which also applies when no rule matches) and overrides what it names.
 
@@ -206,6 +210,105 @@ pub struct PanelCandidate<'a> {
     pub online: bool,
 }
 
+/// The candidates as the panel builder reads them, by position (0..len): what it filters on
+/// and the score it ranks by. `RuleSet::build_panel` reads a slice of `PanelCandidate`s;
+/// the per-RFQ selector reads its compact per-dealer arrays (`scored`), so that a panel over
+/// thousands of dealers does not first copy every dealer into a `PanelCandidate`. Every
+/// method is called with `i < len()` and must not allocate.
+pub trait CandidateView {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Its FIX session is logged on.
+    fn online(&self, i: usize) -> bool;
+    /// A tier fixed in `config/dealers.toml` (0: excluded); `None`: from the composite.
+    fn manual_tier(&self, i: usize) -> Option<u8>;
+    fn specialisms(&self, i: usize) -> AssetClassSet;
+    /// The name used in `always` / `never` lists.
+    fn name(&self, i: usize) -> &str;
+    /// The component scores (the composite, and so the tier, comes from them).
+    fn components(&self, i: usize) -> &ComponentScores;
+    /// The weighted score the panel is ranked by: `weights.score(components(i))` under the
+    /// rule's panel weights, bit for bit.
+    fn score(&self, i: usize) -> f64;
+    /// The panel scan's cheap filters: the first candidate at or after `from` that passes
+    /// `filter`, with its score. The scan calls this for every candidate and the other
+    /// methods only for those it returns.
+    fn next_contender(&self, from: usize, filter: &ScanFilter) -> Option<(usize, f64)> {
+        (from..self.len()).find_map(|i| {
+            let pass = self.online(i)
+                && self.manual_tier(i) != Some(0)
+                && filter
+                    .specialism
+                    .is_none_or(|a| self.specialisms(i).contains(a));
+            if !pass {
+                return None;
+            }
+            let score = self.score(i);
+            filter.score_passes(score).then_some((i, score))
+        })
+    }
+    /// The first candidate named `name`.
+    fn position_of(&self, name: &str) -> Option<usize> {
+        (0..self.len()).find(|&i| self.name(i) == name)
+    }
+}
+
+/// What a candidate must pass before the panel builder looks at it closely (besides being
+/// online and not manually excluded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScanFilter {
+    /// The shortlist is full: a candidate must score above this (its worst key). A NaN score
+    /// never does (it ranks last).
+    pub floor: Option<f64>,
+    /// The pick's cut-off: a score below it is out (a NaN score is not below it).
+    pub min_score: Option<f64>,
+    /// The pick's specialism.
+    pub specialism: Option<AssetClass>,
+}
+
+impl ScanFilter {
+    /// `score` is above the floor and not below the cut-off.
+    #[inline]
+    pub fn score_passes(&self, score: f64) -> bool {
+        // Above the floor: `total_order_key(score) > f` (a NaN score is not). Not below the
+        // cut-off: `!(score < m)`.
+        self.floor.is_none_or(|f| score > f)
+            && self.min_score.is_none_or(|m| score >= m || score.is_nan())
+    }
+}
+
+/// A slice of `PanelCandidate`s ranked by `weights`.
+struct WeightedSlice<'s, 'a> {
+    candidates: &'s [PanelCandidate<'a>],
+    weights: &'s Weights,
+}
+
+impl CandidateView for WeightedSlice<'_, '_> {
+    fn len(&self) -> usize {
+        self.candidates.len()
+    }
+    fn online(&self, i: usize) -> bool {
+        self.candidates[i].online
+    }
+    fn manual_tier(&self, i: usize) -> Option<u8> {
+        self.candidates[i].manual_tier
+    }
+    fn specialisms(&self, i: usize) -> AssetClassSet {
+        self.candidates[i].specialisms
+    }
+    fn name(&self, i: usize) -> &str {
+        self.candidates[i].name
+    }
+    fn components(&self, i: usize) -> &ComponentScores {
+        &self.candidates[i].scores
+    }
+    fn score(&self, i: usize) -> f64 {
+        self.weights.score(&self.candidates[i].scores)
+    }
+}
+
 /// Why a dealer is on the panel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChosenBy {
@@ -324,10 +427,6 @@ impl RuleSet {
         }
     }
 
-    fn eligible(rule: &Rule, c: &PanelCandidate<'_>, tier: u8) -> bool {
-        c.online && tier != 0 && !rule.panel.never.iter().any(|n| **n == *c.name)
-    }
-
     fn pick_accepts(pick: &Pick, c: &PanelCandidate<'_>, tier: u8, score: f64) -> bool {
         pick.tier.is_none_or(|t| t == tier)
             && pick.specialism.is_none_or(|a| c.specialisms.contains(a))
@@ -344,26 +443,42 @@ impl RuleSet {
         candidates: &[PanelCandidate<'_>],
         out: &mut PanelOutcome,
     ) {
+        let view = WeightedSlice {
+            candidates,
+            weights: &rule.panel.weights,
+        };
+        self.build_panel_from(rule, asset_class, &view, out);
+    }
+
+    /// `build_panel` over any `CandidateView` whose `score` is the weighted score under
+    /// `rule.panel.weights` (the selector's precomputed arrays, or a slice of
+    /// `PanelCandidate`s). Each pick is one pass over the candidates keeping the best `top`
+    /// so far (a bounded, sorted shortlist of at most `MAX_PANEL`): the cheap filters
+    /// (online, excluded, specialism, score and cut-off against the shortlist's worst) come
+    /// first, and only a candidate that would enter the shortlist has its tier, the never list
+    /// and the panel so far looked at. Does not allocate.
+    pub fn build_panel_from<V: CandidateView + ?Sized>(
+        &self,
+        rule: &Rule,
+        asset_class: AssetClass,
+        candidates: &V,
+        out: &mut PanelOutcome,
+    ) {
         out.chosen.clear();
         out.protocol = rule.protocol;
         let limit = usize::from(rule.protocol.max_dealers).min(MAX_PANEL);
-        let weights = &rule.panel.weights;
         for name in rule.panel.always.iter() {
             if out.chosen.len() == limit {
                 return;
             }
-            let found = candidates
-                .iter()
-                .enumerate()
-                .find(|(_, c)| *c.name == **name);
-            if let Some((i, c)) = found {
-                let tier = self.tier_of(asset_class, c);
+            if let Some(i) = candidates.position_of(name) {
+                let tier = self.tier_in(asset_class, candidates, i);
                 let already = out.chosen.iter().any(|x| x.candidate as usize == i);
-                if Self::eligible(rule, c, tier) && !already {
+                if Self::eligible_in(rule, candidates, i, tier) && !already {
                     out.chosen.push(Chosen {
                         candidate: i as u32,
                         tier,
-                        score: weights.score(&c.scores),
+                        score: candidates.score(i),
                         by: ChosenBy::Always,
                     });
                 }
@@ -375,28 +490,29 @@ impl RuleSet {
             if want == 0 {
                 break;
             }
-            // The best `want` so far, best first.
+            // The best `want` so far, best first; once it is `full`, `worst` is the key a
+            // newcomer must beat.
             let mut best: SmallVec<[Chosen; MAX_PANEL]> = SmallVec::new();
-            for (i, c) in candidates.iter().enumerate() {
-                // Cheap filters first; the tier (a composite) only when the pick asks for it
-                // or the candidate makes the cut.
-                if !c.online
-                    || c.manual_tier == Some(0)
-                    || pick.specialism.is_some_and(|a| !c.specialisms.contains(a))
-                {
-                    continue;
-                }
-                let score = weights.score(&c.scores);
+            let mut full = false;
+            let mut worst = f64::NEG_INFINITY;
+            let mut from = 0;
+            // Cheap filters first (online, not excluded, specialism, the score against the
+            // shortlist's worst and the cut-off: `next_contender`); the tier (maybe a
+            // composite), the never list and the panel so far only for a candidate that makes
+            // the cut.
+            while let Some((i, score)) = candidates.next_contender(
+                from,
+                &ScanFilter {
+                    floor: full.then_some(worst),
+                    min_score: pick.min_score,
+                    specialism: pick.specialism,
+                },
+            ) {
+                from = i + 1;
                 let key = total_order_key(score);
-                if pick.min_score.is_some_and(|m| score < m)
-                    || (best.len() == want
-                        && best.last().is_some_and(|w| total_order_key(w.score) >= key))
-                {
-                    continue;
-                }
-                let tier = self.tier_of(asset_class, c);
+                let tier = self.tier_in(asset_class, candidates, i);
                 if pick.tier.is_some_and(|t| t != tier)
-                    || !Self::eligible(rule, c, tier)
+                    || !Self::eligible_in(rule, candidates, i, tier)
                     || out.chosen.iter().any(|x| x.candidate as usize == i)
                 {
                     continue;
@@ -405,7 +521,10 @@ impl RuleSet {
                     .iter()
                     .position(|b| total_order_key(b.score) < key)
                     .unwrap_or(best.len());
-                if best.len() == want {
+                if full {
+                    if at == best.len() {
+                        continue; // not better than the worst (a view's floor was loose)
+                    }
                     best.pop();
                 }
                 best.insert(
@@ -417,9 +536,40 @@ impl RuleSet {
                         by: ChosenBy::Pick(p as u8),
                     },
                 );
+                if best.len() == want {
+                    full = true;
+                    worst = best
+                        .last()
+                        .map_or(f64::NEG_INFINITY, |w| total_order_key(w.score));
+                }
             }
             out.chosen.extend(best);
         }
+    }
+
+    fn tier_in<V: CandidateView + ?Sized>(
+        &self,
+        asset_class: AssetClass,
+        candidates: &V,
+        i: usize,
+    ) -> u8 {
+        match candidates.manual_tier(i) {
+            Some(t) => t,
+            None => self
+                .tiering
+                .tier(asset_class, self.composite(candidates.components(i))),
+        }
+    }
+
+    fn eligible_in<V: CandidateView + ?Sized>(
+        rule: &Rule,
+        candidates: &V,
+        i: usize,
+        tier: u8,
+    ) -> bool {
+        candidates.online(i)
+            && tier != 0
+            && !rule.panel.never.iter().any(|n| **n == *candidates.name(i))
     }
 
     /// Why candidate `i` is or is not on `outcome`'s panel under `rule`.

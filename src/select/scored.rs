@@ -9,13 +9,22 @@
 //! embedded copies of `config/rules.toml` and `config/instruments.csv`, the latest market
 //! mid per instrument (the fair value) and the `Panel` hooks that install reloaded rules and
 //! refresh precomputed scores after a score update. Must not: read the clock (`now` comes in
-//! the `RfqSpec`), do I/O, or allocate in `Panel::select` in steady state (scratch is sized
-//! at construction; the score cache allocates an entry per new segment path until it is
+//! the `RfqSpec`), do I/O, or allocate in `Panel::select` in steady state (the score cache
+//! allocates an entry per new segment path and an array per new rule weights until it is
 //! full); `recommend` and construction allocate.
+//!
+//! `select` reads the candidates in place (`CompactCandidates`: the engine's candidates, a
+//! specialism byte per dealer and the cache's weighted-score array for the rule) and
+//! `rules::RuleSet::build_panel_from` keeps a bounded shortlist per pick; it records the rule,
+//! the rules version and the chosen dealers' composites, not per-dealer reasons. `recommend`
+//! builds a full `PanelCandidate` per dealer and runs the same builder, then explains every
+//! left-out candidate.
 
 use crate::dealers::Dealers;
 use crate::rfq::types::DealerId;
-use crate::select::cache::{CacheCounters, ScoreCache, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH};
+use crate::select::cache::{
+    CacheCounters, CachedScores, ScoreCache, DEFAULT_CACHE_PATHS, DEFAULT_REFRESH,
+};
 use crate::select::expr::Facts;
 use crate::select::instruments::{
     AssetClass, AssetClassSet, Instrument, InstrumentsError, SecurityMaster,
@@ -27,8 +36,8 @@ use crate::select::model::{
 use crate::select::pretrade::{analyse, OrderTerms, PreTrade, Side};
 use crate::select::rows::{RowScores, ScoreRow};
 use crate::select::rules::{
-    ChosenBy, ComponentScores, PanelCandidate, PanelOutcome, Pick, Rule, RuleSet, RulesError,
-    RulesVersion, Verdict,
+    CandidateView, ChosenBy, ComponentScores, PanelCandidate, PanelOutcome, Pick, Rule, RuleSet,
+    RulesError, RulesVersion, ScanFilter, Verdict,
 };
 use crate::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys, SegmentLevel};
 use crate::select::table::ScoreReader;
@@ -250,15 +259,123 @@ struct DealerInfo {
     specialisms: AssetClassSet,
 }
 
-/// Re-types an emptied candidate vector for another borrow of the dealer names, keeping its
-/// allocation: the standard library collects a `vec::IntoIter` in place when the element
-/// layouts match, which they do (only the lifetime differs). `tests/scored_alloc.rs` proves
-/// that `select` does not allocate.
-// `filter_map` changes the element type (the lifetime) without a body that could panic.
-#[allow(clippy::unnecessary_filter_map)]
-fn recycle<'x, 'y>(mut v: Vec<PanelCandidate<'x>>) -> Vec<PanelCandidate<'y>> {
-    v.clear();
-    v.into_iter().filter_map(|_| None).collect()
+/// What `select` ranks from, read in place: the engine's candidates, and per dealer
+/// (index = `DealerId`) the specialisms, the names, and the score cache's component and
+/// weighted scores (the rule's panel weights). Nothing is copied per dealer per RFQ.
+struct CompactCandidates<'a> {
+    candidates: &'a [Candidate],
+    dealers: &'a [DealerInfo],
+    specialisms: &'a [AssetClassSet],
+    /// Dealer ids sorted by name (for `always` lists).
+    by_name: &'a [u16],
+    scores: CachedScores<'a>,
+}
+
+/// The component scores of a candidate whose `DealerId` is past the dealer database (it is
+/// never eligible: `online` says no).
+const NO_COMPONENTS: ComponentScores = ComponentScores {
+    fill_rate: 0.0,
+    price_improvement: 0.0,
+    leakage: 0.0,
+    speed: 0.0,
+    loser_leakage: 0.0,
+};
+
+impl CompactCandidates<'_> {
+    fn dealer(&self, i: usize) -> usize {
+        usize::from(self.candidates[i].dealer.0)
+    }
+}
+
+impl CandidateView for CompactCandidates<'_> {
+    fn len(&self) -> usize {
+        self.candidates.len()
+    }
+    fn online(&self, i: usize) -> bool {
+        let c = &self.candidates[i];
+        c.online && usize::from(c.dealer.0) < self.scores.weighted.len()
+    }
+    fn manual_tier(&self, i: usize) -> Option<u8> {
+        Some(self.candidates[i].tier)
+    }
+    /// The panel scan's inner loop: 4 bytes of candidate and one `f64` per dealer (and a
+    /// specialism byte when the pick asks for one).
+    fn next_contender(&self, from: usize, filter: &ScanFilter) -> Option<(usize, f64)> {
+        let weighted = self.scores.weighted;
+        let rest = self.candidates.get(from..)?;
+        for (k, c) in rest.iter().enumerate() {
+            if !c.online || c.tier == 0 {
+                continue;
+            }
+            let d = usize::from(c.dealer.0);
+            // A dealer past the database has no score: treated as offline.
+            let Some(&score) = weighted.get(d) else {
+                continue;
+            };
+            if !filter.score_passes(score) {
+                continue;
+            }
+            if let Some(a) = filter.specialism {
+                if !self.specialisms.get(d).is_some_and(|s| s.contains(a)) {
+                    continue;
+                }
+            }
+            return Some((from + k, score));
+        }
+        None
+    }
+    fn specialisms(&self, i: usize) -> AssetClassSet {
+        self.specialisms
+            .get(self.dealer(i))
+            .copied()
+            .unwrap_or(AssetClassSet::EMPTY)
+    }
+    fn name(&self, i: usize) -> &str {
+        self.dealers.get(self.dealer(i)).map_or("", |d| &d.name)
+    }
+    fn components(&self, i: usize) -> &ComponentScores {
+        self.scores
+            .components
+            .get(self.dealer(i))
+            .unwrap_or(&NO_COMPONENTS)
+    }
+    fn score(&self, i: usize) -> f64 {
+        self.scores
+            .weighted
+            .get(self.dealer(i))
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+    /// By the name index: the dealer with that name is at its own position when the
+    /// candidates list dealer `i` at position `i` (as the engine does); otherwise the first
+    /// position holding a dealer of that name.
+    fn position_of(&self, name: &str) -> Option<usize> {
+        let from = self.by_name.partition_point(|&d| {
+            self.dealers
+                .get(usize::from(d))
+                .is_some_and(|x| *x.name < *name)
+        });
+        let to = from
+            + self.by_name[from..].partition_point(|&d| {
+                self.dealers
+                    .get(usize::from(d))
+                    .is_some_and(|x| *x.name == *name)
+            });
+        match &self.by_name[from..to] {
+            [] => None,
+            &[d] if self
+                .candidates
+                .get(usize::from(d))
+                .is_some_and(|c| c.dealer.0 == d) =>
+            {
+                Some(usize::from(d))
+            }
+            ids => self
+                .candidates
+                .iter()
+                .position(|c| ids.contains(&c.dealer.0)),
+        }
+    }
 }
 
 /// The rules-and-scores selector.
@@ -276,10 +393,10 @@ pub struct ScoredPanel<S: ScoreSource> {
     mid_max_age: Nanos,
     /// Every dealer's scores per recently used segment path.
     cache: ScoreCache,
-    // Scratch, sized for every dealer at construction. Empty between calls; it borrows
-    // `dealers`' names only inside `select` (see `recycle`).
-    panel_candidates: Vec<PanelCandidate<'static>>,
-    panel_ids: Vec<DealerId>,
+    /// `dealers`' specialisms alone (the panel scan reads one byte per dealer).
+    specialisms: Box<[AssetClassSet]>,
+    /// Dealer ids sorted by name.
+    by_name: Box<[u16]>,
     outcome: PanelOutcome,
 }
 
@@ -326,6 +443,14 @@ impl<S: ScoreSource> ScoredPanel<S> {
             })
             .collect();
         let n = infos.len();
+        let specialisms = infos.iter().map(|d| d.specialisms).collect();
+        let mut by_name: Vec<u16> = (0..n).filter_map(|d| u16::try_from(d).ok()).collect();
+        by_name.sort_by(|&a, &b| {
+            infos[usize::from(a)]
+                .name
+                .cmp(&infos[usize::from(b)].name)
+                .then(a.cmp(&b))
+        });
         let prior = source.prior();
         let instruments = master.len();
         ScoredPanel {
@@ -339,8 +464,8 @@ impl<S: ScoreSource> ScoredPanel<S> {
             prior,
             maturity: Buckets::default_maturity_years(),
             size: Buckets::default_size_notional(),
-            panel_candidates: Vec::with_capacity(n),
-            panel_ids: Vec::with_capacity(n),
+            specialisms,
+            by_name: by_name.into_boxed_slice(),
             outcome: PanelOutcome::default(),
         }
     }
@@ -608,31 +733,38 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
                 return;
             }
         };
-        let scores = self
-            .cache
-            .scores(&d.keys, spec.now, &self.source, self.prior);
-        let mut pcs = recycle(std::mem::take(&mut self.panel_candidates));
-        self.panel_ids.clear();
-        for c in candidates {
-            if pcs.len() == pcs.capacity() {
-                break; // more candidates than dealers: cannot happen with one database
-            }
-            let i = usize::from(c.dealer.0);
-            let (Some(info), Some(&s)) = (self.dealers.get(i), scores.get(i)) else {
-                continue;
-            };
-            pcs.push(PanelCandidate {
-                name: &info.name,
-                scores: s,
-                manual_tier: Some(c.tier),
-                specialisms: info.specialisms,
-                online: c.online,
-            });
-            self.panel_ids.push(c.dealer);
-        }
+        // A candidate list longer than the dealer database (which the engine never gives) is
+        // cut where the number of known dealers in it reaches the database's size.
+        let n = self.dealers.len();
+        let candidates = if candidates.len() <= n {
+            candidates
+        } else {
+            let mut known = 0;
+            let cut = candidates
+                .iter()
+                .position(|c| {
+                    known += usize::from(usize::from(c.dealer.0) < n);
+                    known > n
+                })
+                .unwrap_or(candidates.len());
+            &candidates[..cut]
+        };
+        let scores = self.cache.scores(
+            &d.keys,
+            spec.now,
+            &self.source,
+            self.prior,
+            &d.rule.panel.weights,
+        );
+        let view = CompactCandidates {
+            candidates,
+            dealers: &self.dealers,
+            specialisms: &self.specialisms,
+            by_name: &self.by_name,
+            scores,
+        };
         self.rules
-            .build_panel(d.rule, d.instrument.asset_class, &pcs, &mut self.outcome);
-        self.panel_candidates = recycle(pcs);
+            .build_panel_from(d.rule, d.instrument.asset_class, &view, &mut self.outcome);
         out.protocol = self.outcome.protocol;
         out.fair_value = d
             .pretrade
@@ -651,13 +783,11 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
         out.dealers.clear();
         out.scores.clear();
         for ch in &self.outcome.chosen {
-            if let Some(&id) = self.panel_ids.get(ch.candidate as usize) {
-                out.dealers.push(id);
-                let composite = self
-                    .panel_candidates
-                    .get(ch.candidate as usize)
-                    .map_or(f64::NAN, |pc| self.rules.composite(&pc.scores));
-                out.scores.push(composite as f32);
+            let i = ch.candidate as usize;
+            if let Some(c) = view.candidates.get(i) {
+                out.dealers.push(c.dealer);
+                out.scores
+                    .push(self.rules.composite(view.components(i)) as f32);
             }
         }
         // The rationale journaled with the decision: which rule (by position; the default

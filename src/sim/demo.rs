@@ -9,6 +9,7 @@
 //! (the loopback run's journal and its files: `loopback::run`).
 
 use super::harness::{run_policy, PolicyResult, World, WorldError};
+use super::live::{cost_curve, CostSlice, EngineMetrics, LiveReport, LoopbackScores};
 use super::model::{SimConfig, SEGMENTS};
 use super::policy::PolicyKind;
 use super::report::{
@@ -17,6 +18,7 @@ use super::report::{
 };
 use crate::select::ProtocolKind;
 use serde::Serialize;
+use std::fmt::Write;
 use std::path::PathBuf;
 
 /// What the demo is asked to do.
@@ -35,6 +37,8 @@ pub struct DemoOptions {
     pub loopback: bool,
     /// Loopback: RFQs to send (0: none).
     pub loopback_rfqs: usize,
+    /// Loopback: the router learns live from an empty table, or reads the in-process table.
+    pub loopback_scores: LoopbackScores,
 }
 
 impl Default for DemoOptions {
@@ -47,6 +51,7 @@ impl Default for DemoOptions {
             protocol: None,
             loopback: true,
             loopback_rfqs: 1000,
+            loopback_scores: LoopbackScores::Live,
         }
     }
 }
@@ -79,9 +84,20 @@ pub struct LoopbackReport {
     /// Virtual seconds per wall second.
     pub time_compression: f64,
     pub rfqs: u64,
+    /// Where the router's scores came from (live: learned during this run, from nothing).
+    pub scores: LoopbackScores,
     pub result: PolicyResult,
     pub wall_s: f64,
+    /// Wire latencies measured from the peers' side.
     pub latency: Vec<LatencyRow>,
+    /// What the router's own scoring thread learned (live scores only).
+    pub live: Option<LiveReport>,
+    /// The engine thread's own metrics at the end of the run (what `/metrics` serves).
+    pub engine_metrics: Option<EngineMetrics>,
+    /// Cost over quarters of the run's orders, beside the in-process policies.
+    pub cost_curve: Vec<CostSlice>,
+    /// The scorecard as this router learned it (live scores only).
+    pub scorecard: Vec<ScoreRow>,
 }
 
 /// Everything the demo shows.
@@ -127,6 +143,9 @@ pub fn config_of(opts: &DemoOptions) -> SimConfig {
         ..SimConfig::default()
     }
 }
+
+/// The loopback run's cost is shown over this many equal parts of its orders.
+pub const COST_SLICES: usize = 4;
 
 /// Removes a temporary file when dropped.
 struct TempFile(Option<PathBuf>);
@@ -200,10 +219,19 @@ pub fn run_demo(
     let dynamic = &selection[0];
     let card = scorecard(&world.dealers, &share, dynamic, &dynamic.learned);
     let loopback = if opts.loopback && opts.loopback_rfqs > 0 {
-        Some(
-            super::loopback::run(&world, opts, scores_path.as_deref(), progress)
-                .map_err(|e| DemoError::Run(format!("loopback: {e}")))?,
-        )
+        let mut l = super::loopback::run(&world, opts, scores_path.as_deref(), progress)
+            .map_err(|e| DemoError::Run(format!("loopback: {e}")))?;
+        l.cost_curve = cost_curve(&l.result, &selection, COST_SLICES);
+        if let Some(live) = &l.live {
+            let mut share = [0.0; SEGMENTS];
+            let n = l.result.order_cost_bps.len().max(1) as f64;
+            for o in world.orders.iter().take(l.result.order_cost_bps.len()) {
+                share[world.bonds[o.bond].segment] += 1.0 / n;
+            }
+            let learned: Vec<_> = live.dealers.iter().map(|d| d.learned).collect();
+            l.scorecard = scorecard(&world.dealers, &share, &l.result, &learned);
+        }
+        Some(l)
     } else {
         None
     };
@@ -248,31 +276,123 @@ pub fn render(r: &DemoReport) -> String {
     s.push_str("\nLatency per stage, in process (wall clock, this machine)\n");
     s.push_str(&latency_table(&r.latency));
     if let Some(l) = &r.loopback {
-        s.push_str(&format!(
-            "\nLoopback FIX: the router (host, FIX sessions, engine, learned score table) over TCP with\n\
-             {} simulated dealers, a desk and a market-data feed (35=W) as FIX sessions; time\n\
-             compressed {:.0}x ({} RFQs in {:.1} s)\n\n",
-            l.result.per_dealer.len(),
-            l.time_compression,
-            l.rfqs,
-            l.wall_s
-        ));
-        s.push_str(&selection_table(std::slice::from_ref(&l.result)));
-        s.push('\n');
-        s.push_str(&latency_table(&l.latency));
+        render_loopback(&mut s, r, l);
     }
     if let Some(j) = &r.journal {
         s.push_str(&format!(
             "\nKept in {j}: scores.tbl (learned score table), report.json\n"
         ));
-        if r.loopback.is_some() {
-            s.push_str(&format!(
+        match r.loopback.as_ref().map(|l| l.scores) {
+            Some(LoopbackScores::Frozen) => s.push_str(&format!(
                 "  and the loopback router's journal {j}/journal (built from router.toml, \
                  dealers.toml, scores.tbl there):\n  check it with `rfq-journal replay {j}/journal`\n"
-            ));
+            )),
+            Some(LoopbackScores::Live) => s.push_str(&format!(
+                "  and the loopback router's journal {j}/journal, built from router.toml, \
+                 dealers.toml and\n  {start} there (the table it wrote is {live}): check \
+                 it with\n  `rfq-journal verify {j}/journal`; `rfq-journal replay` re-runs a \
+                 run exactly with\n  --loopback-scores frozen (live score updates change the \
+                 selection)\n",
+                start = super::live::LIVE_TABLE_START,
+                live = super::live::LIVE_TABLE,
+            )),
+            None => {}
         }
     }
     s
+}
+
+/// A policy's name in a narrow column.
+fn short_label(kind: PolicyKind) -> &'static str {
+    match kind {
+        PolicyKind::Dynamic => "dynamic",
+        PolicyKind::Static => "static 4",
+        PolicyKind::Broadcast => "broadcast",
+        PolicyKind::Random => "random 4",
+        PolicyKind::Oracle => "oracle",
+    }
+}
+
+fn render_loopback(s: &mut String, r: &DemoReport, l: &LoopbackReport) {
+    let scores = match l.scores {
+        LoopbackScores::Live => {
+            "  and its own scoring thread, learning from an empty score table (cold start): TCA\n\
+             \x20 facts from its engine, mids from the 35=W feed, score updates back to the engine;\n"
+        }
+        LoopbackScores::Frozen => {
+            "  reading the score table learned in process (--loopback-scores frozen: no learning);\n"
+        }
+    };
+    s.push_str(&format!(
+        "\nLoopback FIX: the router (host, FIX sessions, engine) on its own thread\n{scores}\
+         \x20 {} simulated dealers, a desk and a market-data feed (35=W) as FIX sessions over TCP;\n\
+         \x20 time compressed {:.0}x ({} RFQs in {:.1} s)\n\n",
+        l.result.per_dealer.len(),
+        l.time_compression,
+        l.rfqs,
+        l.wall_s
+    ));
+    s.push_str(&selection_table(std::slice::from_ref(&l.result)));
+    if !l.cost_curve.is_empty() {
+        s.push_str(
+            "\nCost bps over the loopback run's orders, in quarters, beside the in-process policies\n\
+             over the same orders (in-process dynamic also starts from nothing)\n",
+        );
+        let _ = write!(s, "{:<12} {:>10}", "orders", "loopback");
+        for p in &r.selection {
+            let _ = write!(s, " {:>10}", short_label(p.policy));
+        }
+        s.push('\n');
+        for c in &l.cost_curve {
+            let _ = write!(
+                s,
+                "{:<12} {:>10.2}",
+                format!("{}-{}", c.from + 1, c.to),
+                c.loopback_bps
+            );
+            for p in &c.in_process {
+                let _ = write!(s, " {:>10.2}", p.cost_bps);
+            }
+            s.push('\n');
+        }
+        // All of the loopback's orders: the slices weighted by their sizes.
+        let n = l.cost_curve.last().map_or(0, |c| c.to).max(1) as f64;
+        let all = |cost: &dyn Fn(&CostSlice) -> f64| {
+            l.cost_curve
+                .iter()
+                .map(|c| cost(c) * (c.to - c.from) as f64)
+                .sum::<f64>()
+                / n
+        };
+        let _ = write!(s, "{:<12} {:>10.2}", "all", all(&|c| c.loopback_bps));
+        for i in 0..r.selection.len() {
+            let v = all(&|c| c.in_process.get(i).map_or(f64::NAN, |p| p.cost_bps));
+            let _ = write!(s, " {v:>10.2}");
+        }
+        s.push('\n');
+    }
+    if let Some(live) = &l.live {
+        let prior = live.dealers.first().map_or(f64::NAN, |d| d.start_composite);
+        s.push_str(&format!(
+            "\nDealer scorecard as the LOOPBACK router learned it (every composite started at the\n\
+             prior, {prior:.3}); realised = what the dealers did in the loopback run\n\
+             scoring thread: {} TCA facts, {} score-table updates, {} executions analysed, {} refused\n\n",
+            live.facts,
+            live.updates_applied,
+            live.executions,
+            live.apply_errors + live.reports_refused
+        ));
+        s.push_str(&scorecard_table(&l.scorecard));
+    }
+    if let Some(m) = &l.engine_metrics {
+        s.push_str(
+            "\nThe loopback router's own metrics (engine thread hdrhistograms, the data /metrics serves\n\
+             and `rfq-router stats` prints; wall clock)\n",
+        );
+        s.push_str(&m.table);
+    }
+    s.push_str("\nWire latencies measured by the simulated peers (wall clock)\n");
+    s.push_str(&latency_table(&l.latency));
 }
 
 /// Runs the demo as both command lines do (`rfq-router demo`, `rfq-sim`): a progress bar per
@@ -341,6 +461,10 @@ pub struct DemoArgs {
     /// RFQs over loopback FIX (0: skip the loopback run).
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub loopback_rfqs: usize,
+    /// The loopback router's scores: live (its own scoring thread learns from an empty
+    /// table while it runs) or frozen (the table learned in process, read only).
+    #[arg(long, default_value = "live", value_name = "S")]
+    pub loopback_scores: String,
 }
 
 impl DemoArgs {
@@ -353,6 +477,7 @@ impl DemoArgs {
             protocol: parse_protocol(&self.protocol)?,
             loopback: self.loopback_rfqs > 0,
             loopback_rfqs: self.loopback_rfqs.min(self.rfqs),
+            loopback_scores: LoopbackScores::parse(&self.loopback_scores)?,
         })
     }
 }

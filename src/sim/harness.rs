@@ -320,28 +320,38 @@ impl Feedback {
 
     /// What the router learned about `dealer` over all its RFQs (the `all` segment).
     pub fn learned(&self, dealer: usize, now: Nanos) -> Option<super::report::Learned> {
-        let reader = self.writer.reader();
-        let own = reader
-            .find(dealer as u32, SegmentKey::all())
-            .ok()
-            .flatten()?;
-        let pooled = reader
-            .find(reader.header().aggregate_dealer(), SegmentKey::all())
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let m = metrics(&own, &pooled, now, &self.model);
-        let s = normalise(&m, self.model.speed_scale_s);
-        Some(super::report::Learned {
-            composite: crate::select::model::composite(&s, &self.model.weights),
-            fill_rate: m.fill_rate,
-            price_improvement_bps: m.price_improvement_bps,
-            markout_bps: m.leakage_markout_bps,
-            response_s: m.response_s,
-            drift_bps: m.drift_bps,
-            observations: m.observations,
-        })
+        learned_of(&self.writer.reader(), &self.model, dealer, now)
     }
+}
+
+/// What a score table says about `dealer` over all its RFQs (the `all` segment) at `now`;
+/// None when the table has nothing on it.
+pub fn learned_of(
+    reader: &ScoreReader,
+    model: &ModelConfig,
+    dealer: usize,
+    now: Nanos,
+) -> Option<super::report::Learned> {
+    let own = reader
+        .find(dealer as u32, SegmentKey::all())
+        .ok()
+        .flatten()?;
+    let pooled = reader
+        .find(reader.header().aggregate_dealer(), SegmentKey::all())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let m = metrics(&own, &pooled, now, model);
+    let s = normalise(&m, model.speed_scale_s);
+    Some(super::report::Learned {
+        composite: crate::select::model::composite(&s, &model.weights),
+        fill_rate: m.fill_rate,
+        price_improvement_bps: m.price_improvement_bps,
+        markout_bps: m.leakage_markout_bps,
+        response_s: m.response_s,
+        drift_bps: m.drift_bps,
+        observations: m.observations,
+    })
 }
 
 impl Drop for Feedback {
@@ -450,6 +460,9 @@ pub struct PolicyResult {
     pub learned: Vec<Option<super::report::Learned>>,
     /// TCA observations the score table refused (0 unless its segment slots ran out).
     pub score_apply_errors: u64,
+    /// Each order's cost in bps, as `mean_cost_bps` averages it (for cost over time).
+    #[serde(skip)]
+    pub order_cost_bps: Vec<f64>,
 }
 
 /// A run's result, its engine-call timings, and the simulator messages the validator
@@ -1106,26 +1119,29 @@ impl<'w> Market<'w> {
         let mut leak = 0.0;
         let mut asked = 0.0;
         let mut tally = self.tally.clone();
+        let mut order_cost_bps = Vec::with_capacity(self.rfqs.len());
         for (k, st) in self.rfqs.iter().enumerate() {
             let o = self.world.orders[k];
             leak += st.leak_bps;
             asked += st.asked.len() as f64;
-            if let Some(px) = st.filled_px {
+            let order_cost = if let Some(px) = st.filled_px {
                 filled += 1;
                 let c = o.dir() * (px - st.arrival_mid) / st.arrival_mid * 1e4;
                 cost += c;
-                shortfall += c;
                 if let Some(w) = st.winner {
                     tally[w].won += 1;
                 }
+                c
             } else {
                 // Not done: the desk still has to trade, after the market moved, with an
                 // average dealer.
                 let bond = &self.world.bonds[o.bond];
                 let end = st.end_mid.unwrap_or(st.arrival_mid);
-                shortfall += o.dir() * (end - st.arrival_mid) / st.arrival_mid * 1e4
-                    + super::model::base_cost_bps(bond, o.qty, &self.world.cfg);
-            }
+                o.dir() * (end - st.arrival_mid) / st.arrival_mid * 1e4
+                    + super::model::base_cost_bps(bond, o.qty, &self.world.cfg)
+            };
+            shortfall += order_cost;
+            order_cost_bps.push(order_cost);
         }
         let mut r = PolicyResult {
             policy: PolicyKind::Dynamic,
@@ -1145,6 +1161,7 @@ impl<'w> Market<'w> {
             engine,
             learned: Vec::new(),
             score_apply_errors: 0,
+            order_cost_bps,
         };
         if let Some(fb) = self.feedback.as_mut() {
             fb.advance(Nanos(self.now.0 + 3_600 * Nanos::PER_SEC));

@@ -1,6 +1,7 @@
 //! The loopback FIX run: the real router (host, network loop, FIX sessions, engine,
-//! `ScoredPanel` reading the score table learned in process) on its own thread, and the
-//! simulated desk and dealers as real FIX sessions over loopback TCP, with time compressed.
+//! `ScoredPanel`, and by default its own scoring thread learning from an empty table:
+//! `sim::live`) on its own thread, and the simulated desk and dealers as real FIX sessions
+//! over loopback TCP, with time compressed.
 //!
 //! Owns the peers' side of the sockets (logon, framing, heartbeats answered, one mio poll
 //! for all of them on the calling thread), the mapping of virtual time to wall time
@@ -13,6 +14,7 @@
 
 use super::demo::{DemoOptions, LoopbackReport, Progress};
 use super::harness::{fields, get, EngineSummary, Market, World};
+use super::live::{engine_metrics, LiveReport, LiveScoring, LoopbackScores, SNAPSHOT_CAPACITY};
 use super::policy::{ForceProtocol, PolicyKind};
 use super::report::LatencyRow;
 use crate::config::Config;
@@ -23,8 +25,10 @@ use crate::host::{sessions_from_config, spawn_journaled, SpawnOptions};
 use crate::journal::run_files::RunPaths;
 use crate::journal::tap::{journal_config, JournalTap};
 use crate::journal::Journal;
+use crate::metrics::snapshot_channel;
 use crate::net::NetSettings;
 use crate::router::RouterApp;
+use crate::scoring::ScoringClock;
 use crate::select::rows::{self, RowScores};
 use crate::select::scored::{AnyScores, ScoredPanel};
 use crate::select::table::ScoreReader;
@@ -242,9 +246,26 @@ pub fn run(
     }
     let dealers = Dealers::parse(&dealers_text, "<rfq-sim dealers.toml>", &config)
         .map_err(|e| e.to_string())?;
-    // As `rfq-router run`: the engine scores from its own copy of the table's rows, given
-    // (and journaled) at start, so `rfq-journal replay` needs only the journal.
-    let snapshot = match scores {
+    let start = wall_now();
+    // Live: an empty table its own scoring thread fills (a cold start); frozen: the table
+    // learned in process, read only.
+    let mut live = match opts.loopback_scores {
+        LoopbackScores::Live => Some(LiveScoring::create(
+            world,
+            opts.journal.as_deref(),
+            &config.scoring,
+            start,
+        )?),
+        LoopbackScores::Frozen => None,
+    };
+    let journal_scores = match &live {
+        Some(l) => l.journal_scores(),
+        None => scores,
+    };
+    // As `rfq-router run`: the engine scores from its own copy of the rows, the table it
+    // starts from (given and journaled at start), then the rows each score update of the
+    // live scoring thread carries, so `rfq-journal replay` needs only the journal.
+    let snapshot = match journal_scores {
         Some(p) => rows::snapshot(&ScoreReader::open_read_only(p).map_err(|e| e.to_string())?),
         None => Vec::new(),
     };
@@ -259,19 +280,25 @@ pub fn run(
         ScoredPanel::new(world.rules.clone(), world.master.clone(), &dealers, source),
         &config.simulation,
     );
-    let start = wall_now();
     let mut tap = match &opts.journal {
         Some(dir) => Some(open_journal(
             dir,
             &config,
             [&router_text, &dealers_text],
-            scores,
+            journal_scores,
             start,
         )?),
         None => None,
     };
-    let mut app = RouterApp::from_config(&config, &dealers, panel, start);
+    let journal_metrics = tap.as_ref().map(|t| t.journal().metrics_handle());
+    let (mut snapshots, snapshot_server) = snapshot_channel(SNAPSHOT_CAPACITY, None);
+    let mut app =
+        RouterApp::from_config(&config, &dealers, panel, start).with_admin(snapshot_server);
     app.load_score_snapshot(start, snapshot, tap.as_mut());
+    if let Some(l) = &mut live {
+        let (facts, inbox) = l.engine_side();
+        app = app.with_feedback(facts, inbox);
+    }
     let router = spawn_journaled(
         SpawnOptions::named("rfq-sim-router"),
         NetSettings::from_config(&config),
@@ -282,13 +309,42 @@ pub fn run(
         tap,
     )
     .map_err(|e| format!("router: {e}"))?;
+    snapshots.set_wake(router.handle.clone());
+    let scoring = match &mut live {
+        Some(l) => Some(l.start(router.handle.clone(), start, TIME_COMPRESSION)?),
+        None => None,
+    };
     let addr = router.listen_addrs[0].ok_or("router: no listener")?;
     let result = drive(world, opts, addr, progress);
+    // The engine's own metrics, as `/metrics` would serve them now.
+    let metrics = result
+        .as_ref()
+        .ok()
+        .map(|_| engine_metrics(&mut snapshots, &router.handle, journal_metrics.as_ref()));
+    let learned = match (&live, &scoring) {
+        (Some(l), Some(s)) => {
+            let now = ScoringClock::compressed(start, TIME_COMPRESSION).at(wall_now());
+            Some(LiveReport::of(s, l.learned(world.dealers.len(), now)))
+        }
+        _ => None,
+    };
     let stopped = router.stop();
+    if let Some(s) = scoring {
+        s.stop();
+    }
     let mut report = result?;
     stopped.map_err(|e| format!("router thread: {e}"))?;
     report.result.policy = PolicyKind::Dynamic;
-    report.result.label = "dynamic (loopback)";
+    report.result.label = match opts.loopback_scores {
+        LoopbackScores::Live => "dynamic (loopback)",
+        LoopbackScores::Frozen => "dynamic (loopback, frozen)",
+    };
+    let metrics = metrics.transpose()?;
+    if let Some(m) = &metrics {
+        report.result.engine = m.summary;
+    }
+    report.engine_metrics = metrics;
+    report.live = learned;
     Ok(report)
 }
 
@@ -554,8 +610,13 @@ fn drive(
     Ok(LoopbackReport {
         time_compression: TIME_COMPRESSION,
         rfqs: total as u64,
+        scores: opts.loopback_scores,
         result,
         wall_s,
+        live: None,
+        engine_metrics: None,
+        cost_curve: Vec::new(),
+        scorecard: Vec::new(),
         latency: vec![
             LatencyRow::of(
                 "wire: desk QuoteRequest written -> first dealer's read",

@@ -56,6 +56,7 @@
 
 pub mod demo;
 pub mod harness;
+pub mod live;
 pub mod loopback;
 pub mod model;
 pub mod policy;

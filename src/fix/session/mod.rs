@@ -592,6 +592,70 @@ struct ResendJob {
     end: u64,
 }
 
+/// The standard header after MsgType as last written (`34=<seq>|49=..|52=..|56=..|`): the
+/// next message in the same millisecond differs from it only in MsgSeqNum, one more,
+/// incremented in place instead of the header being formatted again.
+struct HeaderCache {
+    bytes: [u8; HEADER_CACHE_BYTES],
+    /// Bytes in use; 0: nothing cached.
+    len: usize,
+    seq: u64,
+    /// Digits of `seq`, at `bytes[3..3 + seq_len]` (after `34=`).
+    seq_len: usize,
+    ms: u64,
+}
+
+/// Longest header kept (longer CompIDs are simply formatted every time).
+const HEADER_CACHE_BYTES: usize = 128;
+
+impl HeaderCache {
+    const EMPTY: HeaderCache = HeaderCache {
+        bytes: [0; HEADER_CACHE_BYTES],
+        len: 0,
+        seq: 0,
+        seq_len: 0,
+        ms: 0,
+    };
+
+    /// Keeps `header` (as `Encoder::session_header` wrote it) for MsgSeqNum `seq` at `ms`.
+    fn keep(&mut self, header: &[u8], seq: u64, ms: u64) {
+        let mut digits = [0u8; 20];
+        let seq_len = write_u64(seq, &mut digits).len();
+        let fits = header.len() <= HEADER_CACHE_BYTES
+            && header.len() > 3 + seq_len
+            && header.starts_with(b"34=");
+        if !fits {
+            self.len = 0;
+            return;
+        }
+        self.bytes[..header.len()].copy_from_slice(header);
+        self.len = header.len();
+        self.seq = seq;
+        self.seq_len = seq_len;
+        self.ms = ms;
+    }
+
+    /// The header for MsgSeqNum `seq` at `ms`, if it is the kept one's successor in the same
+    /// millisecond and has as many digits.
+    fn next(&mut self, seq: u64, ms: u64) -> Option<&[u8]> {
+        if self.len == 0 || ms != self.ms || self.seq.checked_add(1) != Some(seq) {
+            return None;
+        }
+        for d in self.bytes[3..3 + self.seq_len].iter_mut().rev() {
+            if *d == b'9' {
+                *d = b'0';
+            } else {
+                *d += 1;
+                self.seq = seq;
+                return Some(&self.bytes[..self.len]);
+            }
+        }
+        // All nines: the number grows a digit; format it again.
+        self.len = 0;
+        None
+    }
+}
+
 /// Everything but the input tokeniser, so replies can be written while a message is borrowed.
 struct Core<S: MessageStore> {
     cfg: SessionConfig,
@@ -601,6 +665,7 @@ struct Core<S: MessageStore> {
     validator: Arc<Validator>,
     store: S,
     enc: Encoder,
+    header: HeaderCache,
     /// Tokenises stored frames on resend.
     resend_decoder: Decoder,
     state: SessionState,
@@ -640,6 +705,7 @@ impl<S: MessageStore> Session<S> {
                 sender_comp_id_field: header_field(tags::SENDER_COMP_ID, &cfg.sender_comp_id),
                 target_comp_id_field: header_field(tags::TARGET_COMP_ID, &cfg.target_comp_id),
                 enc: Encoder::new(cfg.max_message_bytes),
+                header: HeaderCache::EMPTY,
                 resend_decoder: Decoder::new(cfg.max_fields),
                 queue: InQueue::new(cfg.max_queued_messages, cfg.max_queued_bytes),
                 heart_bt_int_s: cfg.heart_bt_int_s,
@@ -968,12 +1034,20 @@ impl<S: MessageStore> Core<S> {
 
     /// Writes the standard header of a message with MsgSeqNum `seq`.
     fn start(&mut self, now: Nanos, msg_type: &[u8], seq: u64) {
-        self.enc
-            .start(msg_type)
-            .uint(tags::MSG_SEQ_NUM, seq)
-            .raw(&self.sender_comp_id_field)
-            .timestamp(tags::SENDING_TIME, now)
-            .raw(&self.target_comp_id_field);
+        self.enc.start(msg_type);
+        let ms = now.as_millis();
+        if let Some(header) = self.header.next(seq, ms) {
+            self.enc.raw(header);
+            return;
+        }
+        let from = self.enc.body().len();
+        self.enc.session_header(
+            seq,
+            &self.sender_comp_id_field,
+            now,
+            &self.target_comp_id_field,
+        );
+        self.header.keep(&self.enc.body()[from..], seq, ms);
     }
 
     /// Finishes the message in the encoder and hands it out with the next MsgSeqNum;

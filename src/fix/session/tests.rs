@@ -1547,3 +1547,41 @@ fn large_sequence_numbers_are_followed() {
     let out = r.send(&hdr("0", 1));
     assert!(out.disconnected(), "too low");
 }
+
+#[test]
+fn the_header_cache_gives_the_same_bytes_as_formatting_across_digit_rollovers() {
+    let sender = b"49=ROUTER\x01";
+    let target = b"56=D1\x01";
+    let mut cache = HeaderCache::EMPTY;
+    let mut enc = Encoder::new(1024);
+    let mut cached = 0;
+    // Same millisecond throughout, then a new one: hits, misses on 9 -> 10, 99 -> 100, and on
+    // the new millisecond, gaps and repeats; every header must equal a fresh formatting.
+    for (seq, at) in (1..=120u64).map(|s| (s, ms(5))).chain([
+        (121, ms(6)),
+        (123, ms(6)),
+        (123, ms(6)),
+        (124, ms(6)),
+    ]) {
+        let want = {
+            enc.start(b"R").session_header(seq, sender, at, target);
+            enc.body()[5..].to_vec()
+        };
+        let got = match cache.next(seq, at.as_millis()) {
+            Some(h) => {
+                cached += 1;
+                h.to_vec()
+            }
+            None => {
+                cache.keep(&want, seq, at.as_millis());
+                want.clone()
+            }
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "seq {seq}"
+        );
+    }
+    assert!(cached >= 110, "the cache was used ({cached} hits)");
+}
