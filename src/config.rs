@@ -111,6 +111,9 @@ pub struct JournalSettings {
     pub write_ahead: bool,
     /// What a restart does with RFQs the journal shows open (`open_rfqs_on_restart`).
     pub open_rfqs_on_restart: RestartPolicySetting,
+    /// What a restart does when the score tables disagree with the score rows the journal
+    /// holds (`scores_on_restart`).
+    pub scores_on_restart: ScoresOnRestart,
     /// Sent frames each session keeps in memory for resends (older ones are read back from
     /// the journal).
     pub store_recent_frames: usize,
@@ -127,6 +130,17 @@ pub enum RestartPolicySetting {
     Expire,
 }
 
+/// `[journal] scores_on_restart`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoresOnRestart {
+    /// Log the differing rows and write the journal's rows into the tables.
+    #[default]
+    Rebuild,
+    /// Log the differing rows only (the tables stay as they are).
+    Verify,
+}
+
 impl Default for JournalSettings {
     fn default() -> Self {
         JournalSettings {
@@ -138,6 +152,7 @@ impl Default for JournalSettings {
             queue_capacity: 16_384,
             write_ahead: true,
             open_rfqs_on_restart: RestartPolicySetting::Expire,
+            scores_on_restart: ScoresOnRestart::Rebuild,
             store_recent_frames: 1024,
             store_max_indexed: 1 << 20,
         }
@@ -618,6 +633,7 @@ struct RawJournal {
     queue_capacity: Num,
     write_ahead: Option<bool>,
     open_rfqs_on_restart: Option<RestartPolicySetting>,
+    scores_on_restart: Option<ScoresOnRestart>,
     store_recent_frames: Num,
     store_max_indexed: Num,
 }
@@ -1019,6 +1035,7 @@ impl Checker<'_> {
             )? as usize,
             write_ahead: raw.write_ahead.unwrap_or(d.write_ahead),
             open_rfqs_on_restart: raw.open_rfqs_on_restart.unwrap_or(d.open_rfqs_on_restart),
+            scores_on_restart: raw.scores_on_restart.unwrap_or(d.scores_on_restart),
             store_recent_frames: self.num(
                 &raw.store_recent_frames,
                 "store_recent_frames",

@@ -31,6 +31,7 @@ use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
 use rfq_router::select::follow::follow_rules;
 use rfq_router::select::instruments::Date;
+use rfq_router::select::rows::{capacity_for, snapshot as score_snapshot, RowScores};
 use rfq_router::select::rules::RulesWatcher;
 use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
@@ -40,7 +41,7 @@ use rfq_router::select::tca::Tca;
 use rfq_router::select::{Panel, RfqSpec};
 use rfq_router::time::Nanos;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -393,6 +394,63 @@ fn open_journal(
     Ok((tap, restart))
 }
 
+/// Restart: the score tables' dealer statistics against the score rows the journal holds
+/// (`journal::score_check`); differing rows are logged and, under `rebuild`, rewritten from
+/// the journal. No journal yet, or one without score rows: nothing to check.
+fn check_scores(
+    dir: &Path,
+    writer: &mut ScoreWriter,
+    policy: rfq_router::config::ScoresOnRestart,
+) -> Result<()> {
+    use rfq_router::journal::score_check::{describe_diff, journal_rows, rebuild, verify};
+    if !dir.exists() {
+        return Ok(());
+    }
+    let rows = match journal_rows(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rfq-router: score tables not checked: the journal cannot be read: {e}");
+            return Ok(());
+        }
+    };
+    if rows.inputs == 0 {
+        println!("score tables: the journal holds no score rows to check them against");
+        return Ok(());
+    }
+    let check = verify(&rows, &writer.reader());
+    if check.is_match() {
+        println!(
+            "score tables: verified against the journal: {} rows match ({} journaled score \
+             inputs; {} table rows not in the journal)",
+            check.matching, rows.inputs, check.table_only
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "rfq-router: score tables differ from the journal in {} of {} rows:",
+        check.differing_total, check.checked
+    );
+    for d in &check.differing {
+        eprintln!("rfq-router:   {}", describe_diff(d));
+    }
+    if check.differing_total > check.differing.len() {
+        eprintln!(
+            "rfq-router:   ... and {} more",
+            check.differing_total - check.differing.len()
+        );
+    }
+    match policy {
+        rfq_router::config::ScoresOnRestart::Rebuild => {
+            let n = rebuild(&rows, writer).context("rebuilding the score tables")?;
+            println!("score tables: {n} rows rebuilt from the journal ([journal] scores_on_restart = \"rebuild\")");
+        }
+        rfq_router::config::ScoresOnRestart::Verify => {
+            println!("score tables: kept as they are ([journal] scores_on_restart = \"verify\")")
+        }
+    }
+    Ok(())
+}
+
 fn run(
     files: &ConfigArgs,
     selection: &SelectionArgs,
@@ -424,10 +482,12 @@ fn run(
         }
         None => None,
     };
-    let source = match &writer {
-        Some(w) => AnyScores::Table(TableScores::new(w.reader(), sc.model.clone())),
-        None => AnyScores::Neutral(NeutralScores),
-    };
+    // The engine scores from its own copy of the rows: the snapshot below, then the rows
+    // each score update carries (journaled as its inputs: replay is exact).
+    let source = AnyScores::Rows(RowScores::new(
+        sc.model.clone(),
+        capacity_for(sc.dealers_capacity, sc.segments_per_dealer),
+    ));
     let mut panel = ScoredPanel::new(
         load_rules(selection.rules.as_deref())?,
         load_instruments(selection.instruments.as_deref())?,
@@ -505,6 +565,13 @@ fn run(
         instruments: selection.instruments.clone(),
         scores: selection.scores.clone(),
     };
+    let mut writer = writer;
+    if let Some(w) = writer.as_mut() {
+        let dir = journal_dir
+            .clone()
+            .unwrap_or_else(|| config.journal.dir.clone());
+        check_scores(&dir, w, config.journal.scores_on_restart)?;
+    }
     let (tap, restart) = open_journal(&config, journal_dir, &paths, start, truncate_corrupt)?;
     let journal_metrics = tap.journal().metrics_handle();
     let tap_counters = tap.counters_handle();
@@ -521,6 +588,18 @@ fn run(
         None => None,
     };
     app.resume(restart.scan.last_rfq_seq, restart.notices());
+    let mut tap = tap;
+    let snapshot = writer
+        .as_ref()
+        .map(|w| score_snapshot(&w.reader()))
+        .unwrap_or_default();
+    if !snapshot.is_empty() {
+        println!(
+            "score tables: {} rows loaded into the engine",
+            snapshot.len()
+        );
+    }
+    app.load_score_snapshot(start, snapshot, Some(&mut tap));
     let router = spawn_prepared(
         SpawnOptions {
             name: "engine".to_string(),

@@ -8,7 +8,8 @@
 //! budget with it, tests prove the path allocates nothing in steady state, and the simulator
 //! can drive it. It never reads the clock: the caller sets `now`. With a journal attached
 //! (`attach_journal`) it journals as the host does: each frame in and out, each engine input
-//! and record, through a `journal::tap::JournalTap`.
+//! and record, through a `journal::tap::JournalTap`; score updates and rules reloads come in
+//! through `feedback`, journaled as the router journals them.
 
 use crate::fix::session::{
     AppOutcome, Application, Outbox as SessionOutbox, Reply, Session, SessionConfig, SessionEvent,
@@ -23,6 +24,8 @@ use crate::rfq::engine::{
 };
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::{FixId, SessionId};
+use crate::select::feedback::{ScoreUpdate, ToEngine};
+use crate::select::rows::ScoreRow;
 use crate::select::{Panel, Protocol, StaticTiers};
 use crate::time::Nanos;
 use std::cell::RefCell;
@@ -313,6 +316,56 @@ impl<P: Panel> Pipeline<P> {
             j.borrow_mut().input(now, &EngineInput::Tick);
         }
         self.engine.on(now, Event::Tick, &mut self.out);
+        self.dispatch(now);
+        for i in 0..self.sessions.len() {
+            if self.sessions[i].next_deadline().is_some_and(|d| d <= now) {
+                let tap = Tap {
+                    journal: self.journal.as_ref(),
+                    session: i,
+                    now,
+                };
+                self.sessions[i].on_timer(now, &mut Wire(&mut self.wires[i], tap));
+            }
+        }
+    }
+
+    /// Hands the engine what the scoring thread or the rules watcher sends, as the router
+    /// does (`RouterApp`): journaled as the engine's input first, then its output sent.
+    pub fn feedback(&mut self, msg: ToEngine) {
+        let now = self.now;
+        if let Some(j) = &self.journal {
+            j.borrow_mut().input_feedback(now, &msg);
+        }
+        match msg {
+            ToEngine::Rules(r) => self.engine.on(now, Event::RulesReload(r), &mut self.out),
+            ToEngine::Scores(u) => self.engine.on(now, Event::ScoreUpdate(&u), &mut self.out),
+            // Messages other modules add are not the pipeline's.
+            #[allow(unreachable_patterns)]
+            _ => return,
+        };
+        self.dispatch(now);
+    }
+
+    /// The score rows the run starts from, as `RouterApp::load_score_snapshot` gives them.
+    pub fn load_score_snapshot(&mut self, rows: Vec<ScoreRow>) {
+        if rows.is_empty() {
+            return;
+        }
+        let now = self.now;
+        if let Some(j) = &self.journal {
+            j.borrow_mut().input_score_rows(now, true, &rows);
+        }
+        let update = ScoreUpdate {
+            rows,
+            ..ScoreUpdate::default()
+        };
+        self.engine
+            .on(now, Event::ScoreUpdate(&update), &mut self.out);
+        self.dispatch(now);
+    }
+
+    /// Sends (and journals) what the engine produced for the step at `now`.
+    fn dispatch(&mut self, now: Nanos) {
         let cmds = self.out.commands().len();
         for c in 0..cmds {
             let cmd = &self.out.commands()[c];
@@ -348,16 +401,6 @@ impl<P: Panel> Pipeline<P> {
                         j.borrow_mut().unsent(now, i, UNSENT_REFUSED, msg_type);
                     }
                 }
-            }
-        }
-        for i in 0..self.sessions.len() {
-            if self.sessions[i].next_deadline().is_some_and(|d| d <= now) {
-                let tap = Tap {
-                    journal: self.journal.as_ref(),
-                    session: i,
-                    now,
-                };
-                self.sessions[i].on_timer(now, &mut Wire(&mut self.wires[i], tap));
             }
         }
     }

@@ -152,6 +152,35 @@ impl<P: Panel> RouterApp<P> {
         self.restart = Some(notices);
     }
 
+    /// The score rows the run starts from (start-up, before the host runs; `rows::snapshot`
+    /// of the tables): journaled as the engine input `score-snapshot`, then given to the
+    /// engine as one `Event::ScoreUpdate`, so that a replay starts from the same rows.
+    pub fn load_score_snapshot(
+        &mut self,
+        now: Nanos,
+        rows: Vec<crate::select::rows::ScoreRow>,
+        mut tap: Option<&mut crate::journal::tap::JournalTap>,
+    ) {
+        if rows.is_empty() {
+            return;
+        }
+        if let Some(j) = tap.as_deref_mut() {
+            j.input_score_rows(now, true, &rows);
+        }
+        let update = crate::select::feedback::ScoreUpdate {
+            rows,
+            ..Default::default()
+        };
+        self.engine
+            .on(now, Event::ScoreUpdate(&update), &mut self.out);
+        for cmd in self.out.commands() {
+            if let (Command::Journal(record), Some(j)) = (cmd, tap.as_deref_mut()) {
+                j.engine_record(now, record);
+            }
+        }
+        self.out.clear();
+    }
+
     /// The restart notices (sent and pending), if this run resumed a journal.
     pub fn restart_notices(&self) -> Option<&RestartNotices> {
         self.restart.as_ref()
@@ -251,6 +280,10 @@ impl<P: Panel> RouterApp<P> {
                 break;
             };
             self.counters.feedback_messages += 1;
+            // Everything the engine reads of it (score rows, rules text) is its input.
+            if let Some(mut j) = peers.journal() {
+                j.input_feedback(now, &msg);
+            }
             match msg {
                 ToEngine::Rules(r) => {
                     self.engine.on(now, Event::RulesReload(r), &mut self.out);

@@ -8,8 +8,9 @@
 //! the wall clock as `now` for its markout timers (the demo's loopback run: a `ScoringClock`
 //! running as fast as its simulated market), applies each result to the score tables
 //! (`ScoreWriter`: this thread is their only writer), and reports what it wrote back to the
-//! engine thread as `ToEngine::Scores` through `inbox` (journaled there, and the selector's
-//! precomputed scores refreshed). Between facts it polls the `RulesWatcher` (SIGHUP or a
+//! engine thread as `ToEngine::Scores` through `inbox`, with a copy of every row it changed
+//! (the engine installs those rows and journals them as its input; it never reads the live
+//! tables). Between facts it polls the `RulesWatcher` (SIGHUP or a
 //! changed file) and sends `ToEngine::Rules`: the new rules, or the refusal naming
 //! file:line:column. It reads the clock and does file I/O; it never touches RFQ state.
 
@@ -17,6 +18,7 @@ use crate::config::{Checker, ConfigError, Num, Problem};
 use crate::inbox::InboxSender;
 use crate::select::feedback::{RulesReload, ScoreUpdate, ToEngine};
 use crate::select::model::ModelConfig;
+use crate::select::rows::copy_updated_rows;
 use crate::select::rules::{Reload, RulesWatcher};
 use crate::select::table::ScoreWriter;
 use crate::select::tca::{apply, Tca, TcaConfig, TcaFact, TcaOutput};
@@ -444,6 +446,8 @@ impl ScoringThread {
                         Ok(()) => c.updates_applied.fetch_add(1, Ordering::Relaxed),
                         Err(_) => c.apply_errors.fetch_add(1, Ordering::Relaxed),
                     };
+                    // The rows as written: what the engine installs (and journals).
+                    copy_updated_rows(&w.reader(), u, &mut report.rows);
                 }
                 report.updates.push(*u);
             }

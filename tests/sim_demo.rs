@@ -242,9 +242,9 @@ fn count_before(text: &str, word: &str) -> u64 {
 }
 
 /// Runs the demo's loopback with `--journal`, then `rfq-journal verify` and `replay`. The
-/// router's scores are frozen (the in-process table, read only): with live scores its score
-/// updates change the selection, and replay re-runs that exactly only once they are engine
-/// inputs (`live_scores_journal_verifies_and_names_its_starting_table` covers the live run).
+/// router's scores are frozen (the in-process table, read only, journaled as the engine's
+/// starting rows); `live_scores_journal_verifies_and_names_its_starting_table` replays a
+/// live run (its score updates' rows are engine inputs).
 fn journaled_loopback_replays(name: &str, seed: u64, protocol: Option<ProtocolKind>) {
     let dir = temp_dir(name);
     let opts = DemoOptions {
@@ -306,7 +306,15 @@ fn live_scores_journal_verifies_and_names_its_starting_table() {
     let journal = dir.join("journal");
     let (ok, out, err) = rfq_journal(&["verify".as_ref(), journal.as_os_str()]);
     assert!(ok && out.contains("OK"), "verify: {out}{err}");
+    // The live score updates are engine inputs: the run replays exactly.
+    let (ok, out, err) = rfq_journal(&["replay".as_ref(), journal.as_os_str()]);
+    assert!(ok && out.starts_with("replay OK:"), "replay: {out}{err}");
+    assert_eq!(count_before(&out, "decisions"), 60, "{out}");
     let (ok, out, err) = rfq_journal(&["cat".as_ref(), journal.as_os_str()]);
+    assert!(
+        out.contains("score-update rows="),
+        "the score updates' rows are journaled"
+    );
     assert!(ok, "cat: {out}{err}");
     assert!(
         out.contains(rfq_router::sim::live::LIVE_TABLE_START),

@@ -15,8 +15,9 @@ use crate::time::Nanos;
 /// First eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RFQJRNL\0";
 /// The format this code writes. Bumped on any incompatible change (version 2 added the
-/// `input` and `unsent` record kinds).
-pub const FORMAT_VERSION: u16 = 2;
+/// `input` and `unsent` record kinds; version 3 the `input` events score-update,
+/// score-snapshot and rules-reload, which carry their data inline).
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format this code reads (a version-1 segment holds a subset of version 2's
 /// record kinds).
 pub const MIN_READ_FORMAT_VERSION: u16 = 1;
@@ -798,11 +799,13 @@ mod tests {
             SegmentHeader::decode(&bytes[..30]),
             Err(HeaderProblem::TooShort { len: 30 })
         );
-        let mut v3 = bytes;
-        v3[8] = 3;
+        let mut next = bytes;
+        next[8] = (FORMAT_VERSION + 1) as u8;
         assert_eq!(
-            SegmentHeader::decode(&v3),
-            Err(HeaderProblem::UnsupportedVersion { version: 3 })
+            SegmentHeader::decode(&next),
+            Err(HeaderProblem::UnsupportedVersion {
+                version: FORMAT_VERSION + 1
+            })
         );
     }
 

@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod replay;
 pub mod resume;
 pub mod run_files;
+pub mod score_check;
 pub mod store;
 pub mod tap;
 pub mod writer;

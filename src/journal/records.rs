@@ -15,6 +15,7 @@ use std::mem::{offset_of, size_of};
 use super::format::RecordKind;
 use crate::rfq::outbox::{Record, MAX_PANEL};
 use crate::rfq::types::DealerId;
+use crate::select::rows::{ScoreRow, ROW_BYTES};
 use smallvec::SmallVec;
 
 /// Bytes in an `input` record's fixed part.
@@ -32,6 +33,27 @@ pub const MAX_DECISION_PAYLOAD: usize =
     DECISION_HEADER_LEN + 2 * MAX_PANEL * size_of::<u16>() + MAX_PANEL * size_of::<f32>();
 /// `decision`: the rule index when the selector has no rules (static tiers).
 pub const RULE_NONE: u16 = u16::MAX;
+/// `input` ScoreRows: flags bit 2, more rows of the same event follow in the next record.
+pub const INPUT_FLAG_MORE: u8 = 4;
+/// `input` RulesText: flags bit 1, the reload was refused (the text is the reason).
+pub const INPUT_FLAG_REFUSED: u8 = 2;
+/// Bytes of a RulesText part's fixed part after the input header (hash, total, offset).
+pub const RULES_PART_HEADER_LEN: usize = 16;
+/// Most bytes of rules text in one `input` record (a longer text takes several).
+pub const MAX_RULES_PART_BYTES: usize = 32 << 10;
+/// Most score rows in one `input` record.
+pub const MAX_ROWS_PER_INPUT: usize = crate::select::rows::MAX_ROWS_PER_UPDATE;
+/// The largest `input` payload other than an inlined FIX message.
+pub const MAX_FEEDBACK_INPUT_PAYLOAD: usize = INPUT_HEADER_LEN
+    + if MAX_ROWS_PER_INPUT * ROW_BYTES > RULES_PART_HEADER_LEN + MAX_RULES_PART_BYTES {
+        MAX_ROWS_PER_INPUT * ROW_BYTES
+    } else {
+        RULES_PART_HEADER_LEN + MAX_RULES_PART_BYTES
+    };
+
+const _: () = assert!(MAX_FEEDBACK_INPUT_PAYLOAD == 16 + 32 * 1024 + 16);
+const _: () = assert!(MAX_ROWS_PER_INPUT * ROW_BYTES <= MAX_FEEDBACK_INPUT_PAYLOAD - 16);
+const _: () = assert!(crate::select::rules::MAX_RULES_FILE_BYTES <= u32::MAX as u64);
 
 /// The fixed part of an `input` payload (little-endian; a layout check, not a cast target).
 #[repr(C)]
@@ -159,6 +181,14 @@ pub enum InputEvent {
     /// Not an `Event`: `Engine::resume_numbering_after(ref_seq)`, called once after a restart
     /// before the first event (the highest RFQ number of earlier runs).
     ResumeNumbering = 5,
+    /// `Event::ScoreUpdate`: the score rows the scoring thread wrote, inline (since version 3).
+    ScoreUpdate = 6,
+    /// The score rows the run started from (an `Event::ScoreUpdate` with rows only, given
+    /// before any other event; since version 3).
+    ScoreSnapshot = 7,
+    /// `Event::RulesReload`: the rules text (or the refusal's reason), inline, in parts
+    /// (since version 3).
+    RulesReload = 8,
     /// `Event::MarketMid`: a mid from a market-data file replay (`mid_replay`). Inline, 8 to
     /// 48 bytes: the mid (f64, little-endian), then the instrument id (1 to 40 bytes, ISIN or
     /// CUSIP). Code 12 keeps clear of the codes the reload and score inputs take (6-11).
@@ -175,6 +205,9 @@ impl InputEvent {
             3 => Some(InputEvent::SessionDown),
             4 => Some(InputEvent::Tick),
             5 => Some(InputEvent::ResumeNumbering),
+            6 => Some(InputEvent::ScoreUpdate),
+            7 => Some(InputEvent::ScoreSnapshot),
+            8 => Some(InputEvent::RulesReload),
             12 => Some(InputEvent::MarketMid),
             _ => None,
         }
@@ -187,6 +220,9 @@ impl InputEvent {
             InputEvent::SessionDown => "session-down",
             InputEvent::Tick => "tick",
             InputEvent::ResumeNumbering => "resume-numbering",
+            InputEvent::ScoreUpdate => "score-update",
+            InputEvent::ScoreSnapshot => "score-snapshot",
+            InputEvent::RulesReload => "rules-reload",
             InputEvent::MarketMid => "market-mid",
         }
     }
@@ -219,11 +255,39 @@ pub enum EngineInput<'a> {
     ResumeNumbering {
         last_rfq_seq: u64,
     },
+    /// Score rows for the engine (`ROW_BYTES` each, `ScoreRow::decode`): an update from the
+    /// scoring thread, or (`snapshot`) the rows the run started from. `more`: the same event
+    /// goes on in the next input record.
+    ScoreRows {
+        snapshot: bool,
+        more: bool,
+        rows: &'a [u8],
+    },
+    /// A part of a rules reload: bytes `offset..offset + part.len()` of the rules text
+    /// (installed: `seq` and `hash` name the version) or of the refusal's reason
+    /// (`refused`); the event is complete when the part reaches `total_len`.
+    RulesText {
+        refused: bool,
+        seq: u64,
+        hash: u64,
+        total_len: u32,
+        offset: u32,
+        part: &'a [u8],
+    },
     /// A market mid for `instrument` (ISIN or CUSIP), from a market-data file replay.
     MarketMid {
         instrument: &'a [u8],
         mid: PriceBits,
     },
+}
+
+/// The rows of a `ScoreRows` input.
+pub fn score_rows(rows: &[u8]) -> impl Iterator<Item = ScoreRow> + '_ {
+    rows.chunks_exact(ROW_BYTES).map(|c| {
+        let mut b = [0u8; ROW_BYTES];
+        b.copy_from_slice(c);
+        ScoreRow::decode(&b)
+    })
 }
 
 /// A price carried bit for bit, so that inputs compare exactly.
@@ -448,6 +512,55 @@ pub fn encode_input(input: &EngineInput<'_>, buf: &mut [u8]) -> Result<usize, En
         EngineInput::ResumeNumbering { last_rfq_seq } => {
             (InputEvent::ResumeNumbering, 0, 0, last_rfq_seq, &[])
         }
+        EngineInput::ScoreRows {
+            snapshot,
+            more,
+            rows,
+        } => {
+            if !rows.len().is_multiple_of(ROW_BYTES) || rows.len() > MAX_ROWS_PER_INPUT * ROW_BYTES
+            {
+                return Err(EncodeError::TooLong {
+                    what: "score rows",
+                    len: rows.len(),
+                });
+            }
+            let event = if snapshot {
+                InputEvent::ScoreSnapshot
+            } else {
+                InputEvent::ScoreUpdate
+            };
+            let flags = if more { INPUT_FLAG_MORE } else { 0 };
+            (event, 0, flags, (rows.len() / ROW_BYTES) as u64, rows)
+        }
+        EngineInput::RulesText {
+            refused,
+            seq,
+            hash,
+            total_len,
+            offset,
+            part,
+        } => {
+            if part.len() > MAX_RULES_PART_BYTES
+                || u64::from(offset) + part.len() as u64 > u64::from(total_len)
+            {
+                return Err(EncodeError::TooLong {
+                    what: "rules part",
+                    len: part.len(),
+                });
+            }
+            let len = INPUT_HEADER_LEN + RULES_PART_HEADER_LEN + part.len();
+            need(buf, len)?;
+            buf[0] = InputEvent::RulesReload as u8;
+            buf[1] = if refused { INPUT_FLAG_REFUSED } else { 0 };
+            buf[2..4].fill(0);
+            buf[4..8].copy_from_slice(&((RULES_PART_HEADER_LEN + part.len()) as u32).to_le_bytes());
+            buf[8..16].copy_from_slice(&seq.to_le_bytes());
+            buf[16..24].copy_from_slice(&hash.to_le_bytes());
+            buf[24..28].copy_from_slice(&total_len.to_le_bytes());
+            buf[28..32].copy_from_slice(&offset.to_le_bytes());
+            buf[32..len].copy_from_slice(part);
+            return Ok(len);
+        }
         EngineInput::MarketMid { instrument, mid } => {
             if instrument.is_empty() || instrument.len() > MARKET_MID_MAX_ID {
                 return Err(EncodeError::TooLong {
@@ -511,6 +624,40 @@ pub fn decode_input(payload: &[u8]) -> Result<EngineInput<'_>, DecodeError> {
         InputEvent::ResumeNumbering => EngineInput::ResumeNumbering {
             last_rfq_seq: ref_seq,
         },
+        InputEvent::ScoreUpdate | InputEvent::ScoreSnapshot => {
+            let rows = &payload[INPUT_HEADER_LEN..];
+            if !rows.len().is_multiple_of(ROW_BYTES)
+                || rows.len() > MAX_ROWS_PER_INPUT * ROW_BYTES
+                || (rows.len() / ROW_BYTES) as u64 != ref_seq
+            {
+                return Err(DecodeError::BadLength { what: "score rows" });
+            }
+            EngineInput::ScoreRows {
+                snapshot: event == InputEvent::ScoreSnapshot,
+                more: flags & INPUT_FLAG_MORE != 0,
+                rows,
+            }
+        }
+        InputEvent::RulesReload => {
+            have(payload, INPUT_HEADER_LEN + RULES_PART_HEADER_LEN)?;
+            let total_len = u32_at(payload, 24);
+            let offset = u32_at(payload, 28);
+            let part = &payload[INPUT_HEADER_LEN + RULES_PART_HEADER_LEN..];
+            if part.len() > MAX_RULES_PART_BYTES
+                || u64::from(offset) + part.len() as u64 > u64::from(total_len)
+                || u64::from(total_len) > crate::select::rules::MAX_RULES_FILE_BYTES
+            {
+                return Err(DecodeError::BadLength { what: "rules part" });
+            }
+            EngineInput::RulesText {
+                refused: flags & INPUT_FLAG_REFUSED != 0,
+                seq: ref_seq,
+                hash: u64_at(payload, 16),
+                total_len,
+                offset,
+                part,
+            }
+        }
         InputEvent::MarketMid => {
             let data = &payload[INPUT_HEADER_LEN..];
             if flags & 1 == 0 || data.len() <= 8 || data.len() > 8 + MARKET_MID_MAX_ID {
@@ -522,6 +669,39 @@ pub fn decode_input(payload: &[u8]) -> Result<EngineInput<'_>, DecodeError> {
             }
         }
     })
+}
+
+/// Encodes a `ScoreRows` input from rows (at most [`MAX_ROWS_PER_INPUT`]) into `buf`.
+pub fn encode_score_rows(
+    snapshot: bool,
+    more: bool,
+    rows: &[ScoreRow],
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
+    if rows.len() > MAX_ROWS_PER_INPUT {
+        return Err(EncodeError::TooLong {
+            what: "score rows",
+            len: rows.len(),
+        });
+    }
+    let len = INPUT_HEADER_LEN + rows.len() * ROW_BYTES;
+    need(buf, len)?;
+    buf[0] = if snapshot {
+        InputEvent::ScoreSnapshot
+    } else {
+        InputEvent::ScoreUpdate
+    } as u8;
+    buf[1] = if more { INPUT_FLAG_MORE } else { 0 };
+    buf[2..4].fill(0);
+    buf[4..8].copy_from_slice(&((rows.len() * ROW_BYTES) as u32).to_le_bytes());
+    buf[8..16].copy_from_slice(&(rows.len() as u64).to_le_bytes());
+    let mut row = [0u8; ROW_BYTES];
+    for (i, r) in rows.iter().enumerate() {
+        r.encode(&mut row);
+        let at = INPUT_HEADER_LEN + i * ROW_BYTES;
+        buf[at..at + ROW_BYTES].copy_from_slice(&row);
+    }
+    Ok(len)
 }
 
 /// Encodes one engine record into `buf`: its record kind and payload length. This is the
@@ -817,6 +997,59 @@ pub fn describe(kind: RecordKind, payload: &[u8]) -> Option<String> {
             Ok(EngineInput::ResumeNumbering { last_rfq_seq }) => {
                 format!("resume-numbering after={last_rfq_seq}")
             }
+            Ok(EngineInput::ScoreRows {
+                snapshot,
+                more,
+                rows,
+            }) => {
+                let list: Vec<String> = score_rows(rows)
+                    .map(|r| {
+                        let who = r
+                            .dealer_id()
+                            .map_or("pooled".to_string(), |d| d.0.to_string());
+                        format!(
+                            "{who}@{:016x}:sent={} quotes={} wins={} at={}",
+                            r.key.0,
+                            r.stats.rfqs_sent,
+                            r.stats.quotes,
+                            r.stats.wins,
+                            r.stats.last_update_ns
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} rows={}{} [{}]",
+                    if snapshot {
+                        "score-snapshot"
+                    } else {
+                        "score-update"
+                    },
+                    rows.len() / ROW_BYTES,
+                    if more { " more=yes" } else { "" },
+                    list.join(" ")
+                )
+            }
+            Ok(EngineInput::RulesText {
+                refused,
+                seq,
+                hash,
+                total_len,
+                offset,
+                part,
+            }) => {
+                let end = u64::from(offset) + part.len() as u64;
+                if refused {
+                    format!(
+                        "rules-reload refused reason={}",
+                        String::from_utf8_lossy(part)
+                    )
+                } else {
+                    format!(
+                        "rules-reload installed rules={seq}-{hash:016x} text bytes {offset}..{end} \
+                         of {total_len}"
+                    )
+                }
+            }
             Ok(EngineInput::MarketMid { instrument, mid }) => format!(
                 "market-mid instrument={} mid={}",
                 String::from_utf8_lossy(instrument),
@@ -943,6 +1176,85 @@ mod tests {
             decode_input(&buf[..n]),
             Err(DecodeError::UnknownEvent { code: 99 })
         );
+    }
+
+    #[test]
+    fn score_rows_and_rules_text_round_trip() {
+        use crate::select::model::RowStats;
+        use crate::select::rows::POOLED;
+        use crate::select::segment::SegmentKey;
+        let rows = [
+            ScoreRow {
+                dealer: 2,
+                key: SegmentKey(0x1234),
+                stats: RowStats {
+                    rfqs_sent: 3.0,
+                    last_update_ns: 9,
+                    ..RowStats::default()
+                },
+            },
+            ScoreRow {
+                dealer: POOLED,
+                key: SegmentKey(0x1234),
+                stats: RowStats::default(),
+            },
+        ];
+        let mut buf = vec![0u8; MAX_FEEDBACK_INPUT_PAYLOAD];
+        let n = encode_score_rows(false, true, &rows, &mut buf).unwrap();
+        assert_eq!(n, INPUT_HEADER_LEN + 2 * ROW_BYTES);
+        let EngineInput::ScoreRows {
+            snapshot,
+            more,
+            rows: bytes,
+        } = decode_input(&buf[..n]).unwrap()
+        else {
+            panic!("not score rows");
+        };
+        assert!(!snapshot && more);
+        assert_eq!(score_rows(bytes).collect::<Vec<_>>(), rows);
+        // Re-encoding the decoded form gives the same bytes.
+        let again = decode_input(&buf[..n]).unwrap();
+        let mut buf2 = vec![0u8; MAX_FEEDBACK_INPUT_PAYLOAD];
+        let m = encode_input(&again, &mut buf2).unwrap();
+        assert_eq!(buf[..n], buf2[..m]);
+        for cut in 0..n {
+            assert!(decode_input(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        let text = describe(RecordKind::EngineInput, &buf[..n]).unwrap();
+        assert!(
+            text.starts_with("score-update rows=2 more=yes [2@0000000000001234:sent=3"),
+            "{text}"
+        );
+        assert!(text.contains("pooled@"), "{text}");
+        let too_many = vec![rows[0]; MAX_ROWS_PER_INPUT + 1];
+        assert!(encode_score_rows(true, false, &too_many, &mut buf).is_err());
+
+        let part = EngineInput::RulesText {
+            refused: false,
+            seq: 2,
+            hash: 0xabc,
+            total_len: 10,
+            offset: 4,
+            part: b"abcdef",
+        };
+        let n = encode_input(&part, &mut buf).unwrap();
+        assert_eq!(n, INPUT_HEADER_LEN + RULES_PART_HEADER_LEN + 6);
+        assert_eq!(decode_input(&buf[..n]), Ok(part));
+        for cut in 0..n {
+            assert!(decode_input(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        // A part past the end of its text is refused both ways.
+        let past = EngineInput::RulesText {
+            refused: false,
+            seq: 2,
+            hash: 0xabc,
+            total_len: 9,
+            offset: 4,
+            part: b"abcdef",
+        };
+        assert!(encode_input(&past, &mut buf).is_err());
+        buf[24..28].copy_from_slice(&9u32.to_le_bytes());
+        assert!(decode_input(&buf[..n]).is_err());
     }
 
     #[test]

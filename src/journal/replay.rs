@@ -4,7 +4,9 @@
 //! Owns the comparison rules. Each run (from its `reload`/run-start record) gets a fresh
 //! engine from the caller's factory, built at the run start's time; each `input` record is
 //! fed to it with its recorded `now` (a Fix input's message comes from the session's latest
-//! `fix-in` record, or inline, decoded and validated as the session did). What the engine
+//! `fix-in` record, or inline, decoded and validated as the session did; score rows and
+//! rules text come inline, an event's parts gathered until its last part: the engine is
+//! given the same `Event::ScoreUpdate` rows and the same rules, parsed again). What the engine
 //! produces must then appear in the journal before the next input: each application message
 //! as a `fix-out` record on the same session with the same MsgType and the same body (the
 //! bytes after the header fields 8, 9, 35, 34, 49, 52, 56 and before the trailer 10, which
@@ -23,16 +25,20 @@ use super::format::{
 };
 use super::reader::{JournalRecord, ReadProblem};
 use super::records::{
-    decode_decision, decode_input, decode_run_start, decode_unsent, encode_engine_record, sub_kind,
-    EngineInput, FixSource, RunStart, SubKind, MAX_DECISION_PAYLOAD,
+    decode_decision, decode_input, decode_run_start, decode_unsent, encode_engine_record,
+    score_rows, sub_kind, EngineInput, FixSource, RunStart, SubKind, MAX_DECISION_PAYLOAD,
 };
 use crate::fix::message::Decoder;
 use crate::fix::validate::Validator;
 use crate::rfq::engine::{Engine, Event};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
+use crate::select::feedback::{RulesReload, ScoreUpdate};
+use crate::select::rows::ScoreRow;
+use crate::select::rules::RuleSet;
 use crate::select::Panel;
 use crate::time::Nanos;
+use std::path::Path;
 
 /// Fields a FIX session decodes at most (the session layer's default).
 const MAX_FIELDS: usize = 1024;
@@ -130,6 +136,10 @@ struct Run<P: Panel> {
     decisions: VecDeque<(Vec<u8>, u64)>,
     pending: usize,
     last_input_seq: u64,
+    /// Score rows of an event whose input goes on in the next record.
+    rows: Vec<ScoreRow>,
+    /// The rules text (or reason) of a reload received so far.
+    rules_text: Vec<u8>,
 }
 
 impl<P: Panel> Run<P> {
@@ -143,6 +153,8 @@ impl<P: Panel> Run<P> {
             decisions: VecDeque::new(),
             pending: 0,
             last_input_seq: 0,
+            rows: Vec::new(),
+            rules_text: Vec::new(),
         }
     }
 
@@ -402,6 +414,43 @@ pub fn replay<'a, P: Panel>(
                         r.engine.resume_numbering_after(last_rfq_seq);
                         r.out.clear();
                     }
+                    EngineInput::ScoreRows { more, rows, .. } => {
+                        r.rows.extend(score_rows(rows));
+                        if more {
+                            continue;
+                        }
+                        let update = ScoreUpdate {
+                            rows: std::mem::take(&mut r.rows),
+                            ..ScoreUpdate::default()
+                        };
+                        r.engine.on(now, Event::ScoreUpdate(&update), &mut r.out);
+                    }
+                    EngineInput::RulesText {
+                        refused,
+                        seq: version_seq,
+                        hash,
+                        total_len,
+                        offset,
+                        part,
+                    } => {
+                        if offset as usize != r.rules_text.len() {
+                            return Err(bad(
+                                seq,
+                                format!(
+                                    "rules text part at byte {offset}, {} bytes received",
+                                    r.rules_text.len()
+                                ),
+                            ));
+                        }
+                        r.rules_text.extend_from_slice(part);
+                        if r.rules_text.len() < total_len as usize {
+                            continue;
+                        }
+                        let text = std::mem::take(&mut r.rules_text);
+                        let reload = rules_reload(refused, version_seq, hash, &text)
+                            .map_err(|why| bad(seq, why))?;
+                        r.engine.on(now, Event::RulesReload(reload), &mut r.out);
+                    }
                     EngineInput::MarketMid { instrument, mid } => {
                         let ev = Event::MarketMid {
                             instrument,
@@ -422,6 +471,26 @@ pub fn replay<'a, P: Panel>(
     }
     progress(summary.records);
     Ok(summary)
+}
+
+/// The reload a journaled rules text stands for: the same rules (parsed again, under the
+/// recorded load sequence; the text must have the recorded hash) or the same refusal.
+fn rules_reload(refused: bool, seq: u64, hash: u64, text: &[u8]) -> Result<RulesReload, String> {
+    let text = std::str::from_utf8(text).map_err(|_| "journaled rules text is not UTF-8")?;
+    if refused {
+        return Ok(RulesReload::Refused { error: text.into() });
+    }
+    let rules = RuleSet::parse(text, Path::new("<journaled rules>"))
+        .map_err(|e| format!("journaled rules do not parse: {e}"))?
+        .with_seq(seq);
+    let v = rules.version();
+    if v.hash != hash {
+        return Err(format!(
+            "journaled rules text hashes to {:016x}, the record says {hash:016x}",
+            v.hash
+        ));
+    }
+    Ok(RulesReload::Installed(Box::new(rules)))
 }
 
 /// Fails if the previous input's outputs are not all recorded before input `seq`.

@@ -1,5 +1,7 @@
 //! The engine thread's end of the journal: every FIX frame in and out, every engine input and
-//! record, appended through the one `Journal` producer the engine thread owns.
+//! record, appended through the one `Journal` producer the engine thread owns. Inputs include
+//! what the scoring thread and the rules watcher hand the engine (`input_feedback`: score
+//! rows and rules text, inline, in bounded parts), so a replay needs nothing but the journal.
 //!
 //! Owns the encoding scratch buffer, the per-session "latest inbound frame" that lets an
 //! engine input name its `fix-in` record instead of copying the message, and, in `fsync`
@@ -22,10 +24,15 @@ use super::records::{
     encode_engine_record, encode_input, encode_run_start, encode_unsent, EngineInput, FixSource,
     RunFile, Unsent, INPUT_HEADER_LEN, MAX_DECISION_PAYLOAD,
 };
+use super::records::{
+    encode_score_rows, MAX_FEEDBACK_INPUT_PAYLOAD, MAX_ROWS_PER_INPUT, MAX_RULES_PART_BYTES,
+};
 use super::writer::{AppendError, Journal, JournalConfig};
 use super::{CorruptionPolicy, Durability};
 use crate::config::{JournalDurability, JournalSettings};
 use crate::rfq::outbox::Record;
+use crate::select::feedback::{RulesReload, ToEngine};
+use crate::select::rows::ScoreRow;
 use crate::time::Nanos;
 
 /// How long the loop waits before it looks again at held frames (they are released as soon
@@ -214,6 +221,7 @@ impl JournalTap {
                 MAX_DECISION_PAYLOAD
                     .max(256)
                     .max(crate::select::feedback::MAX_PAYLOAD_LEN)
+                    .max(MAX_FEEDBACK_INPUT_PAYLOAD)
             ],
             last_in: vec![LastIn::default(); sessions],
             holds: (0..sessions).map(|_| Hold::default()).collect(),
@@ -372,6 +380,76 @@ impl JournalTap {
                 len: INPUT_HEADER_LEN + inline_len,
                 max: self.scratch.len(),
             }),
+        }
+    }
+
+    /// Score rows the engine is about to be given (`Event::ScoreUpdate`'s rows; `snapshot`:
+    /// the rows the run starts from): one `input` record per [`MAX_ROWS_PER_INPUT`] rows (at
+    /// least one, so that replay gives the engine the event at the same point), all but the
+    /// last flagged "more".
+    pub fn input_score_rows(&mut self, now: Nanos, snapshot: bool, rows: &[ScoreRow]) {
+        let parts = rows.len().div_ceil(MAX_ROWS_PER_INPUT).max(1);
+        for p in 0..parts {
+            let part = &rows[(p * MAX_ROWS_PER_INPUT).min(rows.len())
+                ..((p + 1) * MAX_ROWS_PER_INPUT).min(rows.len())];
+            match encode_score_rows(snapshot, p + 1 < parts, part, &mut self.scratch) {
+                Ok(n) => self.append_scratch(RecordKind::EngineInput, now, n, |c| &c.inputs),
+                Err(_) => self.failed(AppendError::PayloadTooLarge {
+                    len: INPUT_HEADER_LEN + part.len() * crate::select::rows::ROW_BYTES,
+                    max: self.scratch.len(),
+                }),
+            }
+        }
+    }
+
+    /// A rules reload the engine is about to be given: the rules text (or the refusal's
+    /// reason) in parts of at most [`MAX_RULES_PART_BYTES`], with the version it installs.
+    pub fn input_rules(&mut self, now: Nanos, reload: &RulesReload) {
+        let (refused, seq, hash, text) = match reload {
+            RulesReload::Installed(r) => {
+                let v = r.version();
+                (false, v.seq, v.hash, r.text().as_bytes())
+            }
+            RulesReload::Refused { error } => (true, 0, 0, error.as_bytes()),
+        };
+        let Ok(total_len) = u32::try_from(text.len()) else {
+            self.failed(AppendError::PayloadTooLarge {
+                len: text.len(),
+                max: u32::MAX as usize,
+            });
+            return;
+        };
+        let parts = text.len().div_ceil(MAX_RULES_PART_BYTES).max(1);
+        for p in 0..parts {
+            let from = (p * MAX_RULES_PART_BYTES).min(text.len());
+            let to = ((p + 1) * MAX_RULES_PART_BYTES).min(text.len());
+            let input = EngineInput::RulesText {
+                refused,
+                seq,
+                hash,
+                total_len,
+                offset: from as u32,
+                part: &text[from..to],
+            };
+            match encode_input(&input, &mut self.scratch) {
+                Ok(n) => self.append_scratch(RecordKind::EngineInput, now, n, |c| &c.inputs),
+                Err(_) => self.failed(AppendError::PayloadTooLarge {
+                    len: to - from,
+                    max: self.scratch.len(),
+                }),
+            }
+        }
+    }
+
+    /// What the scoring thread or the rules watcher hands the engine, as its input (score
+    /// rows, rules text; other `ToEngine` messages are journaled by whoever adds them).
+    pub fn input_feedback(&mut self, now: Nanos, msg: &ToEngine) {
+        match msg {
+            ToEngine::Scores(u) => self.input_score_rows(now, false, &u.rows),
+            ToEngine::Rules(r) => self.input_rules(now, r),
+            // Messages other modules add journal their own input.
+            #[allow(unreachable_patterns)]
+            _ => {}
         }
     }
 

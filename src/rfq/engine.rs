@@ -2113,7 +2113,11 @@ impl<P: Panel> Engine<P> {
     }
 
     fn on_score_update(&mut self, now: Nanos, u: &ScoreUpdate, out: &mut Outbox) {
-        self.counters.score_updates += 1;
+        // Rows alone (the run's starting snapshot) are not a report of the scoring thread.
+        if !u.updates.is_empty() || !u.executions.is_empty() {
+            self.counters.score_updates += 1;
+        }
+        self.panel.score_rows(&u.rows, now);
         self.panel.scores_updated(&u.updates, now);
         for e in &u.executions {
             out.journal(Record::TcaExecution(*e));

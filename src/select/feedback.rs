@@ -64,6 +64,7 @@
 use crate::rfq::outbox::Record;
 use crate::rfq::types::{DealerId, Side};
 use crate::select::model::{Observation, MARKOUT_HORIZONS};
+use crate::select::rows::{ScoreRow, MAX_ROWS_PER_UPDATE, ROWS_PER_UPDATE};
 use crate::select::rules::RuleSet;
 use crate::select::segment::{SegmentKey, SegmentKeys};
 use crate::select::tca::{ExecutionTca, TcaUpdate};
@@ -89,15 +90,21 @@ pub struct ScoreUpdate {
     pub updates: Vec<TcaUpdate>,
     /// Executions analysed (at most `MAX_SCORE_BATCH`).
     pub executions: Vec<ExecutionTca>,
+    /// The rows `updates` changed, as the scoring thread wrote them (copied out of the
+    /// tables on its side; at most `rows::MAX_ROWS_PER_UPDATE`): what the engine's selector
+    /// installs, journaled as the engine input (`journal::records::EngineInput::ScoreRows`).
+    pub rows: Vec<ScoreRow>,
 }
 
 impl ScoreUpdate {
     pub fn is_empty(&self) -> bool {
-        self.updates.is_empty() && self.executions.is_empty()
+        self.updates.is_empty() && self.executions.is_empty() && self.rows.is_empty()
     }
-    /// Room for another update and another execution.
+    /// Room for another update (with its rows) and another execution.
     pub fn is_full(&self) -> bool {
-        self.updates.len() >= MAX_SCORE_BATCH || self.executions.len() >= MAX_SCORE_BATCH
+        self.updates.len() >= MAX_SCORE_BATCH
+            || self.executions.len() >= MAX_SCORE_BATCH
+            || self.rows.len() + ROWS_PER_UPDATE > MAX_ROWS_PER_UPDATE
     }
 }
 

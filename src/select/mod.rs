@@ -24,6 +24,7 @@ pub mod instruments;
 pub mod market;
 pub mod model;
 pub mod pretrade;
+pub mod rows;
 pub mod rules;
 pub mod scored;
 pub mod segment;
@@ -179,6 +180,11 @@ pub trait Panel {
     /// The scoring thread has applied `updates` to the score tables: refresh whatever was
     /// precomputed from them. Must not allocate.
     fn scores_updated(&mut self, _updates: &[tca::TcaUpdate], _now: Nanos) {}
+
+    /// The score rows behind an update (or the start-up snapshot), as the scoring side wrote
+    /// them: a selector that keeps its own copy installs them (`rows::RowScores`), so that
+    /// what it scores from is an engine input. Must not allocate.
+    fn score_rows(&mut self, _rows: &[rows::ScoreRow], _now: Nanos) {}
 
     /// A market mid for an instrument (SecurityID and its source, or a Symbol with `None`):
     /// keep it as the instrument's fair value. Returns the instrument's security-master index

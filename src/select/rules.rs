@@ -201,6 +201,8 @@ pub struct RuleSet {
     axes: AxeSettings,
     version: RulesVersion,
     path: PathBuf,
+    /// The text parsed (journaled with a reload so that replay parses the same rules).
+    text: Box<str>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,15 +420,20 @@ impl RuleSet {
         &self.tiering
     }
 
-    /// The same rules with load sequence `seq` (tests of code that follows reloads).
-    #[cfg(test)]
-    pub(crate) fn with_seq(mut self, seq: u64) -> RuleSet {
-        self.version.seq = seq;
-        self
-    }
-
     pub fn version(&self) -> RulesVersion {
         self.version
+    }
+
+    /// The text these rules were parsed from (at most `MAX_RULES_FILE_BYTES`).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The same rules as load number `seq` (replay installs a journaled reload's text under
+    /// the load sequence it had).
+    pub fn with_seq(mut self, seq: u64) -> RuleSet {
+        self.version.seq = seq;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -1353,6 +1360,7 @@ impl RuleSet {
                 hash: fnv1a64(text.as_bytes()),
             },
             path: path.to_path_buf(),
+            text: text.into(),
         })
     }
 }

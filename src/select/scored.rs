@@ -35,6 +35,7 @@ use crate::select::model::{
     back_off, metrics, normalise, ModelConfig, RowStats, Scores as ModelScores,
 };
 use crate::select::pretrade::{analyse, OrderTerms, PreTrade, Side};
+use crate::select::rows::{RowScores, ScoreRow};
 use crate::select::rules::{
     CandidateView, ChosenBy, ComponentScores, PanelCandidate, PanelOutcome, Pick, Rule, RuleSet,
     RulesError, RulesVersion, ScanFilter, Verdict,
@@ -102,6 +103,19 @@ pub trait ScoreSource {
     /// improvement or markout, 30 s to respond).
     fn prior(&self) -> ComponentScores {
         prior_scores(&ModelConfig::default())
+    }
+
+    /// Rows the engine was given (`Event::ScoreUpdate`): a source that keeps its own copy
+    /// (`rows::RowScores`) installs them and returns true; one that reads the live tables
+    /// ignores them.
+    fn install_rows(&mut self, _rows: &[ScoreRow]) -> bool {
+        false
+    }
+
+    /// Whether the scores come only from installed rows (then the dealers refreshed after a
+    /// score update are those of its rows, so a replay refreshes the same ones).
+    fn follows_rows(&self) -> bool {
+        false
     }
 }
 
@@ -179,6 +193,8 @@ impl ScoreSource for TableScores {
 pub enum AnyScores {
     Neutral(NeutralScores),
     Table(TableScores),
+    /// The engine's own copy of the rows it was given (the router: replayable).
+    Rows(RowScores),
 }
 
 impl ScoreSource for AnyScores {
@@ -186,6 +202,7 @@ impl ScoreSource for AnyScores {
         match self {
             AnyScores::Neutral(s) => s.components(dealer, keys, now),
             AnyScores::Table(s) => s.components(dealer, keys, now),
+            AnyScores::Rows(s) => s.components(dealer, keys, now),
         }
     }
 
@@ -193,7 +210,19 @@ impl ScoreSource for AnyScores {
         match self {
             AnyScores::Neutral(s) => s.prior(),
             AnyScores::Table(s) => s.prior(),
+            AnyScores::Rows(s) => s.prior(),
         }
+    }
+
+    fn install_rows(&mut self, rows: &[ScoreRow]) -> bool {
+        match self {
+            AnyScores::Rows(s) => s.install_rows(rows),
+            _ => false,
+        }
+    }
+
+    fn follows_rows(&self) -> bool {
+        matches!(self, AnyScores::Rows(_))
     }
 }
 
@@ -839,8 +868,19 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
     }
 
     fn scores_updated(&mut self, updates: &[TcaUpdate], _now: Nanos) {
+        if self.source.follows_rows() {
+            return; // refreshed from the rows that came with the update (`score_rows`)
+        }
         for u in updates {
             self.cache.mark_dirty(u.dealer);
+        }
+    }
+
+    fn score_rows(&mut self, rows: &[ScoreRow], _now: Nanos) {
+        if self.source.install_rows(rows) {
+            for d in rows.iter().filter_map(ScoreRow::dealer_id) {
+                self.cache.mark_dirty(d);
+            }
         }
     }
 

@@ -290,9 +290,8 @@ pub fn render(r: &DemoReport) -> String {
             Some(LoopbackScores::Live) => s.push_str(&format!(
                 "  and the loopback router's journal {j}/journal, built from router.toml, \
                  dealers.toml and\n  {start} there (the table it wrote is {live}): check \
-                 it with\n  `rfq-journal verify {j}/journal`; `rfq-journal replay` re-runs a \
-                 run exactly with\n  --loopback-scores frozen (live score updates change the \
-                 selection)\n",
+                 it with\n  `rfq-journal replay {j}/journal` (the live score updates are \
+                 engine inputs in it)\n",
                 start = super::live::LIVE_TABLE_START,
                 live = super::live::LIVE_TABLE,
             )),

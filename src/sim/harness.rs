@@ -411,6 +411,12 @@ impl Panel for AnyPolicy {
         }
     }
 
+    fn score_rows(&mut self, rows: &[crate::select::rows::ScoreRow], now: Nanos) {
+        if let AnyPolicy::Dynamic(p) = self {
+            p.score_rows(rows, now);
+        }
+    }
+
     fn market_mid(
         &mut self,
         instrument: &[u8],

@@ -29,8 +29,8 @@ use crate::metrics::snapshot_channel;
 use crate::net::NetSettings;
 use crate::router::RouterApp;
 use crate::scoring::ScoringClock;
-use crate::select::model::ModelConfig;
-use crate::select::scored::{AnyScores, NeutralScores, ScoredPanel, TableScores};
+use crate::select::rows::{self, RowScores};
+use crate::select::scored::{AnyScores, ScoredPanel};
 use crate::select::table::ScoreReader;
 use crate::select::{Candidate, Panel, RfqSpec, Selection};
 use crate::time::Nanos;
@@ -97,6 +97,10 @@ impl<P: Panel> Panel for TimeScaled<P> {
         now: crate::time::Nanos,
     ) {
         self.inner.scores_updated(updates, now);
+    }
+
+    fn score_rows(&mut self, rows: &[crate::select::rows::ScoreRow], now: crate::time::Nanos) {
+        self.inner.score_rows(rows, now);
     }
 
     fn market_mid(
@@ -263,23 +267,29 @@ pub fn run(
         )?),
         LoopbackScores::Frozen => None,
     };
-    let source = match (&live, scores) {
-        (Some(l), _) => l.source(),
-        (None, Some(p)) => AnyScores::Table(TableScores::new(
-            ScoreReader::open_read_only(p).map_err(|e| e.to_string())?,
-            ModelConfig::default(),
-        )),
-        (None, None) => AnyScores::Neutral(NeutralScores),
-    };
     let journal_scores = match &live {
         Some(l) => l.journal_scores(),
         None => scores,
     };
+    // As `rfq-router run`: the engine scores from its own copy of the rows, the table it
+    // starts from (given and journaled at start), then the rows each score update of the
+    // live scoring thread carries, so `rfq-journal replay` needs only the journal.
+    let snapshot = match journal_scores {
+        Some(p) => rows::snapshot(&ScoreReader::open_read_only(p).map_err(|e| e.to_string())?),
+        None => Vec::new(),
+    };
+    let source = AnyScores::Rows(RowScores::new(
+        config.scoring.model.clone(),
+        rows::capacity_for(
+            config.scoring.dealers_capacity,
+            config.scoring.segments_per_dealer,
+        ),
+    ));
     let panel = simulated_panel(
         ScoredPanel::new(world.rules.clone(), world.master.clone(), &dealers, source),
         &config.simulation,
     );
-    let tap = match &opts.journal {
+    let mut tap = match &opts.journal {
         Some(dir) => Some(open_journal(
             dir,
             &config,
@@ -293,6 +303,7 @@ pub fn run(
     let (mut snapshots, snapshot_server) = snapshot_channel(SNAPSHOT_CAPACITY, None);
     let mut app =
         RouterApp::from_config(&config, &dealers, panel, start).with_admin(snapshot_server);
+    app.load_score_snapshot(start, snapshot, tap.as_mut());
     if let Some(l) = &mut live {
         let (facts, inbox) = l.engine_side();
         app = app.with_feedback(facts, inbox);

@@ -230,6 +230,10 @@ impl<P: Panel> Panel for ForceProtocol<P> {
         self.inner.scores_updated(updates, now);
     }
 
+    fn score_rows(&mut self, rows: &[crate::select::rows::ScoreRow], now: crate::time::Nanos) {
+        self.inner.score_rows(rows, now);
+    }
+
     fn market_mid(
         &mut self,
         instrument: &[u8],

@@ -16,19 +16,21 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rfq_router::config::Config;
 use rfq_router::dealers::Dealers;
+use rfq_router::journal::records::FileRole;
 use rfq_router::journal::records::RunStart;
 use rfq_router::journal::replay::{replay, ReplayError};
 use rfq_router::journal::run_files::{mismatches, FileIdentity, RunPaths};
 use rfq_router::journal::JournalReader;
 use rfq_router::rfq::engine::Engine;
 use rfq_router::router;
-use rfq_router::select::model::ModelConfig;
+use rfq_router::select::rows::{capacity_for, RowScores};
 use rfq_router::select::scored::{
-    load_instruments, load_rules, AnyScores, NeutralScores, ScoredPanel, TableScores,
+    load_instruments, load_rules, AnyScores, ScoredPanel, TableScores,
 };
 use rfq_router::select::table::ScoreReader;
 use rfq_router::sim::loopback::{simulated_panel, TimeScaled};
 use rfq_router::sim::policy::ForceProtocol;
+use rfq_router::time::Nanos;
 
 /// The panel replay builds: `rfq-router run`'s, inside the demo's wrappers (inert unless
 /// the run's configuration has a `[simulation]` table).
@@ -49,7 +51,9 @@ pub struct ReplayArgs {
     /// Security master (default: as recorded).
     #[arg(long, value_name = "FILE")]
     pub instruments: Option<PathBuf>,
-    /// Score tables (default: as recorded; none if the run had none).
+    /// Score tables to score from instead of the journal's score rows: only for journals
+    /// written before score rows were engine inputs (format version 2). By default the
+    /// journal's own rows are used and the tables are not read.
     #[arg(long, value_name = "FILE")]
     pub scores: Option<PathBuf>,
     /// Go on (with a warning) when a file's content differs from what the run recorded;
@@ -66,7 +70,8 @@ fn paths_for(a: &ReplayArgs, given: &Given<'_>, start: &RunStart<'_>) -> RunPath
         dealers: given.dealers.map(Path::to_path_buf).or(recorded.dealers),
         rules: a.rules.clone().or(recorded.rules),
         instruments: a.instruments.clone().or(recorded.instruments),
-        scores: a.scores.clone().or(recorded.scores),
+        // Only given tables are read (see `build_engine`).
+        scores: a.scores.clone(),
     }
 }
 
@@ -90,7 +95,12 @@ fn build_engine(
         .map(FileIdentity::from_run_file)
         .collect();
     let current = paths.identify()?;
-    let differ = mismatches(&recorded, &current);
+    // Score rows are engine inputs in the journal (since format version 3): the table as it
+    // is now need not be what the run started from, and is not read unless --scores is given.
+    let mut differ = mismatches(&recorded, &current);
+    if a.scores.is_none() {
+        differ.retain(|m| m.role != FileRole::Scores);
+    }
     if !differ.is_empty() {
         let list: Vec<String> = differ.iter().map(|m| format!("  {m}")).collect();
         if !a.allow_mismatch {
@@ -117,19 +127,28 @@ fn build_engine(
     };
     let rules = load_rules(paths.rules.as_deref())?;
     let master = load_instruments(paths.instruments.as_deref())?;
-    let source = match &paths.scores {
+    let sc = &config.scoring;
+    let source = match &a.scores {
+        // Journals written before score rows were inputs (format version 2): the table.
         Some(p) => AnyScores::Table(TableScores::new(
             ScoreReader::open_read_only(p)?,
-            ModelConfig::default(),
+            sc.model.clone(),
         )),
-        None => AnyScores::Neutral(NeutralScores),
+        // The rows come from the journal's score-snapshot and score-update inputs.
+        None => AnyScores::Rows(RowScores::new(
+            sc.model.clone(),
+            capacity_for(sc.dealers_capacity, sc.segments_per_dealer),
+        )),
     };
+    let mut scored = ScoredPanel::new(rules, master, &dealers, source);
+    scored.configure(
+        sc.cache_paths,
+        Nanos::from_secs(sc.cache_refresh_s),
+        Nanos::from_secs(sc.max_mid_age_s),
+    );
     // The demo's loopback router bends the panel as its `[simulation]` table says; for any
     // other configuration the wrapper changes nothing.
-    let panel = simulated_panel(
-        ScoredPanel::new(rules, master, &dealers, source),
-        &config.simulation,
-    );
+    let panel = simulated_panel(scored, &config.simulation);
     Ok(router::build_engine(&config, &dealers, panel, now))
 }
 
