@@ -86,8 +86,8 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 ///
 /// What is asserted, and why it is not the derived margins: a test that is red cannot land,
 /// and the derived margins are a target the router does not reach yet (above). So the test
-/// asserts the floor the yardstick had before axes were modelled (dynamic beats static by
-/// >= 5 bps and broadcast by >= 1 bp, within 20 bps of the oracle; set in the second
+/// asserts the floor the yardstick had before axes were modelled (dynamic beats static by at
+/// least 5 bps and broadcast by at least 1 bp, within 20 bps of the oracle; set in the second
 /// session after that session's tables, not derived, and not changed since), and prints the
 /// derived margins and how far the run is from each. The floor catches a router that gets
 /// worse; the derived margins say how far it is from what the model says it should do.
