@@ -9,21 +9,25 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hdrhistogram::Histogram;
-use rfq_router::dealers::{Dealer, Dealers, HitMessage};
-use rfq_router::rfq::types::{DealerId, FixId, Side};
-use rfq_router::select::instruments::Date;
+use rfq_router::rfq::types::{FixId, Side};
 use rfq_router::select::model::{
     back_off, composite, metrics_with, normalise, ModelConfig, Observation, RowStats, SegmentPrior,
 };
-use rfq_router::select::pretrade::{analyse, OrderTerms};
 use rfq_router::select::rules::RuleSet;
-use rfq_router::select::scored::{load_instruments, segment_keys, ScoredPanel, TableScores};
+use rfq_router::select::scored::{load_instruments, ScoredPanel, TableScores};
 use rfq_router::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys};
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
-use rfq_router::select::{Candidate, Panel, RfqSpec, Selection};
+use rfq_router::select::{Panel, RfqSpec, Selection};
 use rfq_router::time::Nanos;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+#[path = "support/selection_fixture.rs"]
+mod selection_fixture;
+use selection_fixture::{
+    fifty_rules, fill_selection_table, selection_candidates, selection_dealers, selection_keys,
+    selection_now, SELECTION_ISIN, SELECTION_QTY,
+};
 
 const DEALERS: u32 = 10_000;
 const SEGMENTS_PER_DEALER: u32 = 100;
@@ -250,116 +254,18 @@ fn score_benches(c: &mut Criterion) {
 // scores precomputed per segment path (the cache warm, as after the first RFQ in a segment),
 // over a real score table.
 
-const SELECTION_ISIN: &[u8] = b"US99L2QH1094"; // HY corporate, BB, ADV 6.8M
-const SELECTION_QTY: f64 = 6_000_000.0;
-
-/// 49 conditions that do not hold for the order, then one that does (top 5 by score).
-fn fifty_rules() -> String {
-    let mut text = String::from(
-        "[default.panel]\nwindow_days = 90\ntop = 4\n[default.protocol]\nmax_dealers = 4\n\n",
-    );
-    for k in 0..49u32 {
-        let when = match k % 5 {
-            0 => format!("asset_class == muni and size > {}", 2_000_000 + k),
-            1 => format!(
-                "pct_adv > {} or days_since_last_trade > {}",
-                100 + k,
-                30 + k
-            ),
-            2 => format!("issuer == \"Nobody {k}\" or maturity_years > {}", 60 + k),
-            3 => format!("side == sell and illiquid and impact_bps > {}", 100 + k),
-            _ => "currency == \"JPY\"".to_string(),
-        };
-        text.push_str(&format!("[[rule]]\nname = \"r{k}\"\nwhen = '{when}'\n\n"));
-    }
-    text.push_str(
-        "[[rule]]\nname = \"fires\"\nwhen = \"asset_class == hy_corp and rating < BBB- and size > 5_000_000\"\n\
-         [rule.panel]\ntop = 5\n[rule.protocol]\nmax_dealers = 5\n",
-    );
-    text
-}
-
-fn bench_dealers(n: u32) -> Dealers {
-    Dealers {
-        dealers: (0..n)
-            .map(|i| Dealer {
-                name: format!("Dealer {i}"),
-                legal_entity: String::new(),
-                party_id: format!("D{i}"),
-                session: i as usize,
-                tier: 1 + (i % 3 == 0) as u8,
-                asset_classes: vec![if i % 2 == 0 { "hy_corp" } else { "ig_corp" }.to_string()],
-                agreements: Vec::new(),
-                contacts: Vec::new(),
-                disclose_side_and_size: true,
-                hit_with: HitMessage::QuoteResponse,
-                tell_losers: true,
-                line: 0,
-            })
-            .collect(),
-    }
-}
-
 fn selection_benches(c: &mut Criterion) {
     let rules = RuleSet::parse(&fifty_rules(), Path::new("bench rules")).expect("bench rules");
     let master = load_instruments(None).expect("embedded security master");
-    let now = Nanos(Date::parse("2026-11-21").unwrap().0 as u64 * 86_400_000_000_000);
-    let instrument = master.lookup(SELECTION_ISIN).expect("bench instrument");
-    let pre = analyse(
-        rules.pretrade(),
-        instrument,
-        &OrderTerms {
-            side: Some(Side::Buy),
-            size: SELECTION_QTY,
-            mid: None,
-        },
-        now,
-    );
-    let keys = segment_keys(
-        instrument,
-        &pre,
-        &Buckets::default_maturity_years(),
-        &Buckets::default_size_notional(),
-    );
+    let now = selection_now();
+    let keys = selection_keys(&rules, &master, now);
     // A table of 10,000 dealers with 5-40 RFQs each in every segment of the order.
     let cfg = ModelConfig::default();
     let path = std::env::temp_dir().join(format!("rfq-bench-sel-{}.scores", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let mut w = ScoreWriter::create(&path, TableParams::new(DEALERS, 16, &cfg), Nanos(1))
         .expect("create bench table");
-    let agg = w.header().aggregate_dealer();
-    for d in 0..DEALERS {
-        for key in keys.update_order() {
-            for dealer in [d, agg] {
-                w.update(dealer, key, |s| {
-                    for k in 0..(5 + d % 36) {
-                        let at = Nanos(now.0 - u64::from(k) * 3_600_000_000_000);
-                        s.observe(Observation::RfqSent, at, &cfg).unwrap();
-                        s.observe(
-                            Observation::Quoted {
-                                response_s: f64::from(2 + (d + k) % 50),
-                            },
-                            at,
-                            &cfg,
-                        )
-                        .unwrap();
-                        if (d + k) % 3 != 0 {
-                            s.observe(
-                                Observation::Won {
-                                    price_improvement_bps: f64::from(d % 9) - 3.0,
-                                    vs_cover_bps: Some(1.0),
-                                },
-                                at,
-                                &cfg,
-                            )
-                            .unwrap();
-                        }
-                    }
-                })
-                .expect("bench table has room");
-            }
-        }
-    }
+    fill_selection_table(&mut w, &keys, DEALERS, now, &cfg);
     let id = FixId::new(SELECTION_ISIN).unwrap();
     let source = FixId::new(b"4").unwrap();
     let spec = RfqSpec {
@@ -371,20 +277,14 @@ fn selection_benches(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("full_selection");
     for n in [200u32, DEALERS] {
-        let dealers = bench_dealers(n);
+        let dealers = selection_dealers(n);
         let mut panel = ScoredPanel::new(
             rules.clone(),
             master.clone(),
             &dealers,
             TableScores::new(w.reader(), cfg.clone()),
         );
-        let candidates: Vec<Candidate> = (0..n)
-            .map(|i| Candidate {
-                dealer: DealerId(i as u16),
-                tier: 1 + (i % 3 == 0) as u8,
-                online: i % 17 != 0,
-            })
-            .collect();
+        let candidates = selection_candidates(n);
         let mut out = Selection::default();
         // Fills the cache for the order's segment path (the first RFQ in a segment).
         panel.select(&spec, &candidates, &mut out);
