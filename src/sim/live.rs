@@ -27,7 +27,6 @@ use crate::scoring::{
 };
 use crate::select::feedback::ToEngine;
 use crate::select::model::ModelConfig;
-use crate::select::scored::{AnyScores, TableScores};
 use crate::select::table::{ScoreReader, ScoreWriter, TableParams};
 use crate::select::tca::{Tca, TcaFact};
 use crate::time::Nanos;
@@ -152,11 +151,6 @@ impl LiveScoring {
             start_composite,
             instruments: world.master.len(),
         })
-    }
-
-    /// The selector's score source: the live table.
-    pub fn source(&self) -> AnyScores {
-        AnyScores::Table(TableScores::new(self.reader.clone(), self.model.clone()))
     }
 
     /// The score table the journal names: the run's starting state.
