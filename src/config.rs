@@ -56,7 +56,7 @@ pub struct Config {
 }
 
 /// The `[simulation]` table: how the demo's loopback router bends the panel's choice
-/// (`sim::loopback::TimeScaled` over `sim::policy::ForceProtocol`). Defaults change nothing.
+/// (`sim::policy::SimulatedPanel`). Defaults change nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SimulationSettings {
     /// Virtual seconds per wall second: the panel's protocol timers are divided by it

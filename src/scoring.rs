@@ -284,7 +284,7 @@ const FACTS_PER_ROUND: usize = 1_024;
 /// times faster from `origin`. Every fact's time and the thread's own `now` go through
 /// [`ScoringClock::at`], so response times, markout horizons and decay are measured in the
 /// market's time. The factor is the `[simulation] time_compression` the router's protocol
-/// timers are divided by (`sim::loopback::TimeScaled`).
+/// timers are divided by (`sim::policy::SimulatedPanel`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoringClock {
     origin: Nanos,

@@ -116,14 +116,15 @@ pub fn map_segment(path: &Path, name_number: Option<u64>) -> Result<MappedSegmen
             problem,
         });
     }
-    // SAFETY: `Mmap::map` is unsafe because the mapped file could be changed or truncated by
-    // someone else while the map is alive. Segment files are only ever written by the
+    // Why mapping is sound here: `Mmap::map` is unsafe because the mapped file could be
+    // changed or truncated by someone else while the map is alive. Segment files are only ever written by the
     // router's journal thread, which appends inside the pre-allocated size and never shrinks
     // or truncates a segment, and by recovery, which runs only while it holds the journal for
     // writing and zeroes bytes with plain writes rather than truncating. So the mapped range
     // stays backed by the file for the map's whole life. Bytes past the last complete record
     // may still change while we read them if the router is running; nothing here trusts
     // those bytes: every length is bounds-checked and every record's CRC verified first.
+    // SAFETY: segments are never truncated or shrunk while mapped (above).
     let map = unsafe { Mmap::map(&file) }.map_err(|e| JournalError::io(path, "map segment", e))?;
     let header = SegmentHeader::decode(&map).map_err(|problem| JournalError::BadHeader {
         path: path.to_path_buf(),

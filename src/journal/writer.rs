@@ -957,12 +957,13 @@ impl Writer {
 
 /// Maps a segment file for writing.
 fn map_segment_mut(file: &File, path: &Path) -> Result<MmapMut, JournalError> {
-    // SAFETY: `MmapMut::map_mut` is unsafe because another party could change or truncate
+    // Why mapping is sound here: `MmapMut::map_mut` is unsafe because another party could change or truncate
     // the file while it is mapped. This file is a segment of a journal directory whose lock
     // (`journal.lock`, an exclusive file lock) this process holds, so no other writer exists;
     // within this process only the journal thread writes it, through this map. Segment files
     // are never truncated or shrunk: they are created at full size and recovery only writes
     // zeros before any map is made. Readers (the `rfq-journal` tool) only read.
+    // SAFETY: we hold the journal's lock and segments are never truncated (above).
     unsafe { MmapMut::map_mut(file) }.map_err(|e| JournalError::io(path, "map segment", e))
 }
 

@@ -275,11 +275,13 @@ struct CompactCandidates<'a> {
     axed: Option<AxedOrder<'a>>,
 }
 
-/// The order's axes as the panel scan asks about them.
+/// The order's axes as the panel scan asks about them (built only when the rule gives axes a
+/// bonus, the order has a side and its instrument has live axes).
 struct AxedOrder<'a> {
     book: &'a AxeBook,
     instrument: u32,
-    spec: &'a RfqSpec<'a>,
+    side: Side,
+    now: Nanos,
     bonus: f64,
 }
 
@@ -297,7 +299,9 @@ impl CompactCandidates<'_> {
     /// The rule's axe bonus for `dealer` on this order (0 without a live axe against it).
     fn bonus(&self, dealer: DealerId) -> f64 {
         self.axed.as_ref().map_or(0.0, |a| {
-            axe_bonus(a.book, a.instrument, a.spec, dealer, a.bonus)
+            a.book
+                .against(dealer, a.instrument, a.side, a.now)
+                .map_or(0.0, |_| a.bonus)
         })
     }
     fn dealer(&self, i: usize) -> usize {
@@ -812,15 +816,16 @@ impl<S: ScoreSource> Panel for ScoredPanel<S> {
             specialisms: &self.specialisms,
             by_name: &self.by_name,
             scores,
-            axed: (d.rule.panel.axe_bonus != 0.0
-                && spec.side.is_some()
-                && self.axes.any_in(d.index))
-            .then_some(AxedOrder {
-                book: &self.axes,
-                instrument: d.index,
-                spec,
-                bonus: d.rule.panel.axe_bonus,
-            }),
+            axed: spec
+                .side
+                .filter(|_| d.rule.panel.axe_bonus != 0.0 && self.axes.any_in(d.index))
+                .map(|side| AxedOrder {
+                    book: &self.axes,
+                    instrument: d.index,
+                    side,
+                    now: spec.now,
+                    bonus: d.rule.panel.axe_bonus,
+                }),
         };
         self.rules
             .build_panel_from(d.rule, d.instrument.asset_class, &view, &mut self.outcome);
@@ -924,17 +929,6 @@ fn axe_against(
     }
     axes.against(dealer, instrument, side, spec.now)
         .map(|a| a.ioi_id)
-}
-
-/// The rule's `axe_bonus` for `dealer` on this order (0 when it holds no axe against it).
-fn axe_bonus(
-    axes: &AxeBook,
-    instrument: u32,
-    spec: &RfqSpec<'_>,
-    dealer: DealerId,
-    bonus: f64,
-) -> f64 {
-    axe_against(axes, instrument, spec, dealer, bonus).map_or(0.0, |_| bonus)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -702,7 +702,7 @@ impl Mapping {
     fn row(&self, row: u64) -> &[AtomicU64] {
         assert!(row < self.header.rows(), "row {row} out of range");
         let offset = HEADER_LEN + row as usize * ROW_SIZE;
-        // SAFETY:
+        // Why this is sound:
         // - In bounds: the map is exactly `file_len` = HEADER_LEN + rows * ROW_SIZE bytes
         //   (checked by `Header::decode` against the file before mapping, and the map length
         //   taken from the same file), and `row < rows`, so the 128 bytes at `offset` lie
@@ -719,6 +719,7 @@ impl Mapping {
         //   relaxed loads are ever performed (`ScoreReader` has no store path), which the
         //   standard library documents as permitted on read-only memory for atomics no wider
         //   than a pointer.
+        // SAFETY: in bounds, aligned, valid for u64, borrowed from `self`, atomics only (above).
         unsafe {
             let ptr = self.raw.as_ptr().add(offset).cast::<AtomicU64>();
             std::slice::from_raw_parts(ptr, ROW_WORDS)

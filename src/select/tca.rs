@@ -841,16 +841,20 @@ mod tests {
 
     /// One RFQ: A, B, C asked at 0; A quotes `a_px` at 2 s, B quotes `b_px` at 5 s, C
     /// declines at 3 s; A is executed at 10 s and the RFQ finishes.
-    fn run(side: Side, arrival: f64, a_px: f64, b_px: f64) -> (Tca, Vec<TcaOutput>) {
-        let mut t = Tca::new(TcaConfig {
+    fn new_tca() -> Tca {
+        Tca::new(TcaConfig {
             max_instruments: 16,
             ..TcaConfig::default()
-        });
-        let mut out = Vec::new();
-        let facts = [
+        })
+    }
+
+    /// The facts that open RFQ 1 at t = 0 on instrument 7: its mid, the RFQ (1 MM on
+    /// `side`, context `ctx()`), and one `Asked` per dealer in `asked`.
+    fn open_rfq(side: Side, mid: f64, asked: &[DealerId]) -> Vec<TcaFact> {
+        let mut facts = vec![
             TcaFact::Mid {
                 instrument: 7,
-                mid: arrival,
+                mid,
                 now: at_s(0),
             },
             TcaFact::Opened {
@@ -861,21 +865,20 @@ mod tests {
                 arrival_mid: f64::NAN,
                 now: at_s(0),
             },
-            TcaFact::Asked {
-                rfq: 1,
-                dealer: A,
-                now: at_s(0),
-            },
-            TcaFact::Asked {
-                rfq: 1,
-                dealer: B,
-                now: at_s(0),
-            },
-            TcaFact::Asked {
-                rfq: 1,
-                dealer: C,
-                now: at_s(0),
-            },
+        ];
+        facts.extend(asked.iter().map(|&dealer| TcaFact::Asked {
+            rfq: 1,
+            dealer,
+            now: at_s(0),
+        }));
+        facts
+    }
+
+    fn run(side: Side, arrival: f64, a_px: f64, b_px: f64) -> (Tca, Vec<TcaOutput>) {
+        let mut t = new_tca();
+        let mut out = Vec::new();
+        let mut facts = open_rfq(side, arrival, &[A, B, C]);
+        facts.extend([
             TcaFact::Quoted {
                 rfq: 1,
                 dealer: A,
@@ -907,7 +910,7 @@ mod tests {
                 cover_px: b_px,
                 now: at_s(10),
             },
-        ];
+        ]);
         for f in &facts {
             t.on_fact(f, &mut out);
         }
@@ -1111,35 +1114,10 @@ mod tests {
     /// a loser and sees the raw move, measured at the leakage horizon after arrival.
     #[test]
     fn without_a_trade_every_asked_dealer_sees_the_whole_drift() {
-        let mut t = Tca::new(TcaConfig {
-            max_instruments: 16,
-            ..TcaConfig::default()
-        });
+        let mut t = new_tca();
         let mut out = Vec::new();
-        let facts = [
-            TcaFact::Mid {
-                instrument: 7,
-                mid: 100.0,
-                now: at_s(0),
-            },
-            TcaFact::Opened {
-                rfq: 1,
-                context: ctx(),
-                side: Some(Side::Sell),
-                qty: 1e6,
-                arrival_mid: f64::NAN,
-                now: at_s(0),
-            },
-            TcaFact::Asked {
-                rfq: 1,
-                dealer: A,
-                now: at_s(0),
-            },
-            TcaFact::Asked {
-                rfq: 1,
-                dealer: B,
-                now: at_s(0),
-            },
+        let mut facts = open_rfq(Side::Sell, 100.0, &[A, B]);
+        facts.extend([
             TcaFact::Finished {
                 rfq: 1,
                 asked: [A, B].into_iter().collect(),
@@ -1153,7 +1131,7 @@ mod tests {
                 mid: 99.9,
                 now: at_s(600),
             },
-        ];
+        ]);
         for f in &facts {
             t.on_fact(f, &mut out);
         }

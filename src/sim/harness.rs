@@ -14,7 +14,7 @@ use super::model::{
     impact_bps, order_flow, reaction, universe, AxePlan, Bond, DealerTruth, MidPaths, Order,
     SimConfig,
 };
-use super::policy::{BroadcastAll, ForceProtocol, Oracle, PolicyKind, RandomK, StaticList};
+use super::policy::{BroadcastAll, Oracle, PolicyKind, RandomK, SimulatedPanel, StaticList};
 use super::rng::Rng;
 use crate::dealers::{Dealer, Dealers, HitMessage};
 use crate::fix::validate::Validator;
@@ -201,7 +201,7 @@ impl World {
         kind: PolicyKind,
         protocol: Option<ProtocolKind>,
         scores: AnyScores,
-    ) -> ForceProtocol<AnyPolicy> {
+    ) -> SimulatedPanel<AnyPolicy> {
         let p = Protocol::default();
         let inner = match kind {
             PolicyKind::Dynamic => AnyPolicy::Dynamic(Box::new(ScoredPanel::new(
@@ -235,9 +235,10 @@ impl World {
                 protocol: p,
             }),
         };
-        ForceProtocol {
+        SimulatedPanel {
             inner,
             kind: protocol,
+            time_compression: 1.0,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Owns the peers' side of the sockets (logon, framing, heartbeats answered, one mio poll
 //! for all of them on the calling thread), the mapping of virtual time to wall time
 //! (`TIME_COMPRESSION` virtual seconds per wall second: dealers answer, and the router's
-//! protocol timers fire, that much faster; the router's timers are scaled by `TimeScaled`),
+//! protocol timers fire, that much faster; the router's timers are scaled by `SimulatedPanel`),
 //! and the wire latencies measured from the peers' side. The market itself is
 //! `harness::Market`, the same as in process. It reads the wall clock (it is a live run);
 //! nothing here decides anything for the router. With a journal directory it journals the
@@ -15,7 +15,7 @@
 use super::demo::{DemoOptions, LoopbackReport, Progress};
 use super::harness::{fields, get, EngineSummary, Market, World};
 use super::live::{engine_metrics, LiveReport, LiveScoring, LoopbackScores, SNAPSHOT_CAPACITY};
-use super::policy::{ForceProtocol, PolicyKind};
+use super::policy::{PolicyKind, SimulatedPanel};
 use super::report::LatencyRow;
 use crate::config::Config;
 use crate::dealers::Dealers;
@@ -32,7 +32,7 @@ use crate::scoring::ScoringClock;
 use crate::select::rows::{self, RowScores};
 use crate::select::scored::{AnyScores, ScoredPanel};
 use crate::select::table::ScoreReader;
-use crate::select::{Candidate, Panel, RfqSpec, Selection};
+use crate::select::Panel;
 use crate::time::Nanos;
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
@@ -48,78 +48,17 @@ pub const TIME_COMPRESSION: f64 = 1000.0;
 /// The loopback run gives up after this long (wall clock).
 pub const MAX_WALL_S: u64 = 120;
 
-/// A selector whose protocol timers are divided by `factor` (virtual -> wall time); a
-/// factor of 1 or less changes nothing.
-#[derive(Debug, Clone)]
-pub struct TimeScaled<P> {
-    pub inner: P,
-    pub factor: f64,
-}
-
 /// The selector a configuration's `[simulation]` table describes around `inner`: protocol
 /// forced, then timers scaled. Without the table it chooses exactly as `inner` does, so
 /// `rfq-journal replay` wraps every run's panel in it.
 pub fn simulated_panel<P: Panel>(
     inner: P,
     sim: &crate::config::SimulationSettings,
-) -> TimeScaled<ForceProtocol<P>> {
-    TimeScaled {
-        inner: ForceProtocol {
-            inner,
-            kind: sim.force_protocol,
-        },
-        factor: sim.time_compression as f64,
-    }
-}
-
-impl<P: Panel> Panel for TimeScaled<P> {
-    fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
-        self.inner.select(spec, candidates, out);
-        if self.factor <= 1.0 {
-            return;
-        }
-        let scale = |ms: u64| ((ms as f64 / self.factor).round() as u64).max(1);
-        out.protocol.response_timeout_ms = scale(out.protocol.response_timeout_ms);
-        out.protocol.stagger_gap_ms = scale(out.protocol.stagger_gap_ms);
-        out.protocol.rfq_expiry_ms = scale(out.protocol.rfq_expiry_ms);
-    }
-
-    fn install_rules(
-        &mut self,
-        rules: Box<crate::select::rules::RuleSet>,
-    ) -> Result<crate::select::rules::RulesVersion, Box<crate::select::rules::RuleSet>> {
-        self.inner.install_rules(rules)
-    }
-
-    fn scores_updated(
-        &mut self,
-        updates: &[crate::select::tca::TcaUpdate],
-        now: crate::time::Nanos,
-    ) {
-        self.inner.scores_updated(updates, now);
-    }
-
-    fn score_rows(&mut self, rows: &[crate::select::rows::ScoreRow], now: crate::time::Nanos) {
-        self.inner.score_rows(rows, now);
-    }
-
-    fn market_mid(
-        &mut self,
-        instrument: &[u8],
-        id_source: Option<&[u8]>,
-        mid: f64,
-        now: crate::time::Nanos,
-    ) -> Option<u32> {
-        self.inner.market_mid(instrument, id_source, mid, now)
-    }
-
-    fn indication(
-        &mut self,
-        dealer: crate::rfq::types::DealerId,
-        ioi: &crate::select::axes::Indication<'_>,
-        now: crate::time::Nanos,
-    ) -> crate::select::axes::IoiOutcome {
-        self.inner.indication(dealer, ioi, now)
+) -> SimulatedPanel<P> {
+    SimulatedPanel {
+        inner,
+        kind: sim.force_protocol,
+        time_compression: sim.time_compression as f64,
     }
 }
 

@@ -199,20 +199,31 @@ impl Panel for Oracle {
     }
 }
 
-/// Any policy with its protocol kind forced (the demo's `--protocol`); the feedback hooks
-/// (rules reload, score updates, market mids) pass through.
+/// Any policy as the simulation runs it: its protocol kind forced when `kind` is given (the
+/// demo's `--protocol`), then its protocol timers divided by `time_compression` (virtual ->
+/// wall time, over loopback; 1 or less changes nothing). The feedback hooks (rules reload,
+/// score updates, market mids, IOIs) pass through. With neither set it chooses exactly as
+/// `inner` does.
 #[derive(Debug, Clone)]
-pub struct ForceProtocol<P> {
+pub struct SimulatedPanel<P> {
     pub inner: P,
     pub kind: Option<ProtocolKind>,
+    pub time_compression: f64,
 }
 
-impl<P: Panel> Panel for ForceProtocol<P> {
+impl<P: Panel> Panel for SimulatedPanel<P> {
     fn select(&mut self, spec: &RfqSpec<'_>, candidates: &[Candidate], out: &mut Selection) {
         self.inner.select(spec, candidates, out);
         if let Some(k) = self.kind {
             out.protocol.kind = k;
         }
+        if self.time_compression <= 1.0 {
+            return;
+        }
+        let scale = |ms: u64| ((ms as f64 / self.time_compression).round() as u64).max(1);
+        out.protocol.response_timeout_ms = scale(out.protocol.response_timeout_ms);
+        out.protocol.stagger_gap_ms = scale(out.protocol.stagger_gap_ms);
+        out.protocol.rfq_expiry_ms = scale(out.protocol.rfq_expiry_ms);
     }
 
     fn install_rules(

@@ -23,27 +23,32 @@ fn note_allocation() {
     });
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator with the caller's own
-// arguments; counting touches only const-initialised thread-locals, which never allocate.
+// Every call is forwarded unchanged to the system allocator with the caller's own arguments;
+// counting touches only const-initialised thread-locals, which never allocate.
+// SAFETY: `System` upholds `GlobalAlloc`'s contract, and this type only forwards to it.
 unsafe impl GlobalAlloc for CountingAllocator {
+    // SAFETY: the caller upholds `alloc`'s contract (non-zero size); forwarded to `System`.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note_allocation();
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract; passed on as is.
         unsafe { System.alloc(layout) }
     }
 
+    // SAFETY: as for `alloc`.
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note_allocation();
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
+    // SAFETY: the caller passes a pointer from this allocator with its layout; forwarded.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note_allocation();
         // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
+    // SAFETY: the caller passes a pointer from this allocator with its layout; forwarded.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
         unsafe { System.dealloc(ptr, layout) }

@@ -28,13 +28,13 @@ use rfq_router::select::scored::{
     load_instruments, load_rules, AnyScores, ScoredPanel, TableScores,
 };
 use rfq_router::select::table::ScoreReader;
-use rfq_router::sim::loopback::{simulated_panel, TimeScaled};
-use rfq_router::sim::policy::ForceProtocol;
+use rfq_router::sim::loopback::simulated_panel;
+use rfq_router::sim::policy::SimulatedPanel;
 use rfq_router::time::Nanos;
 
 /// The panel replay builds: `rfq-router run`'s, inside the demo's wrappers (inert unless
 /// the run's configuration has a `[simulation]` table).
-type ReplayPanel = TimeScaled<ForceProtocol<ScoredPanel<AnyScores>>>;
+type ReplayPanel = SimulatedPanel<ScoredPanel<AnyScores>>;
 
 /// Exit status when the replay diverges from the journal.
 const EXIT_DIVERGED: u8 = 1;
