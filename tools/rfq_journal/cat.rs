@@ -40,13 +40,7 @@ pub fn run(a: &CatArgs, names: &Names) -> Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut problems = 0u64;
-    let mut records = reader.records();
-    let mut n = 0u64;
-    while let Some(item) = records.next() {
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            bar.set_position(records.bytes_done());
-        }
+    for item in crate::common::with_progress(reader.records(), bar.clone(), 65_536) {
         let rec = match item {
             Ok(r) => r,
             Err(p) => {

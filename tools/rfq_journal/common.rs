@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rfq_router::config::Config;
 use rfq_router::dealers::Dealers;
-use rfq_router::journal::{JournalError, JournalReader};
+use rfq_router::journal::{JournalError, JournalReader, Records};
 use rfq_router::time::{format_utc_timestamp_ms, parse_utc_timestamp, Nanos, UTC_TIMESTAMP_MS_LEN};
 
 /// Journals at least this big get a progress bar (on a terminal).
@@ -45,16 +45,38 @@ pub fn open(path: &Path) -> Result<JournalReader> {
 /// A progress bar over `total_bytes` of journal; hidden when the journal is small or stderr
 /// is not a terminal (pipes, tests, cron).
 pub fn progress_bar(total_bytes: u64) -> ProgressBar {
-    if total_bytes < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
+    labelled_progress_bar(total_bytes, "", PROGRESS_MIN_BYTES)
+}
+
+/// `progress_bar` with `label` before the spinner, hidden below `min_bytes`.
+pub fn labelled_progress_bar(total_bytes: u64, label: &str, min_bytes: u64) -> ProgressBar {
+    if total_bytes < min_bytes || !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})",
-    ) {
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{label}{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{bytes}}/{{total_bytes}} ({{eta}})"
+    )) {
         bar.set_style(style);
     }
     bar
+}
+
+/// A journal's records, moving `bar` to the bytes read every `every` records.
+pub fn with_progress<'a>(
+    mut records: Records<'a>,
+    bar: ProgressBar,
+    every: u64,
+) -> impl Iterator<Item = <Records<'a> as Iterator>::Item> {
+    let mut n = 0u64;
+    std::iter::from_fn(move || {
+        let r = records.next();
+        n += 1;
+        if n.is_multiple_of(every) {
+            bar.set_position(records.bytes_done());
+        }
+        r
+    })
 }
 
 /// Items at least this many get a progress bar of their own (on a terminal).

@@ -504,13 +504,7 @@ pub fn build(
     use rfq_router::journal::RecordKind;
     let bar = crate::common::progress_bar(reader.total_bytes());
     let mut built = Built::default();
-    let mut records = reader.records();
-    let mut n = 0u64;
-    while let Some(item) = records.next() {
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            bar.set_position(records.bytes_done());
-        }
+    for item in crate::common::with_progress(reader.records(), bar.clone(), 65_536) {
         let rec = match item {
             Ok(r) => r,
             Err(p) => {

@@ -6,13 +6,12 @@
 //! itself is `rfq_router::journal::replay`; building the engine is what `rfq-router run`
 //! does (`router::engine_config`, `ScoredPanel` over rules, security master and scores).
 
-use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use rfq_router::config::Config;
 use rfq_router::dealers::Dealers;
@@ -153,16 +152,7 @@ fn build_engine(
 }
 
 fn progress_bar(total_bytes: u64) -> ProgressBar {
-    if total_bytes < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "replay {spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})",
-    ) {
-        bar.set_style(style);
-    }
-    bar
+    crate::common::labelled_progress_bar(total_bytes, "replay ", PROGRESS_MIN_BYTES)
 }
 
 /// Runs `rfq-journal replay`; `config` and `dealers` are the files given on the command line.
@@ -170,16 +160,7 @@ pub fn run(a: &ReplayArgs, config: Option<&Path>, dealers: Option<&Path>) -> Res
     let given = Given { config, dealers };
     let reader = JournalReader::open(&a.path)?;
     let bar = progress_bar(reader.total_bytes());
-    let mut records = reader.records();
-    let mut n = 0u64;
-    let iter = std::iter::from_fn(|| {
-        let r = records.next();
-        n += 1;
-        if n.is_multiple_of(4096) {
-            bar.set_position(records.bytes_done());
-        }
-        r
-    });
+    let iter = crate::common::with_progress(reader.records(), bar.clone(), 4096);
     let started = std::time::Instant::now();
     let mut engine_error: Option<anyhow::Error> = None;
     let result = replay(

@@ -50,13 +50,7 @@ pub fn run(a: &StatsArgs, names: &Names) -> Result<ExitCode> {
     let mut first: Option<(u64, Nanos)> = None;
     let mut last: Option<(u64, Nanos)> = None;
     let (mut total, mut payload_bytes, mut problems) = (0u64, 0u64, 0u64);
-    let mut records = reader.records();
-    let mut n = 0u64;
-    while let Some(item) = records.next() {
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            bar.set_position(records.bytes_done());
-        }
+    for item in crate::common::with_progress(reader.records(), bar.clone(), 65_536) {
         let rec = match item {
             Ok(r) => r,
             Err(_) => {
