@@ -6,35 +6,12 @@
 //! it prints nothing but a checksum so the work is not optimised away.
 
 use rfq_router::pipeline::{Pipeline, DESK};
-use rfq_router::rfq::engine::EngineLimits;
-use rfq_router::select::{Protocol, ProtocolKind, StaticTiers};
+use rfq_router::select::{ProtocolKind, StaticTiers};
 use rfq_router::time::Nanos;
 
-const DEALERS: usize = 200;
-
-fn request(p: &mut Pipeline<StaticTiers>, n: u64) {
-    let mut id = [0u8; 20];
-    let id = rfq_router::fix::encode::write_u64(n, &mut id);
-    p.peer_message(DESK, b"R", |e| {
-        e.str(131, id)
-            .uint(146, 1)
-            .str(55, b"ACME 5 2031")
-            .str(48, b"US0000000001")
-            .str(22, b"4")
-            .char(54, b'1')
-            .uint(38, 1_000_000);
-    });
-}
-
-fn cancel(p: &mut Pipeline<StaticTiers>, n: u64) {
-    let mut id = [0u8; 20];
-    let id = rfq_router::fix::encode::write_u64(n, &mut id);
-    p.peer_message(DESK, b"Z", |e| {
-        e.str(131, id).str(117, b"*").char(298, b'1');
-    });
-    p.deliver(DESK);
-    p.clear_wires();
-}
+#[path = "../benches/support/rfq_path_fixture.rs"]
+mod rfq_path_fixture;
+use rfq_path_fixture::{cancel, pipeline, request};
 
 #[inline(never)]
 fn warm_up_deliver(p: &mut Pipeline<StaticTiers>) -> usize {
@@ -56,17 +33,7 @@ fn main() {
         .nth(2)
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let protocol = Protocol {
-        kind,
-        max_dealers: 4,
-        ..Protocol::default()
-    };
-    let mut p = Pipeline::with_dealers(
-        DEALERS,
-        protocol,
-        EngineLimits::default(),
-        Nanos::from_secs(1_700_000_000),
-    );
+    let mut p = pipeline(kind);
     let mut sum = 0usize;
     // Warm-up: the session stores (4,096 frames each) fill their rings and every buffer
     // reaches its size, so the measured requests see the steady state (no allocation).
