@@ -88,6 +88,7 @@ impl ScoringSettings {
             max_pending: self.max_pending,
             max_instruments: instruments,
             max_mid_age_s: self.max_mid_age_s,
+            ..TcaConfig::default()
         }
     }
 }

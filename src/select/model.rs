@@ -62,7 +62,10 @@ pub struct RowStats {
     pub late_or_invalid: f32,
     /// Sum of response times (seconds) over `quotes`.
     pub response_s_sum: f32,
-    /// Sum of price improvement vs arrival (bps) over `wins`.
+    /// Sum over `quotes` of each firm quote's competitiveness: its price against the mean of
+    /// the other firm quotes in the same RFQ (bps, > 0: better than its peers; 0 for a lone
+    /// quote). What the composite's price-improvement component reads; DESIGN's price
+    /// improvement vs arrival is reported per execution (`tca::ExecutionTca`), not summed here.
     pub price_improvement_bps_sum: f32,
     /// Sum of price vs cover (bps, > 0: better than the second-best quote) over `cover_n`.
     pub vs_cover_bps_sum: f32,
@@ -98,8 +101,12 @@ pub enum Observation {
     /// The winner's markout at configured horizon `horizon` (an index into
     /// `ModelConfig::markout_horizons_s`).
     Markout { horizon: usize, bps: f64 },
-    /// Drift measured after an RFQ this dealer was asked for and lost.
+    /// Drift measured after an RFQ this dealer was asked for and lost, less the leakage the
+    /// other dealers asked in that RFQ are estimated to add (`tca`'s attribution).
     Drift { bps: f64 },
+    /// One firm quote's price against the mean of the other firm quotes in the same RFQ
+    /// (`quote_vs_peers_bps`; 0 for a lone quote): one per `Quoted`, made when the RFQ ends.
+    Competitiveness { bps: f64 },
 }
 
 /// Why an observation was refused (the row is left as it was).
@@ -364,6 +371,14 @@ pub fn vs_cover_bps(dir: Direction, exec_px: f64, cover_px: f64) -> Option<f64> 
         .then(|| dir.sign() * (cover_px - exec_px) / cover_px * 1e4)
 }
 
+/// A quote's competitiveness: `dir * (peers_mean_px - quote_px) / peers_mean_px * 1e4`, with
+/// `peers_mean_px` the mean of the other firm quotes in the same RFQ (> 0: better than its
+/// peers). Everything common to the RFQ (the arrival mid's noise, the bond and size's cost,
+/// the market's move, the client's impact) cancels. None when a price is not positive finite.
+pub fn quote_vs_peers_bps(dir: Direction, quote_px: f64, peers_mean_px: f64) -> Option<f64> {
+    vs_cover_bps(dir, quote_px, peers_mean_px)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Updates.
 
@@ -459,6 +474,9 @@ impl RowStats {
                 }
             }
             Observation::Drift { bps } => Observation::Drift { bps: clamp(bps)? },
+            Observation::Competitiveness { bps } => {
+                Observation::Competitiveness { bps: clamp(bps)? }
+            }
             o @ (Observation::RfqSent | Observation::LateOrInvalid) => o,
         };
 
@@ -488,12 +506,10 @@ impl RowStats {
                 add(&mut self.response_s_sum, response_s);
             }
             Observation::LateOrInvalid => add(&mut self.late_or_invalid, 1.0),
-            Observation::Won {
-                price_improvement_bps,
-                vs_cover_bps,
-            } => {
+            Observation::Won { vs_cover_bps, .. } => {
+                // The improvement vs arrival is not summed: the row's price score is the
+                // competitiveness of every quote (`Competitiveness`), see RowStats.
                 add(&mut self.wins, 1.0);
-                add(&mut self.price_improvement_bps_sum, price_improvement_bps);
                 if let Some(c) = vs_cover_bps {
                     add(&mut self.cover_n, 1.0);
                     add(&mut self.vs_cover_bps_sum, c);
@@ -508,6 +524,9 @@ impl RowStats {
                 add(&mut self.drift_n, 1.0);
                 add(&mut self.drift_bps_sum, bps);
             }
+            Observation::Competitiveness { bps } => {
+                add(&mut self.price_improvement_bps_sum, bps);
+            }
         }
         Ok(())
     }
@@ -521,7 +540,8 @@ impl RowStats {
 pub struct Metrics {
     /// Trades executed / RFQs sent.
     pub fill_rate: f64,
-    /// Mean price improvement vs arrival (bps).
+    /// Mean quote competitiveness: price vs the RFQ's other firm quotes, over every firm
+    /// quote (bps; the composite's price-improvement input).
     pub price_improvement_bps: f64,
     /// Mean winner's markout at the leakage horizon (bps).
     pub leakage_markout_bps: f64,
@@ -595,7 +615,7 @@ impl SegmentPrior {
         let lh = cfg.leakage_horizon().unwrap_or(MARKOUT_HORIZONS - 1);
         SegmentPrior {
             fill_rate: ratio_or(seg.wins, seg.rfqs_sent, cfg.default_fill_rate).clamp(0.0, 1.0),
-            price_improvement_bps: ratio_or(seg.price_improvement_bps_sum, seg.wins, 0.0),
+            price_improvement_bps: ratio_or(seg.price_improvement_bps_sum, seg.quotes, 0.0),
             leakage_markout_bps: ratio_or(seg.markout_bps_sum[lh], seg.markout_n[lh], 0.0),
             response_s: ratio_or(seg.response_s_sum, seg.quotes, cfg.default_response_s),
             drift_bps: ratio_or(seg.drift_bps_sum, seg.drift_n, 0.0),
@@ -637,7 +657,7 @@ pub fn metrics_with(
         fill_rate: shrink(own.wins, own.rfqs_sent, prior.fill_rate).clamp(0.0, 1.0),
         price_improvement_bps: shrink(
             own.price_improvement_bps_sum,
-            own.wins,
+            own.quotes,
             prior.price_improvement_bps,
         ),
         leakage_markout_bps: shrink(
