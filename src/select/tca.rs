@@ -222,8 +222,8 @@ pub struct TcaConfig {
     pub max_instruments: usize,
     /// A mid older than this at a horizon is not used (the measurement is skipped, counted).
     pub max_mid_age_s: u64,
-    /// Time constant of the smoothed mid the leakage drift is measured on (both ends), seconds
-    /// (0: the latest mid, unsmoothed). See "Attribution" in the module notes for the value.
+    /// Time constant of the smoothed mid the leakage drift starts from (the RFQ's opening),
+    /// seconds (0: the latest mid, unsmoothed). See `MID_SMOOTHING_S` for the value.
     pub mid_smoothing_s: u64,
     /// Dealers whose leakage is estimated for attribution (DealerId below this); others are
     /// charged the RFQ's drift less the estimates of those tracked, and counted.
@@ -267,14 +267,16 @@ pub struct TcaCounters {
     pub untracked_dealers: u64,
 }
 
-/// The default `TcaConfig::mid_smoothing_s`: 240 s. Derived from the feed, not tuned: with
-/// independent print noise `s_n` every `d` seconds and a walk of variance `s_w^2` per second,
-/// an exponentially weighted mid with time constant `tau` has noise variance about
-/// `s_n^2 d / (2 tau)` and lag error about `s_w^2 tau`, least at
-/// `tau* = s_n sqrt(d / 2) / s_w`. The simulator's feed (0.3 points ~ 30 bps, every 10 s;
-/// 40 bps a day over 23,400 s for ig_corp and about the same for munis) gives 256 s (hy_corp
-/// 114 s, govt 410 s); rounded down to 4 minutes, far below the 30-minute leakage horizon.
-pub const MID_SMOOTHING_S: u64 = 240;
+/// The default `TcaConfig::mid_smoothing_s`: 30 s. Derived from the feed and the flow, not
+/// tuned: with independent print noise `s_n` every `d` seconds and a mid moving with variance
+/// `s_w^2` per second, an exponentially weighted mid with time constant `tau` has noise
+/// variance about `s_n^2 d / (2 tau)` and lag error about `s_w^2 tau`, least at
+/// `tau* = s_n sqrt(d / 2) / s_w`. The simulator's feed prints every 10 s with 0.3 points
+/// (~30 bps) of noise; the mid moves with the walk (~0.15 bps^2/s) and, mostly, with the
+/// desk's other trades in the bond (~0.003 per second, ~35 bps each: ~4.8 bps^2/s), so
+/// `tau*` ~ 31 s. A real composite feed prints more often with autocorrelated noise: the
+/// smoothing then gains less, never nothing.
+pub const MID_SMOOTHING_S: u64 = 30;
 
 #[derive(Debug, Clone, Copy)]
 struct AskedSlot {
@@ -293,6 +295,10 @@ struct OpenRfq {
     arrival_mid: f64,
     /// The smoothed mid when the RFQ opened (the leakage drift's start; NaN: none).
     drift_start_mid: f64,
+    /// The instrument's print totals when the RFQ opened, and when it was executed: the
+    /// leakage drift ends at the mean of the prints in between.
+    prints_at_open: PrintTotals,
+    prints_at_exec: Option<PrintTotals>,
     asked: SmallVec<[AskedSlot; MAX_PANEL]>,
     exec: Option<(DealerId, f64, f64, Nanos)>,
 }
@@ -307,17 +313,6 @@ enum Measure {
         dir: Direction,
         exec_px: f64,
         horizon: usize,
-    },
-    Drift {
-        rfq: u64,
-        /// Every dealer asked (the winner too: its leakage moves the mid as a loser's would).
-        asked: AskedDealers,
-        winner: Option<DealerId>,
-        keys: Option<SegmentKeys>,
-        instrument: u32,
-        dir: Direction,
-        mid_at_rfq: f64,
-        impact_bps: f64,
     },
 }
 
@@ -352,6 +347,25 @@ struct MidAt {
     at: Nanos,
     /// Exponentially weighted mid, time constant `TcaConfig::mid_smoothing_s`.
     smooth: f64,
+    /// Every valid print of the instrument so far: their sum and count (a window's mean is
+    /// the difference of two readings).
+    prints_sum: f64,
+    prints_n: u64,
+}
+
+/// A reading of an instrument's print totals (`MidAt::prints_sum`, `prints_n`).
+#[derive(Debug, Clone, Copy, Default)]
+struct PrintTotals {
+    sum: f64,
+    n: u64,
+}
+
+impl PrintTotals {
+    /// The mean of the prints between `self` and the later reading `to`.
+    fn mean_until(&self, to: PrintTotals) -> Option<f64> {
+        let n = to.n.checked_sub(self.n).filter(|&n| n > 0)?;
+        Some((to.sum - self.sum) / n as f64)
+    }
 }
 
 /// One dealer's estimated leakage: the drift (bps) it adds to an RFQ it is asked for, a
@@ -497,10 +511,13 @@ impl Tca {
                             }
                             _ => mid,
                         };
+                        let (sum, n) = slot.map_or((0.0, 0), |p| (p.prints_sum, p.prints_n));
                         *slot = Some(MidAt {
                             mid,
                             at: now,
                             smooth,
+                            prints_sum: sum + mid,
+                            prints_n: n + 1,
                         });
                     }
                     _ => self.counters.bad_mids += 1,
@@ -530,6 +547,9 @@ impl Tca {
                 let drift_start_mid = context
                     .and_then(|c| self.fresh_smoothed_mid(c.instrument, now))
                     .unwrap_or(arrival_mid);
+                let prints_at_open = context.map_or_else(PrintTotals::default, |c| {
+                    self.print_totals(c.instrument)
+                });
                 self.open.insert(
                     rfq,
                     OpenRfq {
@@ -538,6 +558,8 @@ impl Tca {
                         opened: now,
                         arrival_mid,
                         drift_start_mid,
+                        prints_at_open,
+                        prints_at_exec: None,
                         asked: SmallVec::new(),
                         exec: None,
                     },
@@ -602,10 +624,20 @@ impl Tca {
                 px,
                 qty,
                 now,
-            } => match self.open.get_mut(&rfq) {
-                Some(o) => o.exec = Some((dealer, px, qty, now)),
-                None => self.counters.unknown_rfq += 1,
-            },
+            } => {
+                let totals = self
+                    .open
+                    .get(&rfq)
+                    .and_then(|o| o.context)
+                    .map(|c| self.print_totals(c.instrument));
+                match self.open.get_mut(&rfq) {
+                    Some(o) => {
+                        o.exec = Some((dealer, px, qty, now));
+                        o.prints_at_exec = o.prints_at_exec.or(totals);
+                    }
+                    None => self.counters.unknown_rfq += 1,
+                }
+            }
             TcaFact::Finished {
                 rfq,
                 ref asked,
@@ -628,6 +660,17 @@ impl Tca {
 
     fn fresh_smoothed_mid(&self, instrument: u32, now: Nanos) -> Option<f64> {
         self.fresh(instrument, now).map(|m| m.smooth)
+    }
+
+    fn print_totals(&self, instrument: u32) -> PrintTotals {
+        self.mids
+            .get(instrument as usize)
+            .copied()
+            .flatten()
+            .map_or_else(PrintTotals::default, |m| PrintTotals {
+                sum: m.prints_sum,
+                n: m.prints_n,
+            })
     }
 
     fn answer(
@@ -753,8 +796,9 @@ impl Tca {
                 now,
             ));
         }
-        // Leakage: every dealer asked, measured from the smoothed mid at the RFQ's opening;
-        // attributed among them at the horizon (`measure`); the losers are observed.
+        // Leakage: the move while the request was out, from the smoothed mid at the opening to
+        // the mean of the prints after it and before the execution (or this end), attributed
+        // among every dealer asked; the losers are observed.
         let (Some(side), Some(c)) = (o.side, o.context) else {
             return;
         };
@@ -771,21 +815,20 @@ impl Tca {
         if all.iter().all(|&d| Some(d) == winner) {
             return;
         }
-        let lh = self.cfg.model.leakage_horizon_s;
-        let due = Nanos(o.opened.0.saturating_add(lh.saturating_mul(Nanos::PER_SEC))).max(now);
-        self.schedule(
-            due,
-            Measure::Drift {
-                rfq,
-                asked: all,
-                winner,
-                keys,
-                instrument: c.instrument,
-                dir: direction(side),
-                mid_at_rfq: o.drift_start_mid,
-                impact_bps: if exec.is_some() { c.impact_bps } else { 0.0 },
-            },
-        );
+        let until = o
+            .prints_at_exec
+            .unwrap_or_else(|| self.print_totals(c.instrument));
+        let end_mid = o
+            .prints_at_open
+            .mean_until(until)
+            .or_else(|| self.fresh_mid(c.instrument, now));
+        let Some(bps) = end_mid.and_then(|m| drift_bps(direction(side), o.drift_start_mid, m, 0.0))
+        else {
+            self.counters.no_mid += 1;
+            return;
+        };
+        self.counters.drifts += 1;
+        self.attribute(rfq, &all, winner, keys, bps, now, out);
     }
 
     fn schedule(&mut self, at: Nanos, what: Measure) {
@@ -829,27 +872,6 @@ impl Tca {
                     Observation::Markout { horizon, bps },
                     at,
                 ));
-            }
-            Measure::Drift {
-                rfq,
-                asked,
-                winner,
-                keys,
-                instrument,
-                dir,
-                mid_at_rfq,
-                impact_bps,
-            } => {
-                let Some(mid) = self.fresh_smoothed_mid(instrument, at) else {
-                    self.counters.no_mid += 1;
-                    return;
-                };
-                let Some(bps) = drift_bps(dir, mid_at_rfq, mid, impact_bps) else {
-                    self.counters.no_mid += 1;
-                    return;
-                };
-                self.counters.drifts += 1;
-                self.attribute(rfq, &asked, winner, keys, bps, at, out);
             }
         }
     }
