@@ -287,8 +287,9 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
     desk.send("AJ", &format!("693=HIT1|694=1|117={qid}|55=NW|54=1|"));
     assert_eq!(desk.recv_type("8").get(39), Some("2"));
 
-    // The scoring thread analysed the execution and wrote A's row: one RFQ, one win, 10 bps
-    // paid over the arrival mid (100.10 against 100.00).
+    // The scoring thread analysed the execution and wrote A's row: one RFQ, one win, one
+    // firm quote, alone in its RFQ: its competitiveness against its peers counts 0 (the 10
+    // bps paid over the arrival mid, 100.10 against 100.00, is the execution's TCA record).
     wait_for(&counters.executions, 1, "the execution's TCA");
     let reader = ScoreReader::open_read_only(&scores_path).unwrap();
     let row = reader
@@ -296,8 +297,11 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
         .unwrap()
         .expect("Dealer A's row in the tables");
     assert_eq!((row.rfqs_total, row.wins_total), (1, 1));
-    let pi = f64::from(row.price_improvement_bps_sum) / f64::from(row.wins);
-    assert!((pi + 10.0).abs() < 1e-3, "price improvement {pi} bps");
+    assert_eq!(row.quotes, 1.0);
+    assert_eq!(
+        row.price_improvement_bps_sum, 0.0,
+        "a lone quote's competitiveness"
+    );
 
     // A bad rules file is refused; the rules in force stay (Dealer A is still asked).
     std::fs::write(

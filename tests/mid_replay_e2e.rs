@@ -15,8 +15,10 @@ use rfq_router::journal::tap::JournalTap;
 use rfq_router::journal::{Journal, JournalConfig, JournalReader, RecordKind};
 use rfq_router::mid_replay::{spawn_mid_replay, MidReplay, MidsCsv};
 use rfq_router::net::NetSettings;
+use rfq_router::rfq::outbox::Record;
 use rfq_router::router::RouterApp;
 use rfq_router::scoring::{fact_queue, spawn_scoring, ScoringThread};
+use rfq_router::select::feedback::decode_record;
 use rfq_router::select::model::ModelConfig;
 use rfq_router::select::rules::RuleSet;
 use rfq_router::select::scored::{load_instruments, ScoredPanel, TableScores};
@@ -205,8 +207,6 @@ fn csv_mids_are_the_arrival_mid_and_are_journaled() {
     );
     assert_eq!(desk.recv_type("8").get(39), Some("2"));
 
-    // The arrival mid was the CSV's latest (100.00), not its first row (98.25): paying 100.10
-    // is 10 bps worse than arrival.
     wait_for(&counters.executions, 1, "the execution's TCA");
     let reader = ScoreReader::open_read_only(&scores_path).unwrap();
     let row = reader
@@ -214,8 +214,6 @@ fn csv_mids_are_the_arrival_mid_and_are_journaled() {
         .unwrap()
         .expect("Dealer A's row in the tables");
     assert_eq!(row.wins_total, 1);
-    let pi = f64::from(row.price_improvement_bps_sum) / f64::from(row.wins);
-    assert!((pi + 10.0).abs() < 1e-3, "price improvement {pi} bps");
 
     drop(desk);
     drop(dealer);
@@ -227,6 +225,7 @@ fn csv_mids_are_the_arrival_mid_and_are_journaled() {
     let reader = JournalReader::open(&journal_dir).unwrap_or_else(|e| panic!("{e}"));
     let mut mids_seen = Vec::new();
     let mut decision_after = None;
+    let mut executions = Vec::new();
     for r in reader.records() {
         let r = r.unwrap_or_else(|e| panic!("{e}")).record;
         match r.kind() {
@@ -238,6 +237,12 @@ fn csv_mids_are_the_arrival_mid_and_are_journaled() {
             }
             Some(RecordKind::EngineDecision) if decision_after.is_none() => {
                 decision_after = Some(mids_seen.len());
+            }
+            // The execution's TCA (journaled by the engine with the scores it was sent).
+            Some(RecordKind::TcaResult) => {
+                if let Ok(Record::TcaExecution(e)) = decode_record(r.payload) {
+                    executions.push(e);
+                }
             }
             _ => {}
         }
@@ -255,6 +260,15 @@ fn csv_mids_are_the_arrival_mid_and_are_journaled() {
         Some(3),
         "the mids precede the RFQ's decision"
     );
+    // The arrival mid was the CSV's latest (100.00), not its first row (98.25): paying 100.10
+    // is 10 bps worse than arrival.
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    assert!(
+        (executions[0].arrival_mid - 100.0).abs() < 1e-9,
+        "{executions:?}"
+    );
+    let pi = executions[0].price_improvement_bps;
+    assert!((pi + 10.0).abs() < 1e-3, "price improvement {pi} bps");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -114,6 +114,8 @@ fn good_dealer(n: usize, pi_bps: f64) -> Vec<Observation> {
     for _ in 0..n {
         v.push(Observation::RfqSent);
         v.push(Observation::Quoted { response_s: 2.0 });
+        // The price score reads the quote's competitiveness against its peers.
+        v.push(Observation::Competitiveness { bps: pi_bps });
         v.push(Observation::Won {
             price_improvement_bps: pi_bps,
             vs_cover_bps: None,

@@ -5,8 +5,8 @@
 //! the seed's inputs and DESIGN section 7's formulas, not copied from a run.
 
 use rfq_router::select::model::{
-    composite, markout_bps, metrics, normalise, price_improvement_bps, Direction, Metrics,
-    ModelConfig, Observation, RowStats, Scores, Weights,
+    composite, markout_bps, metrics, normalise, price_improvement_bps, quote_vs_peers_bps,
+    Direction, Metrics, ModelConfig, Observation, RowStats, Scores, Weights,
 };
 use rfq_router::select::segment::SegmentKey;
 use rfq_router::select::table::{ScoreWriter, TableParams};
@@ -131,6 +131,10 @@ fn dealer_a_through_the_table_scores_1_062() {
             s.observe(Observation::RfqSent, now, &cfg).unwrap();
             s.observe(Observation::Quoted { response_s: 12.0 }, now, &cfg)
                 .unwrap();
+            // The composite's price term is the mean over firm quotes of each quote's
+            // competitiveness against its peers: the seed's 3.2 bps on every quote.
+            s.observe(Observation::Competitiveness { bps: 3.2 }, now, &cfg)
+                .unwrap();
             if i < 88 {
                 s.observe(
                     Observation::Won {
@@ -190,6 +194,11 @@ fn buys_and_sells_score_symmetrically() {
         let mut s = RowStats::default();
         s.observe(Observation::RfqSent, now, &cfg).unwrap();
         s.observe(Observation::Quoted { response_s: 6.0 }, now, &cfg)
+            .unwrap();
+        // Its quote against peers at the arrival mid: the same 10 bps from either side.
+        let vs_peers = quote_vs_peers_bps(dir, exec, 100.0).unwrap();
+        assert!((vs_peers - pi).abs() < 1e-9, "{dir:?} {vs_peers}");
+        s.observe(Observation::Competitiveness { bps: vs_peers }, now, &cfg)
             .unwrap();
         s.observe(
             Observation::Won {

@@ -7,8 +7,9 @@
 //! quote in time (`Quoted` with its response time) or refused by the router
 //! (`LateOrInvalid`), a decline (`Declined`), a fill (`Won`: price improvement from the TCA
 //! record when there is one, else against the mid of the best bid and offer quoted; cover
-//! from the second-best quote on the desk's side), and from TCA records the winner's
-//! markouts and losers' drift. Each observation updates the dealer's row in every segment
+//! from the second-best quote on the desk's side), each dealer's latest live quote against
+//! the others' (`Competitiveness`: the price score's input), and from TCA records the
+//! winner's markouts and losers' drift. Each observation updates the dealer's row in every segment
 //! of the order (all, asset class, sector and rating, issuer, maturity, size; only `all`
 //! when the security master does not know the bond) and the same rows of the aggregate
 //! dealer (all dealers pooled), as the score tables hold them.
@@ -22,8 +23,8 @@ use anyhow::{Context, Result};
 
 use rfq_router::rfq::types::Side;
 use rfq_router::select::model::{
-    composite, metrics, normalise, price_improvement_bps, vs_cover_bps, Direction, ModelConfig,
-    Observation, RowStats,
+    composite, metrics, normalise, price_improvement_bps, quote_vs_peers_bps, vs_cover_bps,
+    Direction, ModelConfig, Observation, RowStats,
 };
 use rfq_router::select::pretrade::{analyse, OrderTerms};
 use rfq_router::select::scored::{load_instruments, load_rules, segment_keys};
@@ -179,6 +180,36 @@ fn events(built: &Built, names: &Names, a: &ScoresArgs) -> Result<(Vec<Event>, u
                     vs_cover_bps: vs_cover,
                 },
             );
+        }
+        // The price score: each dealer's latest live quote against the mean of the other
+        // dealers' (`model::quote_vs_peers_bps`; 0 alone or without a side), when the RFQ ends.
+        let mut latest: Vec<(u16, f64)> = Vec::new();
+        for q in r.quotes.iter().filter(|q| q.refused.is_none()) {
+            if let Some(px) = q.px_for(side) {
+                match latest.iter_mut().find(|x| x.0 == q.session) {
+                    Some(x) => x.1 = px,
+                    None => latest.push((q.session, px)),
+                }
+            }
+        }
+        let end = r
+            .quotes
+            .iter()
+            .map(|q| q.time)
+            .chain(r.reports.iter().map(|x| x.time))
+            .max();
+        if let Some(end) = end {
+            let sum: f64 = latest.iter().map(|x| x.1).sum();
+            for &(session, px) in &latest {
+                let bps = match side {
+                    Some(_) if latest.len() > 1 => {
+                        let peers = (sum - px) / (latest.len() - 1) as f64;
+                        quote_vs_peers_bps(direction(side), px, peers).unwrap_or(0.0)
+                    }
+                    _ => 0.0,
+                };
+                push(end, session, Observation::Competitiveness { bps });
+            }
         }
     }
     // Markouts and drift from TCA records.
