@@ -78,9 +78,9 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 ///   before the execution) attributed among the dealers asked by backfitting per-dealer
 ///   leakage estimates. Dynamic 29.17 / 30.17 / 28.36, leakage 3.55 / 4.74 / 3.85 (seed 1:
 ///   SIM03/04/09 asked 495/256/284 times, their learned drift +3.5/+5.8/+7.9 bps, the others
-///   -2.1..+3.1; quote competitiveness slow-sharp -0.9/-0.5, niche at home +4..+9, good
+///   -2.1..+3.1; quote competitiveness slow-sharp -0.9/-0.5, niche +2.8..+8.8, good
 ///   -5.9/-7.7, fast-leaky -4.5..-9.4). Seed 1 now beats static by 14.24 (>= 13: met) but
-///   broadcast by 6.87 (< 10) and is 10.12 from the oracle (> 10); seeds 2 and 3: 13.30 /
+///   broadcast by 6.88 (< 10) and is 10.12 from the oracle (> 10); seeds 2 and 3: 13.30 /
 ///   5.35 / 11.36 and 13.38 / 6.27 / 10.11. (A first version attributing DESIGN's 30-minute
 ///   drift, smoothed, gave 31.94 at seed 1, leakage 6.32: why the window moved.) Margins and
 ///   weights were not changed after any table.

@@ -105,7 +105,8 @@ pub struct RfqContext {
     /// Index into the security master (`SecurityMaster::instruments()`).
     pub instrument: u32,
     pub keys: SegmentKeys,
-    /// Pre-trade expected impact of the order, bps (0 when unknown).
+    /// Pre-trade expected impact of the order, bps (0 when unknown). Nothing is netted with
+    /// it any more: the leakage drift ends before the client's own trade.
     pub impact_bps: f64,
 }
 
