@@ -1545,8 +1545,11 @@ impl<S: MessageStore> Core<S> {
             self.disconnect(out, DisconnectReason::MsgSeqNumTooLow);
             return;
         }
-        if !was_initiator_wait {
-            // Acceptor, or a reset asked by the peer: answer the Logon.
+        // We answer a Logon as acceptor, and as initiator when the peer's answer asks for a
+        // reset we did not ask for: its sequences restarted at 1, ours too (above), and our
+        // Logon numbered 1 says so (QuickFIX's initiator answers such a Logon the same way).
+        let unrequested_reset = was_initiator_wait && reset_asked && !self.cfg.reset_on_logon;
+        if !was_initiator_wait || unrequested_reset {
             self.heart_bt_int_s = hbi;
             self.send_admin(now, out, b"A", None, &mut |e| {
                 e.uint(tags::ENCRYPT_METHOD, 0)

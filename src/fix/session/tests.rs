@@ -226,6 +226,33 @@ fn case_1s_initiator_sends_logon_and_is_logged_on_by_a_valid_answer() {
 }
 
 #[test]
+fn initiator_answers_a_reset_it_did_not_ask_for_with_its_own_logon_numbered_1() {
+    // Our Logon (34=1, no 141) is answered with 141=Y: the peer restarted its sequences, so
+    // ours restart too, and our next message (a Logon with 141=Y) is numbered 1 again.
+    let mut cfg = SessionConfig::initiator("TW", "ISLD", 30);
+    cfg.reset_on_logon = false;
+    let mut s = session(cfg);
+    let mut out = CollectOutbox::default();
+    s.on_connected(T0, &mut out);
+    assert_eq!(get(&out.frames[0], 141), None, "no reset asked");
+    let answer = msg(T0, "35=A|34=1|49=ISLD|52={T}|56=TW|98=0|108=30|141=Y|");
+    let mut out = CollectOutbox::default();
+    s.on_input(T0, &answer, &mut NullApp, &mut out);
+    assert_eq!(s.state(), SessionState::Active);
+    assert_eq!(out.frames.len(), 1, "the unrequested reset is answered");
+    let f = &out.frames[0];
+    assert_eq!(mtype(f), "A", "{}", show(f));
+    assert_eq!(get(f, 34).as_deref(), Some("1"), "{}", show(f));
+    assert_eq!(get(f, 141).as_deref(), Some("Y"), "{}", show(f));
+    assert!(matches!(
+        out.events[0],
+        SessionEvent::LoggedOn { reset: true, .. }
+    ));
+    assert_eq!(s.store().next_target_seq(), 2);
+    assert_eq!(s.store().next_sender_seq(), 2);
+}
+
+#[test]
 fn case_1s_initiator_answer_with_seq_too_high_sends_resend_request() {
     let mut s = session(SessionConfig::initiator("TW", "ISLD", 30));
     let mut out = CollectOutbox::default();
