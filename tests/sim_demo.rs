@@ -170,6 +170,13 @@ fn the_loopback_router_learns_live_and_reports_its_own_engine_metrics() {
         m.counters
     );
     assert_eq!(l.result.engine.rfqs_received, RFQS);
+    // The dealers' IOIs reached the engine's axe book, and /metrics says so.
+    assert!(
+        counter("rfq_router_engine_iois_applied_total") > 0.0,
+        "{:?}",
+        m.counters
+    );
+    assert_eq!(counter("rfq_router_engine_iois_ignored_total"), 0.0);
     // The printed table is `rfq-router stats`'s, with the same counts.
     let row = |stage: &str| {
         text.lines()
