@@ -5,9 +5,11 @@
 //! Owns reading one IOI (IOIID 23, IOITransType 28 N/C/R, IOIRefID 26, the instrument by
 //! SecurityID/SecurityIDSource or Symbol, Side 54 = the side the DEALER wants to trade,
 //! IOIQty 27, ValidUntilTime 62) and `AxeBook`, a fixed-capacity table of live axes chained
-//! per security-master instrument: new, cancel and replace by IOIID, ValidUntilTime honoured
-//! against the `now` it is given (an axe without one lives `max_life_s`), and a full book
-//! refusing (counted) instead of growing. Must not read the clock, do I/O, or allocate after
+//! per security-master instrument and per dealer: new, cancel and replace by IOIID (looked up
+//! in the dealer's own chain), ValidUntilTime honoured against the `now` it is given (an axe
+//! without one lives `max_life_s`), and a full book, or a dealer at its own share of it
+//! (`max_per_dealer`, so one dealer's IOIs cannot crowd out the others'), refusing (counted)
+//! instead of growing. Must not read the clock, do I/O, or allocate after
 //! construction. It does not decide what an axe is worth: the rule's `axe_bonus` does
 //! (`scored`).
 
@@ -23,6 +25,8 @@ pub const IOI_REF_ID: u32 = 26;
 pub const DEFAULT_AXE_CAPACITY: usize = 1024;
 /// Largest `[axes] capacity` accepted.
 pub const MAX_AXE_CAPACITY: usize = 1 << 20;
+/// Live axes one dealer may hold at once unless `[axes] max_per_dealer` says otherwise.
+pub const DEFAULT_AXE_MAX_PER_DEALER: usize = 256;
 /// An axe without ValidUntilTime lives this long unless `[axes] max_life_s` says otherwise
 /// (a dealer's axes are a day's run); one with a later ValidUntilTime is cut to it.
 pub const DEFAULT_AXE_MAX_LIFE_S: u64 = 86_400;
@@ -34,6 +38,8 @@ pub struct AxeSettings {
     pub capacity: usize,
     /// Longest life of one axe, seconds from the IOI.
     pub max_life_s: u64,
+    /// Live axes one dealer may hold at once; its new one past it is refused and counted.
+    pub max_per_dealer: usize,
 }
 
 impl Default for AxeSettings {
@@ -41,6 +47,7 @@ impl Default for AxeSettings {
         AxeSettings {
             capacity: DEFAULT_AXE_CAPACITY,
             max_life_s: DEFAULT_AXE_MAX_LIFE_S,
+            max_per_dealer: DEFAULT_AXE_MAX_PER_DEALER,
         }
     }
 }
@@ -145,6 +152,10 @@ pub enum IoiOutcome {
 pub enum AxeReject {
     /// The book is full of live axes.
     Full,
+    /// The dealer holds `max_per_dealer` live axes already.
+    DealerFull,
+    /// A dealer index past the book's dealers.
+    UnknownDealer,
     /// Not in the security master.
     UnknownInstrument,
     /// Its ValidUntilTime has passed.
@@ -161,6 +172,8 @@ pub struct AxeCounters {
     pub replaced: u64,
     pub cancelled: u64,
     pub rejected_full: u64,
+    pub rejected_dealer_full: u64,
+    pub rejected_unknown_dealer: u64,
     pub rejected_unknown_instrument: u64,
     pub rejected_expired: u64,
     pub rejected_invalid: u64,
@@ -182,16 +195,22 @@ struct Axe {
     valid_until: Nanos,
     /// Next axe of the same instrument, or NIL (also the free list's link).
     next: u32,
+    /// Next axe of the same dealer, or NIL.
+    dealer_next: u32,
     live: bool,
 }
 
-/// The live axes, at most `capacity`, chained per instrument.
+/// The live axes, at most `capacity` (and `max_per_dealer` per dealer), chained per
+/// instrument and per dealer.
 #[derive(Debug, Clone)]
 pub struct AxeBook {
     settings: AxeSettings,
     slots: Vec<Axe>,
     /// Per security-master instrument: its first axe, or NIL.
     head: Vec<u32>,
+    /// Per dealer (index `DealerId`): its first axe, or NIL, and how many it holds.
+    dealer_head: Vec<u32>,
+    dealer_live: Vec<u32>,
     free: u32,
     live: usize,
     counters: AxeCounters,
@@ -214,9 +233,11 @@ fn opposite(s: Side) -> Side {
 }
 
 impl AxeBook {
-    /// A book for `instruments` security-master entries (allocates once, here).
-    pub fn new(settings: AxeSettings, instruments: usize) -> AxeBook {
+    /// A book for `instruments` security-master entries and `dealers` dealers (indices
+    /// `0..dealers`); allocates once, here.
+    pub fn new(settings: AxeSettings, instruments: usize, dealers: usize) -> AxeBook {
         let capacity = settings.capacity.clamp(1, MAX_AXE_CAPACITY);
+        let max_per_dealer = settings.max_per_dealer.clamp(1, capacity);
         let blank = Axe {
             dealer: DealerId(0),
             instrument: 0,
@@ -225,6 +246,7 @@ impl AxeBook {
             qty: None,
             valid_until: Nanos(0),
             next: NIL,
+            dealer_next: NIL,
             live: false,
         };
         let mut slots = vec![blank; capacity];
@@ -234,10 +256,13 @@ impl AxeBook {
         AxeBook {
             settings: AxeSettings {
                 capacity,
+                max_per_dealer,
                 ..settings
             },
             slots,
             head: vec![NIL; instruments],
+            dealer_head: vec![NIL; dealers],
+            dealer_live: vec![0; dealers],
             free: 0,
             live: 0,
             counters: AxeCounters::default(),
@@ -284,6 +309,11 @@ impl AxeBook {
         let Some(id) = FixId::new(ioi.ioi_id) else {
             return self.invalid(IoiError::BadId);
         };
+        let d = usize::from(dealer.0);
+        if d >= self.dealer_head.len() {
+            self.counters.rejected_unknown_dealer += 1;
+            return IoiOutcome::Rejected(AxeReject::UnknownDealer);
+        }
         if ioi.trans == IoiTrans::Cancel {
             let target = ioi.ref_id.unwrap_or(ioi.ioi_id);
             return match self.find_id(dealer, target) {
@@ -327,6 +357,13 @@ impl AxeBook {
         if let Some(i) = earlier {
             self.remove(i);
         }
+        if self.dealer_live[d] as usize >= self.settings.max_per_dealer {
+            self.remove_expired_of(d, now);
+            if self.dealer_live[d] as usize >= self.settings.max_per_dealer {
+                self.counters.rejected_dealer_full += 1;
+                return IoiOutcome::Rejected(AxeReject::DealerFull);
+            }
+        }
         let Some(slot) = self.take_slot(now) else {
             self.counters.rejected_full += 1;
             return IoiOutcome::Rejected(AxeReject::Full);
@@ -340,9 +377,12 @@ impl AxeBook {
             qty: ioi.qty,
             valid_until,
             next: self.head[h],
+            dealer_next: self.dealer_head[d],
             live: true,
         };
         self.head[h] = slot;
+        self.dealer_head[d] = slot;
+        self.dealer_live[d] += 1;
         self.live += 1;
         if earlier.is_some() {
             self.counters.replaced += 1;
@@ -386,11 +426,31 @@ impl AxeBook {
             .is_some_and(|&h| h != NIL)
     }
 
+    /// The dealer's live axe with IOIID `id` (a walk of the dealer's own chain, at most
+    /// `max_per_dealer` long).
     fn find_id(&self, dealer: DealerId, id: &[u8]) -> Option<u32> {
-        self.slots
-            .iter()
-            .position(|a| a.live && a.dealer == dealer && a.ioi_id.as_bytes() == id)
-            .map(|i| i as u32)
+        let mut i = *self.dealer_head.get(usize::from(dealer.0))?;
+        while i != NIL {
+            let a = &self.slots[i as usize];
+            if a.ioi_id.as_bytes() == id {
+                return Some(i);
+            }
+            i = a.dealer_next;
+        }
+        None
+    }
+
+    /// Removes dealer `d`'s axes past their ValidUntilTime.
+    fn remove_expired_of(&mut self, d: usize, now: Nanos) {
+        let mut i = self.dealer_head[d];
+        while i != NIL {
+            let a = self.slots[i as usize];
+            if a.valid_until <= now {
+                self.remove(i);
+                self.counters.expired_removed += 1;
+            }
+            i = a.dealer_next;
+        }
     }
 
     fn find_same(&self, dealer: DealerId, instrument: u32, side: Side) -> Option<u32> {
@@ -441,11 +501,27 @@ impl AxeBook {
                 p = next;
             }
         }
+        let d = usize::from(a.dealer.0);
+        if self.dealer_head[d] == i {
+            self.dealer_head[d] = a.dealer_next;
+        } else {
+            let mut p = self.dealer_head[d];
+            while p != NIL {
+                let next = self.slots[p as usize].dealer_next;
+                if next == i {
+                    self.slots[p as usize].dealer_next = a.dealer_next;
+                    break;
+                }
+                p = next;
+            }
+        }
         let s = &mut self.slots[i as usize];
         s.live = false;
         s.next = self.free;
+        s.dealer_next = NIL;
         self.free = i;
         self.live -= 1;
+        self.dealer_live[d] -= 1;
     }
 }
 
@@ -470,7 +546,7 @@ mod tests {
 
     #[test]
     fn an_axe_counts_against_the_opposite_side_only_and_until_it_expires() {
-        let mut b = AxeBook::new(AxeSettings::default(), 4);
+        let mut b = AxeBook::new(AxeSettings::default(), 4, 8);
         let d = DealerId(3);
         let mut i = ioi(b"A1", IoiTrans::New, Side::Buy);
         i.valid_until = Some(Nanos(T0.0 + 60 * Nanos::PER_SEC));
@@ -495,8 +571,10 @@ mod tests {
             AxeSettings {
                 capacity: 4,
                 max_life_s: 10,
+                max_per_dealer: 4,
             },
             4,
+            8,
         );
         b.apply(d, 0, &ioi(b"B", IoiTrans::New, Side::Sell), T0);
         assert!(b
@@ -513,8 +591,10 @@ mod tests {
             AxeSettings {
                 capacity: 2,
                 max_life_s: 3600,
+                max_per_dealer: 2,
             },
             8,
+            2,
         );
         let d = DealerId(0);
         assert_eq!(
@@ -525,9 +605,10 @@ mod tests {
             b.apply(d, 2, &ioi(b"I2", IoiTrans::New, Side::Buy), T0),
             IoiOutcome::Added
         );
-        // Full: a third is refused, the book does not grow.
+        // Full: a third (from another dealer, under its own cap) is refused, the book does
+        // not grow.
         assert_eq!(
-            b.apply(d, 3, &ioi(b"I3", IoiTrans::New, Side::Buy), T0),
+            b.apply(DealerId(1), 3, &ioi(b"I3", IoiTrans::New, Side::Buy), T0),
             IoiOutcome::Rejected(AxeReject::Full)
         );
         assert_eq!((b.len(), b.counters().rejected_full), (2, 1));
@@ -572,6 +653,74 @@ mod tests {
             b.apply(d, 99, &ioi(b"I8", IoiTrans::New, Side::Sell), later),
             IoiOutcome::Rejected(AxeReject::UnknownInstrument)
         );
+    }
+
+    #[test]
+    fn one_dealer_cannot_take_more_than_its_share_of_the_book() {
+        let mut b = AxeBook::new(
+            AxeSettings {
+                capacity: 8,
+                max_life_s: 3600,
+                max_per_dealer: 3,
+            },
+            16,
+            3,
+        );
+        let (spammer, other) = (DealerId(0), DealerId(1));
+        let ids: [&[u8]; 5] = [b"S0", b"S1", b"S2", b"S3", b"S4"];
+        for (k, id) in ids.iter().enumerate() {
+            let mut i = ioi(id, IoiTrans::New, Side::Buy);
+            // The first one expires a second after T0.
+            if k == 0 {
+                i.valid_until = Some(Nanos(T0.0 + Nanos::PER_SEC));
+            }
+            let want = if k < 3 {
+                IoiOutcome::Added
+            } else {
+                IoiOutcome::Rejected(AxeReject::DealerFull)
+            };
+            assert_eq!(b.apply(spammer, k as u32, &i, T0), want, "IOI {k}");
+        }
+        assert_eq!((b.len(), b.counters().rejected_dealer_full), (3, 2));
+        // The book has room, and another dealer still gets in.
+        assert_eq!(
+            b.apply(other, 9, &ioi(b"O1", IoiTrans::New, Side::Buy), T0),
+            IoiOutcome::Added
+        );
+        // A replace of one of its own never hits its cap; a cancel frees a place.
+        let mut r = ioi(b"S5", IoiTrans::Replace, Side::Sell);
+        r.ref_id = Some(b"S1");
+        assert_eq!(b.apply(spammer, 1, &r, T0), IoiOutcome::Replaced);
+        let mut c = ioi(b"C", IoiTrans::Cancel, Side::Buy);
+        c.ref_id = Some(b"S2");
+        assert_eq!(b.apply(spammer, 2, &c, T0), IoiOutcome::Cancelled);
+        assert_eq!(
+            b.apply(spammer, 3, &ioi(b"S6", IoiTrans::New, Side::Buy), T0),
+            IoiOutcome::Added
+        );
+        // At its cap again: its own expired axe makes room.
+        let later = Nanos(T0.0 + 2 * Nanos::PER_SEC);
+        assert_eq!(
+            b.apply(spammer, 4, &ioi(b"S7", IoiTrans::New, Side::Buy), later),
+            IoiOutcome::Added
+        );
+        assert_eq!(b.counters().expired_removed, 1);
+        assert!(b.against(spammer, 0, Side::Sell, later).is_none());
+        for (inst, id) in [(1u32, &b"S5"[..]), (3, b"S6"), (4, b"S7")] {
+            let side = if inst == 1 { Side::Buy } else { Side::Sell };
+            assert_eq!(
+                b.against(spammer, inst, side, later).map(|v| v.ioi_id),
+                FixId::new(id),
+                "instrument {inst}"
+            );
+        }
+        assert_eq!(b.len(), 4);
+        // A dealer index past the book's dealers is refused, not indexed.
+        assert_eq!(
+            b.apply(DealerId(3), 0, &ioi(b"X", IoiTrans::New, Side::Buy), later),
+            IoiOutcome::Rejected(AxeReject::UnknownDealer)
+        );
+        assert_eq!(b.counters().rejected_unknown_dealer, 1);
     }
 
     #[test]

@@ -411,7 +411,7 @@ impl RuleSet {
         &self.pretrade
     }
 
-    /// `[axes]`: the axe book's capacity and longest axe life.
+    /// `[axes]`: the axe book's capacity, each dealer's share of it, and longest axe life.
     pub fn axes(&self) -> AxeSettings {
         self.axes
     }
@@ -708,6 +708,7 @@ struct RawFile {
 struct RawAxes {
     capacity: Option<Spanned<i64>>,
     max_life_s: Option<Spanned<i64>>,
+    max_per_dealer: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -1236,6 +1237,10 @@ impl RuleSet {
             }
             if let Some(v) = &a.max_life_s {
                 axes.max_life_s = ctx.int(v, "max_life_s", 1, 30 * 86_400)? as u64;
+            }
+            if let Some(v) = &a.max_per_dealer {
+                axes.max_per_dealer =
+                    ctx.int(v, "max_per_dealer", 1, MAX_AXE_CAPACITY as i64)? as usize;
             }
         }
 

@@ -487,7 +487,7 @@ impl<S: ScoreSource> ScoredPanel<S> {
         });
         let prior = source.prior();
         let instruments = master.len();
-        let axes = AxeBook::new(rules.axes(), instruments);
+        let axes = AxeBook::new(rules.axes(), instruments, n);
         ScoredPanel {
             axes,
             mids: MidTable::new(instruments),
