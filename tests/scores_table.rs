@@ -346,7 +346,7 @@ fn row_for(c: u32) -> RowStats {
         wins: f(5),
         late_or_invalid: f(6),
         response_s_sum: f(7),
-        price_improvement_bps_sum: f(8),
+        quote_vs_peers_bps_sum: f(8),
         vs_cover_bps_sum: f(9),
         cover_n: f(10),
         markout_bps_sum: [f(11), f(12), f(13)],

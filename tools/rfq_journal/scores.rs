@@ -274,8 +274,8 @@ fn fields(r: &RowStats) -> Vec<(&'static str, f64)> {
         ("late_or_invalid", f64::from(r.late_or_invalid)),
         ("response_s_sum", f64::from(r.response_s_sum)),
         (
-            "price_improvement_bps_sum",
-            f64::from(r.price_improvement_bps_sum),
+            "quote_vs_peers_bps_sum",
+            f64::from(r.quote_vs_peers_bps_sum),
         ),
         ("vs_cover_bps_sum", f64::from(r.vs_cover_bps_sum)),
         ("cover_n", f64::from(r.cover_n)),
