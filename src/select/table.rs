@@ -592,10 +592,21 @@ impl std::fmt::Display for TableError {
                 String::from_utf8_lossy(found),
                 String::from_utf8_lossy(&MAGIC)
             ),
+            ErrorKind::UnsupportedVersion { found, supported } if found < supported => write!(
+                f,
+                "format version {found}, written by an older build; this build reads version \
+                 {supported} only and never reuses an older table (version 2: row offset 52 is \
+                 quote competitiveness over quotes, no longer price improvement over wins; \
+                 the net markout is new). Move the file aside and start the router: it \
+                 creates an empty version-{supported} table here, scores from the priors and \
+                 refills it from the flow (score rows the older build journaled are not \
+                 restored; `rfq-journal scores` rebuilds the statistics from the journal's \
+                 FIX and TCA records)"
+            ),
             ErrorKind::UnsupportedVersion { found, supported } => write!(
                 f,
-                "format version {found}, this build reads version {supported}; rebuild the \
-                 table from the journal"
+                "format version {found}, written by a newer build; this build reads version \
+                 {supported}: run the build that wrote it, or move the file aside"
             ),
             ErrorKind::HeaderCrc { stored, computed } => write!(
                 f,

@@ -4,9 +4,10 @@
 //! Owns the engine -> scoring interface ([`TcaFact`], carried by `rfq::outbox::Command::Tca`),
 //! the TCA arithmetic of DESIGN section 7 (arrival mid, implementation shortfall, price
 //! improvement vs arrival and vs cover, the winner's markouts at each configured horizon,
-//! response times, fills and declines), what feeds the price and loser-leakage scores (each
-//! quote against its RFQ's other quotes; the drift while a request is out, attributed among
-//! the dealers asked: see "What feeds the score" below), its own markout timers, and applying
+//! response times, fills and declines), what feeds the price, winner-leakage and
+//! loser-leakage scores (each quote against its RFQ's other quotes; the winner's markout net
+//! of the desk's own impact; the drift while a request is out, attributed among the dealers
+//! asked: see "What feeds the score" below), its own markout timers, and applying
 //! the results to a `table::ScoreWriter`. Must not: read the
 //! clock (every fact carries its `now`; `advance(now)` is time passing), do I/O (applying to
 //! the tables writes shared memory only), or grow without bound (open RFQs, pending timers and
@@ -39,8 +40,9 @@
 //!
 //! - `Update(TcaUpdate)`: one `model::Observation` for one dealer in one RFQ's segments, at
 //!   a time: RfqSent (asked), Quoted/Declined with the response time, LateOrInvalid, Won
-//!   (price improvement vs arrival, vs cover), Markout at horizon i (winner), and when the RFQ
-//!   ends Competitiveness (each firm quote) and Drift (each dealer asked who did not win).
+//!   (price improvement vs arrival, vs cover), Markout at horizon i (winner), NetMarkout
+//!   (winner, after the leakage horizon's window closes), and when the RFQ ends
+//!   Competitiveness (each firm quote) and Drift (each dealer asked who did not win).
 //!   `apply` adds it to the dealer's rows in every segment of the order and to the pooled
 //!   (aggregate) rows.
 //! - `Execution(ExecutionTca)`: the summary of one executed RFQ (arrival mid, shortfall,
@@ -53,6 +55,12 @@
 //! - vs cover = `dir * (cover_px - exec_px) / cover_px * 1e4` (> 0: beat the second-best).
 //! - winner's markout at h = `dir * (mid(t_exec + h) - exec_px) / exec_px * 1e4` (< 0: the
 //!   price reverted; the client paid a temporary premium).
+//! - winner's net markout = the same at the leakage horizon with `mid(t_exec + h)` replaced
+//!   by `mean_k(print_k * exp(-D(t_k))) * exp(D(t_exec-))` over the prints within
+//!   `net_markout_window_s / 2` of `t_exec + h`, where `D(t)` = the desk's lasting impact in
+//!   the bond up to `t` (`sum dir_e * impact_lasting_share * impact_bps_e` over its
+//!   executions, bps / 1e4): the move the desk's own trades (this one included) explain is
+//!   taken out.
 //! - competitiveness of a quote = `dir * (peers - px) / peers * 1e4`, `peers` the mean of the
 //!   other dealers' latest firm quotes in the RFQ (> 0: better than its peers; 0 alone).
 //! - drift of the RFQ = `dir * (end - start) / start * 1e4`, `start` the smoothed mid at the
@@ -64,7 +72,8 @@
 //! # What feeds the score (and why it is not DESIGN's reported TCA)
 //!
 //! DESIGN section 7's figures stay what is reported (`ExecutionTca`: improvement vs arrival
-//! and vs cover; the winner's markouts). The composite reads two measurements that the
+//! and vs cover; the winner's markouts, in the rows' `markout_bps_sum`). The composite reads
+//! three measurements that the
 //! simulated yardstick (`tests/sim_yardstick.rs`) showed DESIGN's could not separate:
 //! - Price: the improvement vs arrival on wins carries the arrival print's noise (~30 bps in
 //!   the simulator's feed), the bond and size's cost, and the leaks that moved the mid before
@@ -83,6 +92,17 @@
 //!   of the others asked, and that share updates its own estimate (bounded, per dealer,
 //!   decayed with the model's half-life, shrunk toward 0 by `prior_strength`), which tends
 //!   to the least-squares fit of drift on who was asked.
+//! - Winner's leakage: DESIGN's 30-minute markout has the drift's flaw: in 30 minutes the
+//!   desk's other trades in the bond (~5.5, ~35 bps each) and the client's own impact move
+//!   the mid, and it ends on one print (~30 bps of noise): learned markouts were +-27 bps of
+//!   noise. The router routed those trades and knows their expected impact
+//!   (`RfqContext::impact_bps`), so the net markout takes their lasting share
+//!   (`IMPACT_LASTING_SHARE`) out, and ends on the mean of the prints in a window centred on
+//!   the horizon (`NET_MARKOUT_WINDOW_S`). What stays: the walk, other RFQs' leaks, the
+//!   impact model's error, and the winner's cost (the simulator's winners do not trade after
+//!   the fill, so there the net markout is ~ minus the cost). Known bias: a leak by any
+//!   dealer asked in the same RFQ that lands after the winner's quote (fast quotes come
+//!   before the leaks) raises the winner's markout.
 
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::{DealerId, Side};
