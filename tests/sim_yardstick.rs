@@ -94,7 +94,7 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 ///   noise), but a leak that lands after the winner's quote raises its markout, and fast
 ///   quotes come before the leaks: at seed 1 the term favours the fast-leaky dealers
 ///   (SIM03/04 asked 1,042/965 times, were 495/256). Seed 1 beats static by 12.24 (< 13),
-///   broadcast by 4.87 (< 10), 12.12 from the oracle (> 10): no derived margin met; seeds 2
+///   broadcast by 4.88 (< 10), 12.12 from the oracle (> 10): no derived margin met; seeds 2
 ///   and 3: 14.97 / 7.02 / 9.69 and 14.69 / 7.58 / 8.80.
 ///
 /// What is asserted, and why it is not the derived margins: a test that is red cannot land,
