@@ -57,7 +57,7 @@
 //!   price reverted; the client paid a temporary premium).
 //! - winner's net markout = the same at the leakage horizon with `mid(t_exec + h)` replaced
 //!   by `mean_k(print_k * exp(-D(t_k))) * exp(D(t_exec-))` over the prints within
-//!   `net_markout_window_s / 2` of `t_exec + h`, where `D(t)` = the desk's lasting impact in
+//!   `net_markout_window_s / 2` of `t_exec + h` (none: the latest print before, if fresh), where `D(t)` = the desk's lasting impact in
 //!   the bond up to `t` (`sum dir_e * impact_lasting_share * impact_bps_e` over its
 //!   executions, bps / 1e4): the move the desk's own trades (this one included) explain is
 //!   taken out.
@@ -125,8 +125,9 @@ pub struct RfqContext {
     /// Index into the security master (`SecurityMaster::instruments()`).
     pub instrument: u32,
     pub keys: SegmentKeys,
-    /// Pre-trade expected impact of the order, bps (0 when unknown). Nothing is netted with
-    /// it any more: the leakage drift ends before the client's own trade.
+    /// Pre-trade expected impact of the order, bps (0 when unknown). Once executed, its
+    /// lasting share is taken out of the net markouts of this and later executions in the
+    /// bond (`IMPACT_LASTING_SHARE`); the leakage drift ends before the client's own trade.
     pub impact_bps: f64,
 }
 
@@ -451,6 +452,8 @@ struct MidAt {
     /// The same prints, each with the desk's lasting impact at its time taken out
     /// (`print * exp(-desk_impact_bps / 1e4)`), summed: the net markout's window mean.
     netted_sum: f64,
+    /// The latest print, netted the same way (a net markout's end when its window has none).
+    netted: f64,
 }
 
 /// A reading of an instrument's print totals (`MidAt::prints_sum`, `prints_n`).
@@ -622,13 +625,15 @@ impl Tca {
                             .get(instrument as usize)
                             .copied()
                             .unwrap_or(0.0);
+                        let netted_now = mid * (-impact / 1e4).exp();
                         *slot = Some(MidAt {
                             mid,
                             at: now,
                             smooth,
                             prints_sum: sum + mid,
                             prints_n: n + 1,
-                            netted_sum: netted + mid * (-impact / 1e4).exp(),
+                            netted_sum: netted + netted_now,
+                            netted: netted_now,
                         });
                     }
                     _ => self.counters.bad_mids += 1,
@@ -1040,9 +1045,12 @@ impl Tca {
                 self.schedule(close_at, Measure::NetMarkoutClose { net, from });
             }
             Measure::NetMarkoutClose { net, from } => {
+                // No print in the window (a sparse feed): the latest print before it, if fresh,
+                // as DESIGN's markout takes the latest mid.
                 let to = self.netted_totals(net.instrument);
                 let bps = from
                     .mean_until(to)
+                    .or_else(|| self.fresh(net.instrument, at).map(|m| m.netted))
                     .map(|m| m * (net.impact_before_bps / 1e4).exp())
                     .and_then(|end| markout_bps(net.dir, net.exec_px, end));
                 let Some(bps) = bps else {
@@ -1491,12 +1499,15 @@ mod tests {
             })
             .expect("the 30-minute markout");
         assert!(close(raw, (100.30 - 100.10) / 100.10 * 1e4), "{raw}");
-        // RFQ 2's window (2410 s +- 150 s) saw no print: skipped, not guessed.
-        assert_eq!(t.counters().net_markouts, 1);
+        // RFQ 2's window (2410 s +- 150 s) saw no print: the latest one (2000 s) stands in.
+        assert_eq!(t.counters().net_markouts, 2);
     }
 
     #[test]
-    fn net_markout_without_a_print_in_its_window_is_skipped() {
+    fn net_markout_without_a_print_in_its_window_takes_the_latest_fresh_one_or_none() {
+        // A sparse feed: nothing within 150 s of the horizon (1810 s). The latest print
+        // before it (1500 s) stands in, netted the same way: A sold at 100.0 (its own
+        // expected impact 2 bps: -2/3 x 2 of lasting impact), the print is 100.0.
         let (mut t, mut out) = run(Side::Sell, 100.0, 100.0, 99.9);
         out.clear();
         t.on_fact(
@@ -1508,13 +1519,53 @@ mod tests {
             &mut out,
         );
         t.advance(at_s(100_000), &mut out);
-        assert!(!out.iter().any(|o| matches!(
-            o,
-            TcaOutput::Update(TcaUpdate {
-                obs: Observation::NetMarkout { .. },
-                ..
+        let net: Vec<f64> = obs_of(&out, A)
+            .into_iter()
+            .filter_map(|o| match o {
+                Observation::NetMarkout { bps } => Some(bps),
+                _ => None,
             })
-        )));
+            .collect();
+        let end = 100.0 * (2.0 / 3.0 * 2.0 / 1e4f64).exp();
+        assert_eq!(net.len(), 1, "{out:?}");
+        assert!(close(net[0], -(end - 100.0) / 100.0 * 1e4), "{net:?}");
+        // With no print fresh enough (`max_mid_age_s`), it is skipped, not guessed.
+        let mut t = Tca::new(TcaConfig {
+            max_instruments: 16,
+            max_mid_age_s: 600,
+            ..TcaConfig::default()
+        });
+        let mut out = Vec::new();
+        let mut facts = open_rfq(Side::Sell, 100.0, &[A]);
+        facts.extend([
+            TcaFact::Quoted {
+                rfq: 1,
+                dealer: A,
+                px: 100.0,
+                now: at_s(2),
+            },
+            TcaFact::Executed {
+                rfq: 1,
+                dealer: A,
+                px: 100.0,
+                qty: 1e6,
+                now: at_s(10),
+            },
+            TcaFact::Finished {
+                rfq: 1,
+                asked: [A].into_iter().collect(),
+                winner: Some(A),
+                cover_px: f64::NAN,
+                now: at_s(10),
+            },
+        ]);
+        for f in &facts {
+            t.on_fact(f, &mut out);
+        }
+        t.advance(at_s(100_000), &mut out);
+        assert!(!obs_of(&out, A)
+            .iter()
+            .any(|o| matches!(o, Observation::NetMarkout { .. })));
         assert_eq!(t.counters().net_markouts, 0);
         assert!(t.counters().no_mid >= 1);
     }
