@@ -413,6 +413,13 @@ fn check_scores(
             return Ok(());
         }
     };
+    if rows.other_format_rows > 0 {
+        println!(
+            "score tables: {} journaled score rows are in an older score-table format (an \
+             older build's); not compared, not restored",
+            rows.other_format_rows
+        );
+    }
     if rows.inputs == 0 {
         println!("score tables: the journal holds no score rows to check them against");
         return Ok(());

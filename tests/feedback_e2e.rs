@@ -299,7 +299,7 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
     assert_eq!((row.rfqs_total, row.wins_total), (1, 1));
     assert_eq!(row.quotes, 1.0);
     assert_eq!(
-        row.price_improvement_bps_sum, 0.0,
+        row.quote_vs_peers_bps_sum, 0.0,
         "a lone quote's competitiveness"
     );
 

@@ -905,6 +905,7 @@ fn export_writes_rfqs_quotes_executions_and_tca_as_csv() {
     assert_eq!(col(&h, &tca[0], "price_improvement_bps"), "-2");
     assert_eq!(col(&h, &tca[0], "markout_60s_bps"), "1.5");
     assert_eq!(col(&h, &tca[0], "markout_300s_bps"), "");
+    assert_eq!(col(&h, &tca[0], "net_markout_bps"), "");
 
     // A time range that holds no TCA record: the header alone.
     let out2 = fresh_dir("export-out2");
@@ -917,7 +918,8 @@ fn export_writes_rfqs_quotes_executions_and_tca_as_csv() {
         "20261120-14:00:05",
     ]));
     let (h, tca) = read_csv(&out2.join("tca.csv"));
-    assert_eq!(h.len(), 16);
+    assert_eq!(h.len(), 17);
+    assert_eq!(h[16], "net_markout_bps");
     assert!(tca.is_empty());
     let (_, rfqs) = read_csv(&out2.join("rfqs.csv"));
     assert_eq!(rfqs.len(), 1);

@@ -23,7 +23,7 @@ use rfq_router::select::model::{ModelConfig, Observation};
 use rfq_router::select::rows::{copy_updated_rows, snapshot, RowScores, ROW_BYTES};
 use rfq_router::select::rules::RuleSet;
 use rfq_router::select::scored::{load_instruments, AnyScores, ScoredPanel};
-use rfq_router::select::table::{ScoreWriter, TableParams, OFF_PRICE_IMPROVEMENT_BPS_SUM};
+use rfq_router::select::table::{ScoreWriter, TableParams, OFF_QUOTE_VS_PEERS_BPS_SUM};
 use rfq_router::select::tca::{apply, TcaOutput, TcaUpdate};
 use rfq_router::time::Nanos;
 use std::fs;
@@ -334,7 +334,7 @@ fn one_altered_score_row_diverges_at_the_first_decision_it_changes() {
                 .chunks_exact(ROW_BYTES)
                 .position(|c| c[0..4] == u32::from(RISING).to_le_bytes())?;
             // Payload offset of the row, then of the field (same offset as in the table row).
-            let at = 32 + 16 + i * ROW_BYTES + OFF_PRICE_IMPROVEMENT_BPS_SUM;
+            let at = 32 + 16 + i * ROW_BYTES + OFF_QUOTE_VS_PEERS_BPS_SUM;
             Some((
                 v.seq,
                 r.segment_number,

@@ -107,3 +107,76 @@ fn tables_are_verified_against_the_journal_and_rebuilt_from_it() {
     assert!(table.reader().find(2, SegmentKey::all()).unwrap().is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Score rows an older build journaled (score-table format version 1: the row-format field
+/// was 0) mean something else in this build's layout: the restart check counts them and
+/// never compares or restores them; this build's rows in the same journal still are.
+#[test]
+fn score_rows_journaled_in_an_older_table_format_are_never_restored() {
+    use rfq_router::journal::format::RecordKind;
+    use rfq_router::journal::records::encode_score_rows;
+    use rfq_router::select::rows::{journal_row_format, ROW_BYTES};
+    let dir = fresh_dir("older-format");
+    let mut old = ScoreWriter::create(
+        &dir.join("old.scores"),
+        TableParams::new(4, 8, &ModelConfig::default()),
+        T0,
+    )
+    .unwrap();
+    observe(&mut old, 0, Observation::RfqSent, T0);
+    let (journal, _) = Journal::open(JournalConfig::new(dir.join("journal"))).unwrap();
+    let mut tap = JournalTap::new(journal, 2);
+    tap.run_start(T0, &[]).unwrap();
+    let mut journal = tap.into_journal();
+    // The older build's snapshot: dealer 0 and the pooled row, row-format field 0.
+    let rows = snapshot(&old.reader());
+    assert_eq!(rows.len(), 2);
+    let mut buf = vec![0u8; 16 + rows.len() * ROW_BYTES];
+    let n = encode_score_rows(true, false, &rows, &mut buf).unwrap();
+    for i in 0..rows.len() {
+        let at = 16 + i * ROW_BYTES;
+        let mut b = [0u8; ROW_BYTES];
+        b.copy_from_slice(&buf[at..at + ROW_BYTES]);
+        assert_eq!(journal_row_format(&b), 2, "this build writes version 2");
+        buf[at + 4..at + 8].fill(0);
+        b[4..8].fill(0);
+        assert_eq!(journal_row_format(&b), 1, "0: written before the field");
+    }
+    journal
+        .append(RecordKind::EngineInput, T0, &buf[..n])
+        .unwrap();
+    // This build's update, for dealer 1.
+    let mut table = ScoreWriter::create(
+        &dir.join("t.scores"),
+        TableParams::new(4, 8, &ModelConfig::default()),
+        T0,
+    )
+    .unwrap();
+    let u = observe(&mut table, 1, Observation::RfqSent, Nanos(T0.0 + 5));
+    let mut fresh = Vec::new();
+    copy_updated_rows(&table.reader(), &u, &mut fresh);
+    let n = encode_score_rows(false, false, &fresh, &mut buf).unwrap();
+    journal
+        .append(RecordKind::EngineInput, Nanos(T0.0 + 5), &buf[..n])
+        .unwrap();
+    journal.close().unwrap();
+
+    let journaled = journal_rows(&dir.join("journal")).unwrap();
+    assert_eq!(journaled.inputs, 2);
+    assert_eq!(journaled.other_format_rows, 2, "{journaled:?}");
+    // Only this build's rows: dealer 1 and the pooled row, both from the update.
+    let mut keys: Vec<u32> = journaled.rows.keys().map(|k| k.0).collect();
+    keys.sort();
+    assert_eq!(keys, [1, POOLED]);
+    assert!(verify(&journaled, &table.reader()).is_match());
+    // A rebuild into an empty table never writes the older build's dealer-0 row.
+    let mut empty = ScoreWriter::create(
+        &dir.join("empty.scores"),
+        TableParams::new(4, 8, &ModelConfig::default()),
+        T0,
+    )
+    .unwrap();
+    assert_eq!(rebuild(&journaled, &mut empty).unwrap(), 2);
+    assert_eq!(empty.reader().find(0, SegmentKey::all()).unwrap(), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}

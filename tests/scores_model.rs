@@ -154,6 +154,10 @@ fn dealer_a_through_the_table_scores_1_062() {
                     &cfg,
                 )
                 .unwrap();
+                // The composite's winner-leakage term reads the net markout (no other trade
+                // of the desk in the bond here: the same -0.5 bps).
+                s.observe(Observation::NetMarkout { bps: -0.5 }, now, &cfg)
+                    .unwrap();
             }
         })
         .unwrap();
@@ -164,6 +168,9 @@ fn dealer_a_through_the_table_scores_1_062() {
     assert!((m.fill_rate - 0.88).abs() < 1e-6, "{m:?}");
     assert!((m.price_improvement_bps - 3.2).abs() < 1e-4, "{m:?}");
     assert!((m.leakage_markout_bps + 0.5).abs() < 1e-5, "{m:?}");
+    // DESIGN's markout stays in the row, reported.
+    let mo = f64::from(row.markout_bps_sum[leak]) / f64::from(row.markout_n[leak]);
+    assert!((mo + 0.5).abs() < 1e-5, "{row:?}");
     assert!((m.response_s - 12.0).abs() < 1e-5, "{m:?}");
     let score = composite(&normalise(&m, cfg.speed_scale_s), &cfg.weights);
     assert!((score - 1.062).abs() < 1e-4, "{score}");
@@ -218,6 +225,8 @@ fn buys_and_sells_score_symmetrically() {
             &cfg,
         )
         .unwrap();
+        s.observe(Observation::NetMarkout { bps: mo }, now, &cfg)
+            .unwrap();
         rows.push(s);
     }
     let score = |s: &RowStats| {

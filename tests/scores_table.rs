@@ -163,15 +163,15 @@ fn bad_files_are_refused_with_a_clear_error() {
     assert!(matches!(kind(&e), ErrorKind::BadMagic { .. }));
     assert!(e.to_string().contains("not a score table"), "{e}");
 
-    let e = patched(&|b| b[8..12].copy_from_slice(&2u32.to_le_bytes()));
+    let e = patched(&|b| b[8..12].copy_from_slice(&3u32.to_le_bytes()));
     assert!(matches!(
         kind(&e),
         ErrorKind::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     ));
-    assert!(e.to_string().contains("version 2"), "{e}");
+    assert!(e.to_string().contains("newer build"), "{e}");
 
     // One bit flipped in the dealer count: the CRC catches it.
     let e = patched(&|b| b[20] ^= 0x10);
@@ -186,6 +186,66 @@ fn bad_files_are_refused_with_a_clear_error() {
 
     let e = ScoreReader::open_read_only(&dir.file("absent.scores")).unwrap_err();
     assert!(matches!(kind(&e), ErrorKind::Io { op: "open", .. }));
+}
+
+/// A table written by a version-1 build: the same file with version 1 in its header and
+/// the header's CRC recomputed, as that build wrote it.
+fn as_version_1(path: &std::path::Path) {
+    let mut b = std::fs::read(path).unwrap();
+    b[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32c::crc32c(&b[..124]);
+    b[124..128].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, &b).unwrap();
+}
+
+#[test]
+fn a_version_1_table_is_refused_never_reused_and_the_message_says_what_to_do() {
+    assert_eq!(rfq_router::select::table::VERSION, 2);
+    let dir = TempDir::new("v1");
+    let path = dir.file("old.scores");
+    let p = params(3, 8);
+    {
+        let mut w = ScoreWriter::create(&path, p, Nanos(7)).unwrap();
+        let row = w.place(1, SegmentKey::all()).unwrap();
+        w.store_row(row, &row_for(5)).unwrap();
+    }
+    as_version_1(&path);
+    let before = std::fs::read(&path).unwrap();
+    // Every way in refuses it: the router's start (open_or_create), the writer, a reader.
+    for e in [
+        ScoreWriter::open_or_create(&path, p, Nanos(9))
+            .map(|_| ())
+            .unwrap_err(),
+        ScoreWriter::open(&path, p).map(|_| ()).unwrap_err(),
+        ScoreReader::open_read_only(&path).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(matches!(
+            kind(&e),
+            ErrorKind::UnsupportedVersion {
+                found: 1,
+                supported: 2
+            }
+        ));
+        let msg = e.to_string();
+        for what in [
+            "old.scores",
+            "format version 1, written by an older build",
+            "never reuses an older table",
+            "offset 52 is quote competitiveness over quotes",
+            "Move the file aside and start the router",
+            "empty version-2 table",
+            "rfq-journal scores",
+        ] {
+            assert!(msg.contains(what), "{what:?} not in: {msg}");
+        }
+    }
+    // Refused, not repaired or overwritten.
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // Moved aside, the path takes a new, empty version-2 table.
+    std::fs::rename(&path, dir.file("old.scores.v1")).unwrap();
+    let w = ScoreWriter::open_or_create(&path, p, Nanos(9)).unwrap();
+    assert_eq!(w.header().version, 2);
+    assert_eq!(w.reader().find(1, SegmentKey::all()).unwrap(), None);
 }
 
 #[test]
@@ -346,13 +406,15 @@ fn row_for(c: u32) -> RowStats {
         wins: f(5),
         late_or_invalid: f(6),
         response_s_sum: f(7),
-        price_improvement_bps_sum: f(8),
+        quote_vs_peers_bps_sum: f(8),
         vs_cover_bps_sum: f(9),
         cover_n: f(10),
         markout_bps_sum: [f(11), f(12), f(13)],
         markout_n: [f(14), f(15), f(16)],
         drift_bps_sum: f(17),
         drift_n: f(18),
+        net_markout_bps_sum: f(19),
+        net_markout_n: f(20),
         rfqs_total: c,
         wins_total: !c,
     }

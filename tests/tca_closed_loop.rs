@@ -342,7 +342,7 @@ fn poor_fills_that_revert_move_a_dealer_off_the_panel() {
     assert_eq!(row.wins_total, 1);
     // The price score reads each quote against its RFQ's other quotes: A's was alone (B
     // declined), so it counts 0; its -20 bps vs arrival is the execution's TCA (below).
-    let pi = f64::from(row.price_improvement_bps_sum) / f64::from(row.quotes);
+    let pi = f64::from(row.quote_vs_peers_bps_sum) / f64::from(row.quotes);
     assert!(pi.abs() < 1e-6, "quote competitiveness {pi}");
     for h in 0..3 {
         let m = f64::from(row.markout_bps_sum[h]) / f64::from(row.markout_n[h]);
@@ -370,5 +370,5 @@ fn poor_fills_that_revert_move_a_dealer_off_the_panel() {
         .unwrap()
         .expect("D has a row");
     assert_eq!(d.wins_total, 3);
-    assert!(d.price_improvement_bps_sum > 0.0);
+    assert!(d.quote_vs_peers_bps_sum > 0.0);
 }

@@ -4,7 +4,9 @@
 //! Owns reading the journal's score rows (every `score-snapshot` and `score-update` input:
 //! the rows the scoring thread wrote, as the engine was given them; the latest copy of each
 //! (dealer, segment) wins), comparing them with a score table bit for bit, and writing the
-//! journal's copy into the table for the rows that differ. Rows the table holds and the
+//! journal's copy into the table for the rows that differ. Rows journaled in another
+//! score-table format version (an older build's: their bytes mean something else) are
+//! counted and never restored. Rows the table holds and the
 //! journal never saw are counted and left alone (a table older than the journal). Start-up
 //! work, before the scoring thread writes: it reads the whole journal and allocates. It never
 //! prints (the caller logs what it returns) and stops reading at the first damaged record
@@ -15,11 +17,13 @@ use std::path::Path;
 
 use super::format::RecordKind;
 use super::reader::JournalReader;
-use super::records::{decode_input, score_rows, EngineInput};
+use super::records::{decode_input, EngineInput};
 use crate::select::model::RowStats;
-use crate::select::rows::POOLED;
+use crate::select::rows::{journal_row_format, ScoreRow, POOLED, ROW_BYTES};
 use crate::select::segment::SegmentKey;
-use crate::select::table::{PlaceError, ReadError, ScoreReader, ScoreWriter};
+use crate::select::table::{
+    PlaceError, ReadError, ScoreReader, ScoreWriter, VERSION as TABLE_VERSION,
+};
 
 /// Most differing rows a check keeps in detail (the rest are only counted).
 pub const MAX_DIFFS_KEPT: usize = 1024;
@@ -32,6 +36,9 @@ pub struct JournalRows {
     pub inputs: u64,
     /// Whether reading stopped at a damaged record (what follows it is not counted).
     pub stopped_early: bool,
+    /// Journaled rows in another score-table format version than this build's
+    /// (`table::VERSION`; an older build's), left out: never compared nor restored.
+    pub other_format_rows: u64,
 }
 
 /// Reads every score row the journal in `dir` holds.
@@ -49,7 +56,14 @@ pub fn journal_rows(dir: &Path) -> Result<JournalRows, String> {
         }
         if let Ok(EngineInput::ScoreRows { rows, .. }) = decode_input(v.payload) {
             out.inputs += 1;
-            for row in score_rows(rows) {
+            for bytes in rows.chunks_exact(ROW_BYTES) {
+                let mut b = [0u8; ROW_BYTES];
+                b.copy_from_slice(bytes);
+                if journal_row_format(&b) != TABLE_VERSION {
+                    out.other_format_rows += 1;
+                    continue;
+                }
+                let row = ScoreRow::decode(&b);
                 out.rows.insert((row.dealer, row.key), row.stats);
             }
         }

@@ -50,14 +50,14 @@
 //! | off | size | field |
 //! | ---: | ---: | --- |
 //! | 0 | 1 | sub-kind 18 |
-//! | 1 | 1 | observation: 1 rfq sent, 2 declined, 3 quoted, 4 late or invalid, 5 won, 6 markout, 7 drift, 8 competitiveness (quote vs its peers; since the yardstick's attribution, same layout) |
+//! | 1 | 1 | observation: 1 rfq sent, 2 declined, 3 quoted, 4 late or invalid, 5 won, 6 markout, 7 drift, 8 competitiveness (quote vs its peers; since the yardstick's attribution, same layout), 9 net markout (the winner's markout at the leakage horizon net of the desk's own impact; same layout) |
 //! | 2 | 2 | dealer (u16) |
 //! | 4 | 1 | flags: bit 0 segment keys present, bit 1 vs-cover present (won) |
 //! | 5 | 1 | markout horizon index (markout; else 0) |
 //! | 6 | 2 | reserved, 0 |
 //! | 8 | 8 | rfq |
 //! | 16 | 8 | at (ns) |
-//! | 24 | 8 | value (f64): response seconds (declined, quoted), price improvement bps vs arrival (won), markout bps, drift bps (attributed), competitiveness bps; else 0 |
+//! | 24 | 8 | value (f64): response seconds (declined, quoted), price improvement bps vs arrival (won), markout bps, drift bps (attributed), competitiveness bps, net markout bps; else 0 |
 //! | 32 | 8 | vs cover bps (f64; won with bit 1; else 0) |
 //! | 40 | 48 | segment keys (6 x u64): all, asset class, sector x rating, issuer, maturity, size (0 without bit 0) |
 
@@ -284,6 +284,7 @@ pub fn encode_record(r: &Record, buf: &mut [u8]) -> Result<usize, BufferTooSmall
                 Observation::Markout { horizon, bps } => (6, horizon as u8, bps, None),
                 Observation::Drift { bps } => (7, 0, bps, None),
                 Observation::Competitiveness { bps } => (8, 0, bps, None),
+                Observation::NetMarkout { bps } => (9, 0, bps, None),
             };
             let flags = u8::from(u.keys.is_some()) | (u8::from(cover.is_some()) << 1);
             let mut w = Writer { buf };
@@ -392,6 +393,7 @@ pub fn decode_record(b: &[u8]) -> Result<Record, DecodeError> {
                 6 => return Err(DecodeError::BadField("markout horizon")),
                 7 => Observation::Drift { bps: value },
                 8 => Observation::Competitiveness { bps: value },
+                9 => Observation::NetMarkout { bps: value },
                 _ => return Err(DecodeError::BadField("observation")),
             };
             let k = |i: usize| SegmentKey(u64_at(b, 40 + 8 * i));

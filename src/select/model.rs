@@ -66,7 +66,8 @@ pub struct RowStats {
     /// the other firm quotes in the same RFQ (bps, > 0: better than its peers; 0 for a lone
     /// quote). What the composite's price-improvement component reads; DESIGN's price
     /// improvement vs arrival is reported per execution (`tca::ExecutionTca`), not summed here.
-    pub price_improvement_bps_sum: f32,
+    /// (Score-table format version 1 held the improvement vs arrival over `wins` here.)
+    pub quote_vs_peers_bps_sum: f32,
     /// Sum of price vs cover (bps, > 0: better than the second-best quote) over `cover_n`.
     pub vs_cover_bps_sum: f32,
     pub cover_n: f32,
@@ -76,6 +77,12 @@ pub struct RowStats {
     /// Sum of leakage drift (bps) measured while this dealer was asked and lost, and its count.
     pub drift_bps_sum: f32,
     pub drift_n: f32,
+    /// Sum of the winner's NET markout at the leakage horizon (bps; `tca`: the mean of the
+    /// prints around the horizon, with the expected lasting impact of the desk's own
+    /// executions in the bond, this one included, taken out), and its count. What the
+    /// composite's winner-leakage component reads; `markout_bps_sum` keeps DESIGN's markouts.
+    pub net_markout_bps_sum: f32,
+    pub net_markout_n: f32,
     /// Lifetime RFQs sent (undecayed).
     pub rfqs_total: u32,
     /// Lifetime wins (undecayed).
@@ -101,6 +108,10 @@ pub enum Observation {
     /// The winner's markout at configured horizon `horizon` (an index into
     /// `ModelConfig::markout_horizons_s`).
     Markout { horizon: usize, bps: f64 },
+    /// The winner's markout at the leakage horizon net of the desk's own expected impact in
+    /// the bond, on a window of prints centred on the horizon (`tca`; the composite's
+    /// winner-leakage input).
+    NetMarkout { bps: f64 },
     /// Drift measured after an RFQ this dealer was asked for and lost, less the leakage the
     /// other dealers asked in that RFQ are estimated to add (`tca`'s attribution).
     Drift { bps: f64 },
@@ -168,7 +179,9 @@ pub struct ModelConfig {
     pub window_s: u64,
     /// Markout horizons, ascending.
     pub markout_horizons_s: [u64; MARKOUT_HORIZONS],
-    /// Which horizon the leakage score uses (must be one of `markout_horizons_s`).
+    /// The horizon of the winner's net markout, which the winner-leakage score reads (must be
+    /// one of `markout_horizons_s`). Losers' leakage drift does not use it: it is measured
+    /// over the request's life (`tca`).
     pub leakage_horizon_s: u64,
     /// Pseudo-observations of the segment prior in shrinkage (k).
     pub prior_strength: f64,
@@ -393,7 +406,7 @@ impl RowStats {
         s(&mut self.wins);
         s(&mut self.late_or_invalid);
         s(&mut self.response_s_sum);
-        s(&mut self.price_improvement_bps_sum);
+        s(&mut self.quote_vs_peers_bps_sum);
         s(&mut self.vs_cover_bps_sum);
         s(&mut self.cover_n);
         for i in 0..MARKOUT_HORIZONS {
@@ -402,6 +415,8 @@ impl RowStats {
         }
         s(&mut self.drift_bps_sum);
         s(&mut self.drift_n);
+        s(&mut self.net_markout_bps_sum);
+        s(&mut self.net_markout_n);
     }
 
     /// This row as it would read at `now` (every decayed field brought forward). A row whose
@@ -474,6 +489,7 @@ impl RowStats {
                 }
             }
             Observation::Drift { bps } => Observation::Drift { bps: clamp(bps)? },
+            Observation::NetMarkout { bps } => Observation::NetMarkout { bps: clamp(bps)? },
             Observation::Competitiveness { bps } => {
                 Observation::Competitiveness { bps: clamp(bps)? }
             }
@@ -524,8 +540,12 @@ impl RowStats {
                 add(&mut self.drift_n, 1.0);
                 add(&mut self.drift_bps_sum, bps);
             }
+            Observation::NetMarkout { bps } => {
+                add(&mut self.net_markout_n, 1.0);
+                add(&mut self.net_markout_bps_sum, bps);
+            }
             Observation::Competitiveness { bps } => {
-                add(&mut self.price_improvement_bps_sum, bps);
+                add(&mut self.quote_vs_peers_bps_sum, bps);
             }
         }
         Ok(())
@@ -543,7 +563,8 @@ pub struct Metrics {
     /// Mean quote competitiveness: price vs the RFQ's other firm quotes, over every firm
     /// quote (bps; the composite's price-improvement input).
     pub price_improvement_bps: f64,
-    /// Mean winner's markout at the leakage horizon (bps).
+    /// Mean winner's net markout at the leakage horizon (bps; `RowStats::net_markout_bps_sum`:
+    /// the composite's winner-leakage input).
     pub leakage_markout_bps: f64,
     /// Mean seconds from RFQ sent to firm quote.
     pub response_s: f64,
@@ -562,7 +583,7 @@ pub struct Scores {
     pub fill: f64,
     /// `1 + bps / 10`.
     pub price_improvement: f64,
-    /// `1 + markout_bps / 10` on the winner's markout at the leakage horizon.
+    /// `1 + markout_bps / 10` on the winner's net markout at the leakage horizon.
     pub leakage: f64,
     /// `1 - seconds / speed_scale_s`, clamped to [0, 1].
     pub speed: f64,
@@ -612,11 +633,10 @@ impl SegmentPrior {
         } else {
             &empty
         };
-        let lh = cfg.leakage_horizon().unwrap_or(MARKOUT_HORIZONS - 1);
         SegmentPrior {
             fill_rate: ratio_or(seg.wins, seg.rfqs_sent, cfg.default_fill_rate).clamp(0.0, 1.0),
-            price_improvement_bps: ratio_or(seg.price_improvement_bps_sum, seg.quotes, 0.0),
-            leakage_markout_bps: ratio_or(seg.markout_bps_sum[lh], seg.markout_n[lh], 0.0),
+            price_improvement_bps: ratio_or(seg.quote_vs_peers_bps_sum, seg.quotes, 0.0),
+            leakage_markout_bps: ratio_or(seg.net_markout_bps_sum, seg.net_markout_n, 0.0),
             response_s: ratio_or(seg.response_s_sum, seg.quotes, cfg.default_response_s),
             drift_bps: ratio_or(seg.drift_bps_sum, seg.drift_n, 0.0),
             vs_cover_bps: ratio_or(seg.vs_cover_bps_sum, seg.cover_n, 0.0),
@@ -649,20 +669,19 @@ pub fn metrics_with(
         1.0
     };
     let k = cfg.prior_strength;
-    let lh = cfg.leakage_horizon().unwrap_or(MARKOUT_HORIZONS - 1);
     let shrink =
         |sum: f32, n: f32, prior: f64| shrunk_mean(d * f64::from(sum), d * f64::from(n), prior, k);
     Metrics {
         // wins can exceed rfqs only through rounding or a partial row; clamp the rate.
         fill_rate: shrink(own.wins, own.rfqs_sent, prior.fill_rate).clamp(0.0, 1.0),
         price_improvement_bps: shrink(
-            own.price_improvement_bps_sum,
+            own.quote_vs_peers_bps_sum,
             own.quotes,
             prior.price_improvement_bps,
         ),
         leakage_markout_bps: shrink(
-            own.markout_bps_sum[lh],
-            own.markout_n[lh],
+            own.net_markout_bps_sum,
+            own.net_markout_n,
             prior.leakage_markout_bps,
         ),
         response_s: shrink(own.response_s_sum, own.quotes, prior.response_s),

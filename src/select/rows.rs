@@ -21,7 +21,8 @@ use crate::time::Nanos;
 
 /// The dealer number of the pooled (all dealers) rows, whatever block the table keeps them in.
 pub const POOLED: u32 = u32::MAX;
-/// Bytes of one row in the journal: dealer (u32), reserved (u32), then the table row's
+/// Bytes of one row in the journal: dealer (u32), the score-table format version of what
+/// follows (u32; 0 in rows written before it was recorded: version 1), then the table row's
 /// bytes 8..128 (`select/TABLE_FORMAT.md`: key, last update, statistics).
 pub const ROW_BYTES: usize = 8 + (ROW_WORDS - 1) * 8;
 /// Rows one update adds to (its dealer and the pooled rows, in at most six segments).
@@ -50,7 +51,7 @@ impl ScoreRow {
     /// Writes the row's [`ROW_BYTES`] bytes.
     pub fn encode(&self, out: &mut [u8; ROW_BYTES]) {
         out[0..4].copy_from_slice(&self.dealer.to_le_bytes());
-        out[4..8].fill(0);
+        out[4..8].copy_from_slice(&crate::select::table::VERSION.to_le_bytes());
         let w = RowRecord {
             key: self.key,
             stats: self.stats,
@@ -75,6 +76,16 @@ impl ScoreRow {
             key: r.key,
             stats: r.stats,
         }
+    }
+}
+
+/// The score-table format version of a journaled row's statistics (bytes 4..8; 0, written
+/// by a build that did not record it, is version 1). `ScoreRow::decode` reads the bytes with
+/// this build's layout whatever it says: check it before trusting the statistics.
+pub fn journal_row_format(b: &[u8; ROW_BYTES]) -> u32 {
+    match u32::from_le_bytes([b[4], b[5], b[6], b[7]]) {
+        0 => 1,
+        v => v,
     }
 }
 

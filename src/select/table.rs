@@ -30,7 +30,10 @@ compile_error!("score tables are little-endian files; big-endian hosts are not s
 // The format (see TABLE_FORMAT.md).
 
 pub const MAGIC: [u8; 8] = *b"RFQSCORE";
-pub const VERSION: u32 = 1;
+/// Version 2: row offset 52 is `quote_vs_peers_bps_sum` (version 1: price improvement vs
+/// arrival over wins), offsets 104..112 the net markout; a version-1 file is refused
+/// (`ErrorKind::UnsupportedVersion`), never reused.
+pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 4096;
 pub const ROW_SIZE: usize = 128;
 /// 8-byte words per row; word 0 is the sequence.
@@ -73,7 +76,7 @@ pub const OFF_QUOTES: usize = 36;
 pub const OFF_WINS: usize = 40;
 pub const OFF_LATE_OR_INVALID: usize = 44;
 pub const OFF_RESPONSE_S_SUM: usize = 48;
-pub const OFF_PRICE_IMPROVEMENT_BPS_SUM: usize = 52;
+pub const OFF_QUOTE_VS_PEERS_BPS_SUM: usize = 52;
 pub const OFF_VS_COVER_BPS_SUM: usize = 56;
 pub const OFF_COVER_N: usize = 60;
 pub const OFF_MARKOUT_BPS_SUM: usize = 64;
@@ -82,7 +85,9 @@ pub const OFF_DRIFT_BPS_SUM: usize = 88;
 pub const OFF_DRIFT_N: usize = 92;
 pub const OFF_RFQS_TOTAL: usize = 96;
 pub const OFF_WINS_TOTAL: usize = 100;
-pub const OFF_RESERVED: usize = 104;
+pub const OFF_NET_MARKOUT_BPS_SUM: usize = 104;
+pub const OFF_NET_MARKOUT_N: usize = 108;
+pub const OFF_RESERVED: usize = 112;
 
 /// The row as a C struct: never instantiated, it exists so the compiler checks that the
 /// offsets above describe a gap-free 128-byte layout.
@@ -99,7 +104,7 @@ struct RowLayout {
     wins: f32,
     late_or_invalid: f32,
     response_s_sum: f32,
-    price_improvement_bps_sum: f32,
+    quote_vs_peers_bps_sum: f32,
     vs_cover_bps_sum: f32,
     cover_n: f32,
     markout_bps_sum: [f32; MARKOUT_HORIZONS],
@@ -108,6 +113,8 @@ struct RowLayout {
     drift_n: f32,
     rfqs_total: u32,
     wins_total: u32,
+    net_markout_bps_sum: f32,
+    net_markout_n: f32,
     reserved: [u8; ROW_SIZE - OFF_RESERVED],
 }
 
@@ -127,7 +134,7 @@ const _: () = {
     assert!(offset_of!(RowLayout, wins) == OFF_WINS);
     assert!(offset_of!(RowLayout, late_or_invalid) == OFF_LATE_OR_INVALID);
     assert!(offset_of!(RowLayout, response_s_sum) == OFF_RESPONSE_S_SUM);
-    assert!(offset_of!(RowLayout, price_improvement_bps_sum) == OFF_PRICE_IMPROVEMENT_BPS_SUM);
+    assert!(offset_of!(RowLayout, quote_vs_peers_bps_sum) == OFF_QUOTE_VS_PEERS_BPS_SUM);
     assert!(offset_of!(RowLayout, vs_cover_bps_sum) == OFF_VS_COVER_BPS_SUM);
     assert!(offset_of!(RowLayout, cover_n) == OFF_COVER_N);
     assert!(offset_of!(RowLayout, markout_bps_sum) == OFF_MARKOUT_BPS_SUM);
@@ -136,6 +143,8 @@ const _: () = {
     assert!(offset_of!(RowLayout, drift_n) == OFF_DRIFT_N);
     assert!(offset_of!(RowLayout, rfqs_total) == OFF_RFQS_TOTAL);
     assert!(offset_of!(RowLayout, wins_total) == OFF_WINS_TOTAL);
+    assert!(offset_of!(RowLayout, net_markout_bps_sum) == OFF_NET_MARKOUT_BPS_SUM);
+    assert!(offset_of!(RowLayout, net_markout_n) == OFF_NET_MARKOUT_N);
     assert!(offset_of!(RowLayout, reserved) == OFF_RESERVED);
     // The largest table the issue asks for fits: 10,000 dealers x 100 segments (+ aggregate).
     assert!((10_001u64 * 100) <= MAX_ROWS);
@@ -299,11 +308,7 @@ impl RowRecord {
         putf(&mut w, OFF_WINS, s.wins);
         putf(&mut w, OFF_LATE_OR_INVALID, s.late_or_invalid);
         putf(&mut w, OFF_RESPONSE_S_SUM, s.response_s_sum);
-        putf(
-            &mut w,
-            OFF_PRICE_IMPROVEMENT_BPS_SUM,
-            s.price_improvement_bps_sum,
-        );
+        putf(&mut w, OFF_QUOTE_VS_PEERS_BPS_SUM, s.quote_vs_peers_bps_sum);
         putf(&mut w, OFF_VS_COVER_BPS_SUM, s.vs_cover_bps_sum);
         putf(&mut w, OFF_COVER_N, s.cover_n);
         for i in 0..MARKOUT_HORIZONS {
@@ -314,6 +319,8 @@ impl RowRecord {
         putf(&mut w, OFF_DRIFT_N, s.drift_n);
         put32(&mut w, OFF_RFQS_TOTAL, s.rfqs_total);
         put32(&mut w, OFF_WINS_TOTAL, s.wins_total);
+        putf(&mut w, OFF_NET_MARKOUT_BPS_SUM, s.net_markout_bps_sum);
+        putf(&mut w, OFF_NET_MARKOUT_N, s.net_markout_n);
         w
     }
 
@@ -328,13 +335,15 @@ impl RowRecord {
             wins: getf(w, OFF_WINS),
             late_or_invalid: getf(w, OFF_LATE_OR_INVALID),
             response_s_sum: getf(w, OFF_RESPONSE_S_SUM),
-            price_improvement_bps_sum: getf(w, OFF_PRICE_IMPROVEMENT_BPS_SUM),
+            quote_vs_peers_bps_sum: getf(w, OFF_QUOTE_VS_PEERS_BPS_SUM),
             vs_cover_bps_sum: getf(w, OFF_VS_COVER_BPS_SUM),
             cover_n: getf(w, OFF_COVER_N),
             drift_bps_sum: getf(w, OFF_DRIFT_BPS_SUM),
             drift_n: getf(w, OFF_DRIFT_N),
             rfqs_total: get32(w, OFF_RFQS_TOTAL),
             wins_total: get32(w, OFF_WINS_TOTAL),
+            net_markout_bps_sum: getf(w, OFF_NET_MARKOUT_BPS_SUM),
+            net_markout_n: getf(w, OFF_NET_MARKOUT_N),
             ..RowStats::default()
         };
         for i in 0..MARKOUT_HORIZONS {
@@ -583,10 +592,21 @@ impl std::fmt::Display for TableError {
                 String::from_utf8_lossy(found),
                 String::from_utf8_lossy(&MAGIC)
             ),
+            ErrorKind::UnsupportedVersion { found, supported } if found < supported => write!(
+                f,
+                "format version {found}, written by an older build; this build reads version \
+                 {supported} only and never reuses an older table (version 2: row offset 52 is \
+                 quote competitiveness over quotes, no longer price improvement over wins; \
+                 the net markout is new). Move the file aside and start the router: it \
+                 creates an empty version-{supported} table here, scores from the priors and \
+                 refills it from the flow (score rows the older build journaled are not \
+                 restored; `rfq-journal scores` rebuilds the statistics from the journal's \
+                 FIX and TCA records)"
+            ),
             ErrorKind::UnsupportedVersion { found, supported } => write!(
                 f,
-                "format version {found}, this build reads version {supported}; rebuild the \
-                 table from the journal"
+                "format version {found}, written by a newer build; this build reads version \
+                 {supported}: run the build that wrote it, or move the file aside"
             ),
             ErrorKind::HeaderCrc { stored, computed } => write!(
                 f,
@@ -1088,7 +1108,7 @@ mod tests {
             wins: 5.5,
             late_or_invalid: 6.5,
             response_s_sum: 7.5,
-            price_improvement_bps_sum: -8.5,
+            quote_vs_peers_bps_sum: -8.5,
             vs_cover_bps_sum: 9.5,
             cover_n: 10.5,
             drift_bps_sum: -11.5,

@@ -4,9 +4,10 @@
 //! Owns the engine -> scoring interface ([`TcaFact`], carried by `rfq::outbox::Command::Tca`),
 //! the TCA arithmetic of DESIGN section 7 (arrival mid, implementation shortfall, price
 //! improvement vs arrival and vs cover, the winner's markouts at each configured horizon,
-//! response times, fills and declines), what feeds the price and loser-leakage scores (each
-//! quote against its RFQ's other quotes; the drift while a request is out, attributed among
-//! the dealers asked: see "What feeds the score" below), its own markout timers, and applying
+//! response times, fills and declines), what feeds the price, winner-leakage and
+//! loser-leakage scores (each quote against its RFQ's other quotes; the winner's markout net
+//! of the desk's own impact; the drift while a request is out, attributed among the dealers
+//! asked: see "What feeds the score" below), its own markout timers, and applying
 //! the results to a `table::ScoreWriter`. Must not: read the
 //! clock (every fact carries its `now`; `advance(now)` is time passing), do I/O (applying to
 //! the tables writes shared memory only), or grow without bound (open RFQs, pending timers and
@@ -39,8 +40,9 @@
 //!
 //! - `Update(TcaUpdate)`: one `model::Observation` for one dealer in one RFQ's segments, at
 //!   a time: RfqSent (asked), Quoted/Declined with the response time, LateOrInvalid, Won
-//!   (price improvement vs arrival, vs cover), Markout at horizon i (winner), and when the RFQ
-//!   ends Competitiveness (each firm quote) and Drift (each dealer asked who did not win).
+//!   (price improvement vs arrival, vs cover), Markout at horizon i (winner), NetMarkout
+//!   (winner, after the leakage horizon's window closes), and when the RFQ ends
+//!   Competitiveness (each firm quote) and Drift (each dealer asked who did not win).
 //!   `apply` adds it to the dealer's rows in every segment of the order and to the pooled
 //!   (aggregate) rows.
 //! - `Execution(ExecutionTca)`: the summary of one executed RFQ (arrival mid, shortfall,
@@ -53,6 +55,12 @@
 //! - vs cover = `dir * (cover_px - exec_px) / cover_px * 1e4` (> 0: beat the second-best).
 //! - winner's markout at h = `dir * (mid(t_exec + h) - exec_px) / exec_px * 1e4` (< 0: the
 //!   price reverted; the client paid a temporary premium).
+//! - winner's net markout = the same at the leakage horizon with `mid(t_exec + h)` replaced
+//!   by `mean_k(print_k * exp(-D(t_k))) * exp(D(t_exec-))` over the prints within
+//!   `net_markout_window_s / 2` of `t_exec + h` (none: the latest print before, if fresh), where `D(t)` = the desk's lasting impact in
+//!   the bond up to `t` (`sum dir_e * impact_lasting_share * impact_bps_e` over its
+//!   executions, bps / 1e4): the move the desk's own trades (this one included) explain is
+//!   taken out.
 //! - competitiveness of a quote = `dir * (peers - px) / peers * 1e4`, `peers` the mean of the
 //!   other dealers' latest firm quotes in the RFQ (> 0: better than its peers; 0 alone).
 //! - drift of the RFQ = `dir * (end - start) / start * 1e4`, `start` the smoothed mid at the
@@ -64,7 +72,8 @@
 //! # What feeds the score (and why it is not DESIGN's reported TCA)
 //!
 //! DESIGN section 7's figures stay what is reported (`ExecutionTca`: improvement vs arrival
-//! and vs cover; the winner's markouts). The composite reads two measurements that the
+//! and vs cover; the winner's markouts, in the rows' `markout_bps_sum`). The composite reads
+//! three measurements that the
 //! simulated yardstick (`tests/sim_yardstick.rs`) showed DESIGN's could not separate:
 //! - Price: the improvement vs arrival on wins carries the arrival print's noise (~30 bps in
 //!   the simulator's feed), the bond and size's cost, and the leaks that moved the mid before
@@ -83,6 +92,17 @@
 //!   of the others asked, and that share updates its own estimate (bounded, per dealer,
 //!   decayed with the model's half-life, shrunk toward 0 by `prior_strength`), which tends
 //!   to the least-squares fit of drift on who was asked.
+//! - Winner's leakage: DESIGN's 30-minute markout has the drift's flaw: in 30 minutes the
+//!   desk's other trades in the bond (~5.5, ~35 bps each) and the client's own impact move
+//!   the mid, and it ends on one print (~30 bps of noise): learned markouts were +-27 bps of
+//!   noise. The router routed those trades and knows their expected impact
+//!   (`RfqContext::impact_bps`), so the net markout takes their lasting share
+//!   (`IMPACT_LASTING_SHARE`) out, and ends on the mean of the prints in a window centred on
+//!   the horizon (`NET_MARKOUT_WINDOW_S`). What stays: the walk, other RFQs' leaks, the
+//!   impact model's error, and the winner's cost (the simulator's winners do not trade after
+//!   the fill, so there the net markout is ~ minus the cost). Known bias: a leak by any
+//!   dealer asked in the same RFQ that lands after the winner's quote (fast quotes come
+//!   before the leaks) raises the winner's markout.
 
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::{DealerId, Side};
@@ -105,8 +125,9 @@ pub struct RfqContext {
     /// Index into the security master (`SecurityMaster::instruments()`).
     pub instrument: u32,
     pub keys: SegmentKeys,
-    /// Pre-trade expected impact of the order, bps (0 when unknown). Nothing is netted with
-    /// it any more: the leakage drift ends before the client's own trade.
+    /// Pre-trade expected impact of the order, bps (0 when unknown). Once executed, its
+    /// lasting share is taken out of the net markouts of this and later executions in the
+    /// bond (`IMPACT_LASTING_SHARE`); the leakage drift ends before the client's own trade.
     pub impact_bps: f64,
 }
 
@@ -258,6 +279,13 @@ pub struct TcaConfig {
     /// Dealers whose leakage is estimated for attribution (DealerId below this); others are
     /// charged the RFQ's drift less the estimates of those tracked, and counted.
     pub max_dealers: usize,
+    /// Width of the window of prints, centred on the leakage horizon, whose mean is the net
+    /// markout's end mid, seconds (the measurement is made half of it after the horizon).
+    /// See `NET_MARKOUT_WINDOW_S`.
+    pub net_markout_window_s: u64,
+    /// Share of an execution's expected impact (`RfqContext::impact_bps`) taken as lasting
+    /// when the net markout takes the desk's own executions out. See `IMPACT_LASTING_SHARE`.
+    pub impact_lasting_share: f64,
 }
 
 impl Default for TcaConfig {
@@ -270,6 +298,8 @@ impl Default for TcaConfig {
             max_mid_age_s: 3_600,
             mid_smoothing_s: MID_SMOOTHING_S,
             max_dealers: 4_096,
+            net_markout_window_s: NET_MARKOUT_WINDOW_S,
+            impact_lasting_share: IMPACT_LASTING_SHARE,
         }
     }
 }
@@ -282,6 +312,8 @@ pub struct TcaCounters {
     pub finished: u64,
     pub executions: u64,
     pub markouts: u64,
+    /// Net markouts measured (the composite's winner-leakage input).
+    pub net_markouts: u64,
     pub drifts: u64,
     /// Opened facts dropped: `max_open_rfqs` reached.
     pub open_full: u64,
@@ -308,6 +340,22 @@ pub struct TcaCounters {
 /// smoothing then gains less, never nothing.
 pub const MID_SMOOTHING_S: u64 = 30;
 
+/// The default `TcaConfig::net_markout_window_s`: 300 s (+-150 s around the horizon).
+/// Derived, not tuned: a mean of prints every `d` seconds with noise `s_n`, over a window `W`
+/// centred on the horizon, errs by about `s_n^2 d / W` (the prints) `+ q W / 12` (a path
+/// moving at `q` bps^2/s, against its value at the centre), least at
+/// `W* = sqrt(12 s_n^2 d / q)`. With the desk's own trades taken out, the simulator's mid
+/// moves with the walk (0.07-0.35 bps^2/s) and other RFQs' leaks (~0.1): `W*` ~ 520-735 s
+/// and ~5 bps of error. Capped at a sixth of the 30-minute horizon so the window stays
+/// narrow against the time it stands for: ~6 bps, under 1 bp worse than `W*`.
+pub const NET_MARKOUT_WINDOW_S: u64 = 300;
+
+/// The default `TcaConfig::impact_lasting_share`: 2/3, the published figure ("impact relaxes
+/// to about 2/3 of its peak after the trade", Zarinelli et al.; `shared/notes/
+/// market-figures.md`). The router has no decay model: a later trade's transient part is
+/// not modelled (at most 1/3 of its impact, ~0.14 of it on average over 30 minutes).
+pub const IMPACT_LASTING_SHARE: f64 = 2.0 / 3.0;
+
 #[derive(Debug, Clone, Copy)]
 struct AskedSlot {
     dealer: DealerId,
@@ -329,6 +377,9 @@ struct OpenRfq {
     /// leakage drift ends at the mean of the prints in between.
     prints_at_open: PrintTotals,
     prints_at_exec: Option<PrintTotals>,
+    /// The instrument's desk impact (`Tca::desk_impact_bps`) just before this RFQ's execution
+    /// (the net markout's reference; 0 before one).
+    impact_before_exec_bps: f64,
     asked: SmallVec<[AskedSlot; MAX_PANEL]>,
     exec: Option<(DealerId, f64, f64, Nanos)>,
 }
@@ -344,6 +395,23 @@ enum Measure {
         exec_px: f64,
         horizon: usize,
     },
+    /// The net markout's window opens: read the netted print totals, then wait for `close_at`.
+    NetMarkoutOpen { net: NetMarkout, close_at: Nanos },
+    /// The net markout's window closes: the mean of the netted prints since `from`.
+    NetMarkoutClose { net: NetMarkout, from: PrintTotals },
+}
+
+/// What a net markout needs from its execution.
+#[derive(Debug, Clone)]
+struct NetMarkout {
+    rfq: u64,
+    dealer: DealerId,
+    keys: Option<SegmentKeys>,
+    instrument: u32,
+    dir: Direction,
+    exec_px: f64,
+    /// The instrument's desk impact just before the execution, bps.
+    impact_before_bps: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +449,11 @@ struct MidAt {
     /// the difference of two readings).
     prints_sum: f64,
     prints_n: u64,
+    /// The same prints, each with the desk's lasting impact at its time taken out
+    /// (`print * exp(-desk_impact_bps / 1e4)`), summed: the net markout's window mean.
+    netted_sum: f64,
+    /// The latest print, netted the same way (a net markout's end when its window has none).
+    netted: f64,
 }
 
 /// A reading of an instrument's print totals (`MidAt::prints_sum`, `prints_n`).
@@ -440,6 +513,9 @@ pub struct Tca {
     mids: Vec<Option<MidAt>>,
     /// Per dealer (index `DealerId`, below `max_dealers`): the leakage attribution's estimates.
     leak: Vec<LeakEstimate>,
+    /// Per instrument (index below `max_instruments`): the desk's executions' expected lasting
+    /// impact so far, `sum dir x impact_lasting_share x impact_bps`, bps (+: the mid up).
+    desk_impact_bps: Vec<f64>,
     counters: TcaCounters,
 }
 
@@ -468,6 +544,7 @@ impl Tca {
             next_seq: 0,
             mids: vec![None; cfg.max_instruments],
             leak: vec![LeakEstimate::default(); cfg.max_dealers],
+            desk_impact_bps: vec![0.0; cfg.max_instruments],
             counters: TcaCounters::default(),
             cfg,
         }
@@ -541,13 +618,22 @@ impl Tca {
                             }
                             _ => mid,
                         };
-                        let (sum, n) = slot.map_or((0.0, 0), |p| (p.prints_sum, p.prints_n));
+                        let (sum, n, netted) = slot
+                            .map_or((0.0, 0, 0.0), |p| (p.prints_sum, p.prints_n, p.netted_sum));
+                        let impact = self
+                            .desk_impact_bps
+                            .get(instrument as usize)
+                            .copied()
+                            .unwrap_or(0.0);
+                        let netted_now = mid * (-impact / 1e4).exp();
                         *slot = Some(MidAt {
                             mid,
                             at: now,
                             smooth,
                             prints_sum: sum + mid,
                             prints_n: n + 1,
+                            netted_sum: netted + netted_now,
+                            netted: netted_now,
                         });
                     }
                     _ => self.counters.bad_mids += 1,
@@ -589,6 +675,7 @@ impl Tca {
                         drift_start_mid,
                         prints_at_open,
                         prints_at_exec: None,
+                        impact_before_exec_bps: 0.0,
                         asked: SmallVec::new(),
                         exec: None,
                     },
@@ -661,6 +748,21 @@ impl Tca {
                     .map(|c| self.print_totals(c.instrument));
                 match self.open.get_mut(&rfq) {
                     Some(o) => {
+                        // The first execution moves the desk's impact in the bond (once per
+                        // RFQ leg: a repeated report does not trade again).
+                        if o.exec.is_none() {
+                            if let (Some(c), Some(side)) = (o.context, o.side) {
+                                if let Some(d) = self.desk_impact_bps.get_mut(c.instrument as usize)
+                                {
+                                    o.impact_before_exec_bps = *d;
+                                    if c.impact_bps.is_finite() {
+                                        *d += direction(side).sign()
+                                            * self.cfg.impact_lasting_share
+                                            * c.impact_bps;
+                                    }
+                                }
+                            }
+                        }
                         o.exec = Some((dealer, px, qty, now));
                         o.prints_at_exec = o.prints_at_exec.or(totals);
                     }
@@ -698,6 +800,18 @@ impl Tca {
             .flatten()
             .map_or_else(PrintTotals::default, |m| PrintTotals {
                 sum: m.prints_sum,
+                n: m.prints_n,
+            })
+    }
+
+    /// The instrument's netted print totals (`MidAt::netted_sum`, `prints_n`).
+    fn netted_totals(&self, instrument: u32) -> PrintTotals {
+        self.mids
+            .get(instrument as usize)
+            .copied()
+            .flatten()
+            .map_or_else(PrintTotals::default, |m| PrintTotals {
+                sum: m.netted_sum,
                 n: m.prints_n,
             })
     }
@@ -798,6 +912,30 @@ impl Tca {
                         },
                     );
                 }
+                // The net markout (the score's winner-leakage input): a window of prints
+                // centred on the leakage horizon, the desk's own lasting impact taken out.
+                let h_ns = self
+                    .cfg
+                    .model
+                    .leakage_horizon_s
+                    .saturating_mul(Nanos::PER_SEC);
+                let half_ns = (self.cfg.net_markout_window_s / 2).saturating_mul(Nanos::PER_SEC);
+                let centre = at.0.saturating_add(h_ns);
+                self.schedule(
+                    Nanos(centre.saturating_sub(half_ns).max(at.0)),
+                    Measure::NetMarkoutOpen {
+                        net: NetMarkout {
+                            rfq,
+                            dealer,
+                            keys,
+                            instrument: c.instrument,
+                            dir,
+                            exec_px: px,
+                            impact_before_bps: o.impact_before_exec_bps,
+                        },
+                        close_at: Nanos(centre.saturating_add(half_ns)),
+                    },
+                );
             }
         }
         // Competitiveness: every firm quote against the mean of the others in this RFQ (0
@@ -899,6 +1037,32 @@ impl Tca {
                     dealer,
                     keys,
                     Observation::Markout { horizon, bps },
+                    at,
+                ));
+            }
+            Measure::NetMarkoutOpen { net, close_at } => {
+                let from = self.netted_totals(net.instrument);
+                self.schedule(close_at, Measure::NetMarkoutClose { net, from });
+            }
+            Measure::NetMarkoutClose { net, from } => {
+                // No print in the window (a sparse feed): the latest print before it, if fresh,
+                // as DESIGN's markout takes the latest mid.
+                let to = self.netted_totals(net.instrument);
+                let bps = from
+                    .mean_until(to)
+                    .or_else(|| self.fresh(net.instrument, at).map(|m| m.netted))
+                    .map(|m| m * (net.impact_before_bps / 1e4).exp())
+                    .and_then(|end| markout_bps(net.dir, net.exec_px, end));
+                let Some(bps) = bps else {
+                    self.counters.no_mid += 1;
+                    return;
+                };
+                self.counters.net_markouts += 1;
+                out.push(update(
+                    net.rfq,
+                    net.dealer,
+                    net.keys,
+                    Observation::NetMarkout { bps },
                     at,
                 ));
             }
@@ -1237,6 +1401,175 @@ mod tests {
 
     /// Markouts for the winner at 1, 5 and 30 minutes after the execution, using the mid in
     /// force at each horizon.
+    #[test]
+    fn net_markout_takes_out_the_desks_own_impact_and_averages_the_window() {
+        // RFQ 1: A bought at 100.10 at 10 s (expected impact 2 bps: ctx()).
+        let (mut t, mut out) = run(Side::Buy, 100.0, 100.10, 100.20);
+        // RFQ 2, same bond: the desk sells at 610 s, expected impact 30 bps.
+        let ctx2 = ctx().map(|c| RfqContext {
+            impact_bps: 30.0,
+            ..c
+        });
+        for f in [
+            TcaFact::Opened {
+                rfq: 2,
+                context: ctx2,
+                side: Some(Side::Sell),
+                qty: 1e6,
+                arrival_mid: f64::NAN,
+                now: at_s(600),
+            },
+            TcaFact::Asked {
+                rfq: 2,
+                dealer: B,
+                now: at_s(600),
+            },
+            TcaFact::Quoted {
+                rfq: 2,
+                dealer: B,
+                px: 99.9,
+                now: at_s(605),
+            },
+            TcaFact::Executed {
+                rfq: 2,
+                dealer: B,
+                px: 99.9,
+                qty: 1e6,
+                now: at_s(610),
+            },
+            TcaFact::Finished {
+                rfq: 2,
+                asked: [B].into_iter().collect(),
+                winner: Some(B),
+                cover_px: f64::NAN,
+                now: at_s(610),
+            },
+        ] {
+            t.on_fact(&f, &mut out);
+        }
+        out.clear();
+        // RFQ 1's window: 1810 s +- 150 s. Prints outside it (1650 s, 2000 s) are not used;
+        // the raw 30-minute markout uses the last mid at or before 1810 s (1700 s).
+        for (s, m) in [
+            (1_650, 90.0),
+            (1_700, 100.30),
+            (1_900, 100.10),
+            (2_000, 110.0),
+        ] {
+            t.on_fact(
+                &TcaFact::Mid {
+                    instrument: 7,
+                    mid: m,
+                    now: at_s(s),
+                },
+                &mut out,
+            );
+        }
+        t.advance(at_s(100_000), &mut out);
+        let net: Vec<(f64, Nanos)> = out
+            .iter()
+            .filter_map(|o| match o {
+                TcaOutput::Update(TcaUpdate {
+                    dealer,
+                    obs: Observation::NetMarkout { bps },
+                    at,
+                    ..
+                }) if *dealer == A => Some((*bps, *at)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(net.len(), 1, "{out:?}");
+        // The desk's lasting impact in the bond at both prints: +2/3 x 2 (RFQ 1's buy, its
+        // own) - 2/3 x 30 (RFQ 2's sale); before RFQ 1's execution: 0.
+        let c_bps = 2.0 / 3.0 * 2.0 - 2.0 / 3.0 * 30.0;
+        let end = (100.30 + 100.10) / 2.0 * (-c_bps / 1e4f64).exp();
+        let want = (end - 100.10) / 100.10 * 1e4;
+        assert!(close(net[0].0, want), "{} vs {want}", net[0].0);
+        assert_eq!(
+            net[0].1,
+            at_s(10 + 1_800 + 150),
+            "measured when the window closes"
+        );
+        // DESIGN's markout, reported beside it, is unchanged: one mid, nothing netted.
+        let raw = obs_of(&out, A)
+            .into_iter()
+            .find_map(|o| match o {
+                Observation::Markout { horizon: 2, bps } => Some(bps),
+                _ => None,
+            })
+            .expect("the 30-minute markout");
+        assert!(close(raw, (100.30 - 100.10) / 100.10 * 1e4), "{raw}");
+        // RFQ 2's window (2410 s +- 150 s) saw no print: the latest one (2000 s) stands in.
+        assert_eq!(t.counters().net_markouts, 2);
+    }
+
+    #[test]
+    fn net_markout_without_a_print_in_its_window_takes_the_latest_fresh_one_or_none() {
+        // A sparse feed: nothing within 150 s of the horizon (1810 s). The latest print
+        // before it (1500 s) stands in, netted the same way: A sold at 100.0 (its own
+        // expected impact 2 bps: -2/3 x 2 of lasting impact), the print is 100.0.
+        let (mut t, mut out) = run(Side::Sell, 100.0, 100.0, 99.9);
+        out.clear();
+        t.on_fact(
+            &TcaFact::Mid {
+                instrument: 7,
+                mid: 100.0,
+                now: at_s(1_500),
+            },
+            &mut out,
+        );
+        t.advance(at_s(100_000), &mut out);
+        let net: Vec<f64> = obs_of(&out, A)
+            .into_iter()
+            .filter_map(|o| match o {
+                Observation::NetMarkout { bps } => Some(bps),
+                _ => None,
+            })
+            .collect();
+        let end = 100.0 * (2.0 / 3.0 * 2.0 / 1e4f64).exp();
+        assert_eq!(net.len(), 1, "{out:?}");
+        assert!(close(net[0], -(end - 100.0) / 100.0 * 1e4), "{net:?}");
+        // With no print fresh enough (`max_mid_age_s`), it is skipped, not guessed.
+        let mut t = Tca::new(TcaConfig {
+            max_instruments: 16,
+            max_mid_age_s: 600,
+            ..TcaConfig::default()
+        });
+        let mut out = Vec::new();
+        let mut facts = open_rfq(Side::Sell, 100.0, &[A]);
+        facts.extend([
+            TcaFact::Quoted {
+                rfq: 1,
+                dealer: A,
+                px: 100.0,
+                now: at_s(2),
+            },
+            TcaFact::Executed {
+                rfq: 1,
+                dealer: A,
+                px: 100.0,
+                qty: 1e6,
+                now: at_s(10),
+            },
+            TcaFact::Finished {
+                rfq: 1,
+                asked: [A].into_iter().collect(),
+                winner: Some(A),
+                cover_px: f64::NAN,
+                now: at_s(10),
+            },
+        ]);
+        for f in &facts {
+            t.on_fact(f, &mut out);
+        }
+        t.advance(at_s(100_000), &mut out);
+        assert!(!obs_of(&out, A)
+            .iter()
+            .any(|o| matches!(o, Observation::NetMarkout { .. })));
+        assert_eq!(t.counters().net_markouts, 0);
+        assert!(t.counters().no_mid >= 1);
+    }
+
     fn markouts(side: Side, exec: f64, mids: [f64; 3]) -> Vec<(usize, f64, Nanos)> {
         let (mut t, mut out) = run(side, 100.0, exec, exec + 0.5);
         out.clear();

@@ -270,7 +270,7 @@ pub fn render(r: &DemoReport) -> String {
     s.push_str(&selection_table(&r.selection));
     s.push_str("\nDealer scorecard: what the router learned (TCA loop, all segments) beside the hidden truth\n");
     s.push_str("  learned: comp = composite, fill = wins/asked, pi_bp = quote vs the RFQ's other quotes (every quote),\n");
-    s.push_str("  mo_bp = 30-min markout, resp = seconds to quote, drift = attributed move while asked and lost, obs = RFQs\n");
+    s.push_str("  mo_bp = 30-min markout net of the desk's own trades, resp = seconds to quote, drift = attributed move while asked and lost, obs = RFQs\n");
     s.push_str("  truth: p_ans = answer probability, cost = quote cost x base, resp_s = median, p_lk = leak probability\n\n");
     s.push_str(&scorecard_table(&r.scorecard));
     s.push_str("\nLatency per stage, in process (wall clock, this machine)\n");

@@ -51,7 +51,9 @@ executions.csv - one row per dealer ExecutionReport (35=8) for a hit:
 tca.csv - one row per TCA result record (kind tca), when the journal has them; only the
   header otherwise: time_utc, time_ns, journal_seq, rfq, dealer, instrument, side, qty,
   arrival_mid, exec_px, price_improvement_bps, vs_cover_bps, markout_60s_bps,
-  markout_300s_bps, markout_1800s_bps, drift_bps (bps signed: positive is good for the desk).";
+  markout_300s_bps, markout_1800s_bps, drift_bps, net_markout_bps (the 1800 s markout net of
+  the desk's own impact: the winner-leakage score's input) (bps signed: positive is good for
+  the desk).";
 
 fn num(v: Option<f64>) -> String {
     v.map_or_else(String::new, |x| x.to_string())

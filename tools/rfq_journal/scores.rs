@@ -9,7 +9,7 @@
 //! record when there is one, else against the mid of the best bid and offer quoted; cover
 //! from the second-best quote on the desk's side), each dealer's latest live quote against
 //! the others' (`Competitiveness`: the price score's input), and from TCA records the
-//! winner's markouts and losers' drift. Each observation updates the dealer's row in every segment
+//! winner's markouts, its net markout (the winner-leakage score's input) and losers' drift. Each observation updates the dealer's row in every segment
 //! of the order (all, asset class, sector and rating, issuer, maturity, size; only `all`
 //! when the security master does not know the bond) and the same rows of the aggregate
 //! dealer (all dealers pooled), as the score tables hold them.
@@ -238,6 +238,14 @@ fn events(built: &Built, names: &Names, a: &ScoresArgs) -> Result<(Vec<Event>, u
                 obs: Observation::Drift { bps },
             });
         }
+        if let Some(bps) = t.net_markout_bps {
+            out.push(Event {
+                time: *time,
+                dealer: dealer as u32,
+                keys: keys.clone(),
+                obs: Observation::NetMarkout { bps },
+            });
+        }
     }
     out.sort_by_key(|e| e.time);
     Ok((out, undecoded))
@@ -274,13 +282,15 @@ fn fields(r: &RowStats) -> Vec<(&'static str, f64)> {
         ("late_or_invalid", f64::from(r.late_or_invalid)),
         ("response_s_sum", f64::from(r.response_s_sum)),
         (
-            "price_improvement_bps_sum",
-            f64::from(r.price_improvement_bps_sum),
+            "quote_vs_peers_bps_sum",
+            f64::from(r.quote_vs_peers_bps_sum),
         ),
         ("vs_cover_bps_sum", f64::from(r.vs_cover_bps_sum)),
         ("cover_n", f64::from(r.cover_n)),
         ("drift_bps_sum", f64::from(r.drift_bps_sum)),
         ("drift_n", f64::from(r.drift_n)),
+        ("net_markout_bps_sum", f64::from(r.net_markout_bps_sum)),
+        ("net_markout_n", f64::from(r.net_markout_n)),
         ("rfqs_total", f64::from(r.rfqs_total)),
         ("wins_total", f64::from(r.wins_total)),
     ];

@@ -14,7 +14,7 @@ use crate::model::OpaqueRecord;
 /// Columns of tca.csv, in order. Units: times UTC and ns since the epoch; prices in the
 /// instrument's price convention (percent of par for bonds); *_bps in basis points, signed
 /// so that positive is good for the desk (DESIGN section 7); qty in face amount.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "time_utc",
     "time_ns",
     "journal_seq",
@@ -31,6 +31,7 @@ pub const COLUMNS: [&str; 16] = [
     "markout_300s_bps",
     "markout_1800s_bps",
     "drift_bps",
+    "net_markout_bps",
 ];
 
 /// One decoded TCA result.
@@ -51,6 +52,9 @@ pub struct TcaRow {
     pub markout_bps: [Option<f64>; 3],
     /// Leakage drift measured for a losing dealer.
     pub drift_bps: Option<f64>,
+    /// The winner's markout at the leakage horizon net of the desk's own impact (the
+    /// winner-leakage score's input; `select::tca`).
+    pub net_markout_bps: Option<f64>,
 }
 
 /// DECODER HOOK: the payload of one `tca` record, or `None` when this build cannot read it.
@@ -83,6 +87,7 @@ pub fn decode(payload: &[u8]) -> Option<TcaRow> {
             n("markout_1800s_bps"),
         ],
         drift_bps: n("drift_bps"),
+        net_markout_bps: n("net_markout_bps"),
     })
 }
 
@@ -109,5 +114,6 @@ pub fn csv_fields(rec: &OpaqueRecord, row: &TcaRow, time_utc: String) -> Vec<Str
         num(row.markout_bps[1]),
         num(row.markout_bps[2]),
         num(row.drift_bps),
+        num(row.net_markout_bps),
     ]
 }
