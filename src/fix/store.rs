@@ -212,16 +212,37 @@ impl MemoryStore {
     /// ring length past the oldest kept frame, or past the head when none is kept (every
     /// frame kept later starts at or after it). Later windows only move forward, so the bound
     /// stays valid until a write reaches it.
+    #[cold]
+    #[inline(never)]
     fn safe_bound(&mut self, seq: u64) -> u64 {
         let from = self.oldest_kept_at(seq).unwrap_or(self.head);
         from + self.ring.len() as u64
     }
 
-    /// A new ring for `len` more bytes after the kept frames of MsgSeqNums `from..to`, which
-    /// it holds packed from its start in ascending MsgSeqNum order (the order they were
-    /// written). Its size: what they need plus a quarter, at least a quarter more than the
+    /// Numbering went back without a reset (the session never does this): frames kept under
+    /// `seq` and above belong to the abandoned numbering; forget them, so a resend gap-fills
+    /// them instead of replaying them.
+    #[cold]
+    #[inline(never)]
+    fn forget_from(&mut self, seq: u64) {
+        for e in &mut self.index {
+            if e.seq >= seq {
+                *e = Entry::default();
+            }
+        }
+        self.oldest = 0;
+        self.safe_until = 0;
+    }
+
+    /// A new ring for `len` more bytes after the kept frames of the window of MsgSeqNum `to`
+    /// (the oldest kept, `from`, to `to - 1`), which it holds packed from its start in
+    /// ascending MsgSeqNum order (the order they were written). Its size: what they need plus a quarter, at least a quarter more than the
     /// old ring, rounded to 64 bytes, within the store's bound.
-    fn grow(&mut self, len: usize, from: u64, to: u64) {
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, len: usize, to: u64) {
+        self.oldest_kept_at(to);
+        let from = self.oldest;
         let kept_bytes: usize = (from..to).filter_map(|s| self.kept(s)).map(|e| e.len).sum();
         let want = kept_bytes + len;
         let bound = (self.index.len() + 1).saturating_mul(self.limits.max_message_bytes);
@@ -289,16 +310,7 @@ impl MessageStore for MemoryStore {
             return Ok(());
         }
         if seq <= self.newest {
-            // Numbering went back without a reset (the session never does this): frames kept
-            // under this number and above belong to the abandoned numbering; forget them, so
-            // a resend gap-fills them instead of replaying them.
-            for e in &mut self.index {
-                if e.seq >= seq {
-                    *e = Entry::default();
-                }
-            }
-            self.oldest = 0;
-            self.safe_until = 0;
+            self.forget_from(seq);
         }
         self.newest = seq;
         let len = frame.len();
@@ -316,8 +328,7 @@ impl MessageStore for MemoryStore {
             Some(p) => p,
             None => {
                 // Re-pack what is kept into a larger ring, then write at its head.
-                self.oldest_kept_at(seq);
-                self.grow(len, self.oldest, seq);
+                self.grow(len, seq);
                 self.place(len).expect("a grown ring fits the frame")
             }
         };
