@@ -257,6 +257,40 @@ fn main() {
         }
     }
     println!("isolated slow samples by phase in 4 ms (16 bins): {phase:?}");
+    // Slow episodes, defined without the p99: 1 ms windows whose median latency is more than
+    // twice the run's median (the whole machine ran slower then). How much of the run they
+    // cover, and the quantiles of the samples outside them (what the code costs when the VM
+    // is not in such an episode).
+    let p50 = quantile(&sorted, 0.5);
+    let mut by_window: Vec<Vec<u32>> = vec![Vec::new(); windows_ms];
+    for i in 0..requests {
+        by_window[(at_ns[i] / 1_000_000) as usize].push(lat_ns[i]);
+    }
+    let mut episode = vec![false; windows_ms];
+    for (w, v) in by_window.iter_mut().enumerate() {
+        if !v.is_empty() {
+            v.sort_unstable();
+            episode[w] = v[v.len() / 2] > 2 * p50;
+        }
+    }
+    let mut outside: Vec<u32> = (0..requests)
+        .filter(|&i| !episode[(at_ns[i] / 1_000_000) as usize])
+        .map(|i| lat_ns[i])
+        .collect();
+    outside.sort_unstable();
+    let episode_ms = episode.iter().filter(|&&e| e).count();
+    if !outside.is_empty() {
+        println!(
+            "slow episodes (1 ms windows with median > 2 x p50): {episode_ms} of {windows_ms} ms ({:.1}%), \
+             holding {:.1}% of samples; outside them: p50 {} p90 {} p99 {} p99.9 {} ns",
+            100.0 * episode_ms as f64 / windows_ms as f64,
+            100.0 * (requests - outside.len()) as f64 / requests as f64,
+            quantile(&outside, 0.5),
+            quantile(&outside, 0.9),
+            quantile(&outside, 0.99),
+            quantile(&outside, 0.999)
+        );
+    }
     // Latency buckets of the slow samples.
     let mut buckets = [0usize; 8];
     for &i in &slow {
