@@ -71,6 +71,20 @@ fn irq_counters() -> Vec<(String, Vec<u64>)> {
     rows
 }
 
+/// The control: a chain of dependent ALU operations touching no memory, `rounds` long. Its
+/// time varies only with what the machine does to this CPU (interruptions, a busy sibling,
+/// frequency), not with caches: timed between requests, it tells how much of the RFQ path's
+/// tail the machine alone would give an operation of the same length.
+#[inline(never)]
+fn control(rounds: u32, mut x: u64) -> u64 {
+    for _ in 0..rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
 fn quantile(sorted: &[u32], q: f64) -> u32 {
     sorted[((sorted.len() as f64 - 1.0) * q) as usize]
 }
@@ -90,15 +104,39 @@ fn main() {
         black_box(p.deliver(DESK));
         cancel(&mut p, n);
     }
+    // Control length: as long as the median request (calibrated on 1,000 requests).
+    let mut warm: Vec<u32> = (0..1_000u64)
+        .map(|k| {
+            let n = 10_000_000 + k;
+            request(&mut p, n);
+            let t = Instant::now();
+            black_box(p.deliver(DESK));
+            let d = t.elapsed().as_nanos() as u32;
+            cancel(&mut p, n);
+            d
+        })
+        .collect();
+    warm.sort_unstable();
+    let t = Instant::now();
+    black_box(control(1_000_000, 88_172_645_463_325_252));
+    let control_ns_per_round = t.elapsed().as_nanos() as f64 / 1_000_000.0;
+    let control_rounds = (f64::from(warm[500]) / control_ns_per_round).max(1.0) as u32;
     let mut lat_ns = vec![0u32; requests];
     let mut at_ns = vec![0u64; requests];
+    let mut control_ns = vec![0u32; requests];
     // Touch the sample buffers now, so their first-write page faults are not in the run.
     lat_ns.fill(1);
     at_ns.fill(1);
+    control_ns.fill(1);
     let irq_before = irq_counters();
     let os_before = os_counters();
     let origin = Instant::now();
-    for (i, (lat, at)) in lat_ns.iter_mut().zip(at_ns.iter_mut()).enumerate() {
+    for (i, ((lat, at), ctl)) in lat_ns
+        .iter_mut()
+        .zip(at_ns.iter_mut())
+        .zip(control_ns.iter_mut())
+        .enumerate()
+    {
         let n = 10_000 + i as u64;
         request(&mut p, n);
         let t = Instant::now();
@@ -107,6 +145,9 @@ fn main() {
         *lat = d.as_nanos().min(u32::MAX as u128) as u32;
         *at = (t - origin).as_nanos() as u64;
         cancel(&mut p, n);
+        let t = Instant::now();
+        black_box(control(control_rounds, n));
+        *ctl = t.elapsed().as_nanos().min(u32::MAX as u128) as u32;
     }
     let os_after = os_counters();
     let irq_after = irq_counters();
@@ -117,6 +158,16 @@ fn main() {
     let mut sorted = lat_ns.clone();
     sorted.sort_unstable();
     let p99 = quantile(&sorted, 0.99);
+    control_ns.sort_unstable();
+    println!(
+        "control (ALU only, {control_rounds} rounds, timed after each request): p50 {} p90 {} p99 {} p99.9 {} ns; p99/p50 {:.2} (the RFQ path: {:.2})",
+        quantile(&control_ns, 0.5),
+        quantile(&control_ns, 0.9),
+        quantile(&control_ns, 0.99),
+        quantile(&control_ns, 0.999),
+        f64::from(quantile(&control_ns, 0.99)) / f64::from(quantile(&control_ns, 0.5).max(1)),
+        f64::from(p99) / f64::from(quantile(&sorted, 0.5).max(1))
+    );
     println!(
         "{kind:?} {requests} requests: p50 {} p90 {} p99 {} p99.9 {} max {} ns",
         quantile(&sorted, 0.5),
