@@ -195,10 +195,11 @@ impl MemoryStore {
     }
 
     /// Where a frame of `len` bytes goes (stream position, ring offset): the head, or the
-    /// ring's start when it would straddle the end. `None` when the ring is too small for it.
+    /// ring's start when it would straddle the end. `None` when the ring is too small for it
+    /// (an empty frame always has a place, even in an empty ring).
     fn place(&self, len: usize) -> Option<(u64, usize)> {
         let cap = self.ring.len();
-        if cap == 0 || len > cap {
+        if len > cap {
             return None;
         }
         Some(if self.head_offset + len > cap {
@@ -236,8 +237,9 @@ impl MemoryStore {
 
     /// A new ring for `len` more bytes after the kept frames of the window of MsgSeqNum `to`
     /// (the oldest kept, `from`, to `to - 1`), which it holds packed from its start in
-    /// ascending MsgSeqNum order (the order they were written). Its size: what they need plus a quarter, at least a quarter more than the
-    /// old ring, rounded to 64 bytes, within the store's bound.
+    /// ascending MsgSeqNum order (the order they were written). Its size: what they need plus
+    /// a quarter, at least a quarter more than the old ring, rounded to 64 bytes, within the
+    /// store's bound.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, len: usize, to: u64) {
@@ -615,6 +617,27 @@ mod tests {
         );
         // Every frame of the window is still served.
         assert_eq!(collect(&s, 1, u64::MAX, usize::MAX).len(), 4096);
+    }
+
+    #[test]
+    fn a_store_that_keeps_no_bytes_keeps_empty_frames_and_refuses_the_rest() {
+        let mut s = MemoryStore::new(
+            MemoryStoreLimits {
+                max_messages: 2,
+                max_message_bytes: 0,
+            },
+            Nanos(1),
+        );
+        for seq in 1..=5u64 {
+            s.store_sent(seq, b"").unwrap();
+            assert_eq!(
+                s.store_sent(seq, b"x"),
+                Err(StoreError::TooLarge { len: 1, limit: 0 })
+            );
+            s.set_next_sender_seq(seq + 1).unwrap();
+        }
+        assert_eq!(s.ring_bytes(), 0);
+        assert_eq!(collect(&s, 1, 5, 10), vec![(4, vec![]), (5, vec![])]);
     }
 
     #[test]
