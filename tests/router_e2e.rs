@@ -116,16 +116,7 @@ fn start(protocol: &str) -> World {
     let mut b = Peer::accept(&b_listener, "DEALERB", "ROUTER");
     let logon = b.recv_type("A");
     assert_eq!(logon.get(49), Some("ROUTER"));
-    b.send("A", "98=0|108=30|141=Y|");
-    // An unrequested reset: the router restarts its sequences and answers with its own
-    // Logon, numbered 1 again.
-    let again = b.recv_type("A");
-    assert_eq!(
-        (again.get(34), again.get(141)),
-        (Some("1"), Some("Y")),
-        "{}",
-        again.0
-    );
+    b.answer_logon_with_reset(30);
     let mut desk = Peer::connect(addr, "DESK", "ROUTER");
     desk.logon(30);
     let mut a = Peer::connect(addr, "DEALERA", "ROUTER");

@@ -174,16 +174,7 @@ fn start(name: &str, protocol: &str, durability: &str, paused: bool) -> World {
     let addr: SocketAddr = router.listen_addrs[0].unwrap();
     let mut b = Peer::accept(&b_listener, "DEALERB", "ROUTER");
     b.recv_type("A");
-    b.send("A", "98=0|108=30|141=Y|");
-    // An unrequested reset: the router restarts its sequences and answers with its own
-    // Logon, numbered 1 again.
-    let again = b.recv_type("A");
-    assert_eq!(
-        (again.get(34), again.get(141)),
-        (Some("1"), Some("Y")),
-        "{}",
-        again.0
-    );
+    b.answer_logon_with_reset(30);
     let mut desk = Peer::connect(addr, "DESK", "ROUTER");
     desk.logon(30);
     let mut a = Peer::connect(addr, "DEALERA", "ROUTER");

@@ -118,6 +118,20 @@ impl Peer {
         self.recv_type("A")
     }
 
+    /// As the acceptor of the router's Logon (already received), answers it asking for a
+    /// reset (141=Y) the router did not ask for: the router restarts its sequences and
+    /// answers with its own Logon, numbered 1 again, with 141=Y.
+    pub fn answer_logon_with_reset(&mut self, heart_bt_int_s: u32) {
+        self.send("A", &format!("98=0|108={heart_bt_int_s}|141=Y|"));
+        let again = self.recv_type("A");
+        assert_eq!(
+            (again.get(34), again.get(141)),
+            (Some("1"), Some("Y")),
+            "{}",
+            again.0
+        );
+    }
+
     /// The next message, or `None` if the router closed the connection.
     pub fn try_recv(&mut self) -> Option<Msg> {
         loop {
