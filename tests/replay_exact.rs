@@ -311,6 +311,51 @@ fn score_updates_and_a_rules_reload_replay_byte_for_byte() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// A score update journaled by a build with another score-table layout (its rows' format
+/// field says 1) is refused by replay with what to do, instead of being fed to the engine
+/// with this build's meanings.
+#[test]
+fn score_rows_of_another_table_format_are_refused_by_replay() {
+    let dir = fresh_dir("older-rows");
+    let journal = record_run(&dir);
+    let reader = JournalReader::open(&journal).unwrap();
+    let (seq, segment, offset, len) = reader
+        .records()
+        .map(|r| r.unwrap())
+        .find_map(|r| {
+            let v = r.record;
+            (v.kind() == Some(RecordKind::EngineInput)
+                && v.payload[0] == InputEvent::ScoreUpdate as u8)
+                .then(|| {
+                    (
+                        v.seq,
+                        r.segment_number,
+                        r.offset as usize,
+                        32 + v.payload.len(),
+                    )
+                })
+        })
+        .expect("a score update");
+    drop(reader);
+    let path = journal.join(segment_file_name(segment));
+    let mut bytes = fs::read(&path).unwrap();
+    let rec = &mut bytes[offset..offset + len];
+    // The first row's format field (row bytes 4..8) as an older build left it: 0.
+    rec[32 + 16 + 4..32 + 16 + 8].fill(0);
+    let crc = record_crc(rec);
+    rec[4..8].copy_from_slice(&crc.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    match replay_dir(&journal) {
+        Err(ReplayError::BadRecord { seq: at, why }) => {
+            assert_eq!(at, seq, "{why}");
+            assert!(why.contains("score-table format 1"), "{why}");
+            assert!(why.contains("replay it with that build"), "{why}");
+        }
+        other => panic!("expected the update refused, got {other:?}"),
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn one_altered_score_row_diverges_at_the_first_decision_it_changes() {
     let dir = fresh_dir("tampered");

@@ -34,8 +34,9 @@ use crate::rfq::engine::{Engine, Event};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::SessionId;
 use crate::select::feedback::{RulesReload, ScoreUpdate};
-use crate::select::rows::ScoreRow;
+use crate::select::rows::{journal_row_format, ScoreRow, ROW_BYTES};
 use crate::select::rules::RuleSet;
+use crate::select::table::VERSION as TABLE_VERSION;
 use crate::select::Panel;
 use crate::time::Nanos;
 use std::path::Path;
@@ -415,6 +416,23 @@ pub fn replay<'a, P: Panel>(
                         r.out.clear();
                     }
                     EngineInput::ScoreRows { more, rows, .. } => {
+                        // Rows journaled by a build with another score-table layout mean
+                        // something else in this one: replaying them could only mislead.
+                        let other_format = rows
+                            .chunks_exact(ROW_BYTES)
+                            .filter_map(|c| <&[u8; ROW_BYTES]>::try_from(c).ok())
+                            .map(journal_row_format)
+                            .find(|&v| v != TABLE_VERSION);
+                        if let Some(v) = other_format {
+                            return Err(bad(
+                                seq,
+                                format!(
+                                    "score rows in score-table format {v}, this build reads \
+                                     format {TABLE_VERSION}: the journal was written by another \
+                                     build; replay it with that build"
+                                ),
+                            ));
+                        }
                         r.rows.extend(score_rows(rows));
                         if more {
                             continue;
