@@ -9,25 +9,19 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hdrhistogram::Histogram;
-use rfq_router::rfq::types::{FixId, Side};
 use rfq_router::select::model::{
     back_off, composite, metrics_with, normalise, ModelConfig, Observation, RowStats, SegmentPrior,
 };
-use rfq_router::select::rules::RuleSet;
-use rfq_router::select::scored::{load_instruments, ScoredPanel, TableScores};
 use rfq_router::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys};
 use rfq_router::select::table::{ScoreReader, ScoreWriter, TableParams};
-use rfq_router::select::{Panel, RfqSpec, Selection};
+use rfq_router::select::{Panel, Selection};
 use rfq_router::time::Nanos;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[path = "support/selection_fixture.rs"]
 mod selection_fixture;
-use selection_fixture::{
-    fifty_rules, fill_selection_table, selection_candidates, selection_dealers, selection_keys,
-    selection_now, SELECTION_ISIN, SELECTION_QTY,
-};
+use selection_fixture::{selection_candidates, SelectionWorld};
 
 const DEALERS: u32 = 10_000;
 const SEGMENTS_PER_DEALER: u32 = 100;
@@ -255,35 +249,12 @@ fn score_benches(c: &mut Criterion) {
 // over a real score table.
 
 fn selection_benches(c: &mut Criterion) {
-    let rules = RuleSet::parse(&fifty_rules(), Path::new("bench rules")).expect("bench rules");
-    let master = load_instruments(None).expect("embedded security master");
-    let now = selection_now();
-    let keys = selection_keys(&rules, &master, now);
     // A table of 10,000 dealers with 5-40 RFQs each in every segment of the order.
-    let cfg = ModelConfig::default();
-    let path = std::env::temp_dir().join(format!("rfq-bench-sel-{}.scores", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let mut w = ScoreWriter::create(&path, TableParams::new(DEALERS, 16, &cfg), Nanos(1))
-        .expect("create bench table");
-    fill_selection_table(&mut w, &keys, DEALERS, now, &cfg);
-    let id = FixId::new(SELECTION_ISIN).unwrap();
-    let source = FixId::new(b"4").unwrap();
-    let spec = RfqSpec {
-        instrument: &id,
-        id_source: &source,
-        side: Some(Side::Buy),
-        qty: SELECTION_QTY,
-        now,
-    };
+    let world = SelectionWorld::new("rfq-bench-sel", DEALERS, DEALERS);
+    let spec = world.spec();
     let mut g = c.benchmark_group("full_selection");
     for n in [200u32, DEALERS] {
-        let dealers = selection_dealers(n);
-        let mut panel = ScoredPanel::new(
-            rules.clone(),
-            master.clone(),
-            &dealers,
-            TableScores::new(w.reader(), cfg.clone()),
-        );
+        let mut panel = world.panel(n);
         let candidates = selection_candidates(n);
         let mut out = Selection::default();
         // Fills the cache for the order's segment path (the first RFQ in a segment).
@@ -323,8 +294,6 @@ fn selection_benches(c: &mut Criterion) {
         });
     }
     g.finish();
-    drop(w);
-    let _ = std::fs::remove_file(&path);
 }
 
 fn config() -> Criterion {

@@ -793,7 +793,7 @@ impl Checker<'_> {
     }
 
     /// A decimal in `min..=max`, or `default`.
-    fn decimal(
+    pub(crate) fn decimal(
         &self,
         value: &Option<Spanned<f64>>,
         key: &'static str,

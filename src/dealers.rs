@@ -68,6 +68,33 @@ pub struct Dealer {
     pub line: usize,
 }
 
+impl Dealer {
+    /// A dealer as a `[[dealer]]` entry with only these keys loads: no legal entity,
+    /// agreements or contacts; side and size disclosed, hits as QuoteResponse, losers told.
+    pub fn new(
+        name: String,
+        party_id: String,
+        session: usize,
+        tier: u8,
+        asset_classes: Vec<String>,
+    ) -> Dealer {
+        Dealer {
+            name,
+            legal_entity: String::new(),
+            party_id,
+            session,
+            tier,
+            asset_classes,
+            agreements: Vec::new(),
+            contacts: Vec::new(),
+            disclose_side_and_size: yes(),
+            hit_with: HitMessage::default(),
+            tell_losers: yes(),
+            line: 0,
+        }
+    }
+}
+
 /// The whole database, in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dealers {

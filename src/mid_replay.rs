@@ -28,7 +28,7 @@
 //! in order, so every instrument starts from its latest mid; later rows at
 //! `(time - first time - start_offset_s) / speed` after the replay starts.
 
-use crate::config::{Checker, ConfigError, Num, Problem};
+use crate::config::{Checker, ConfigError, Num};
 use crate::inbox::InboxSender;
 use crate::rfq::types::FixId;
 use crate::select::feedback::{MarketMid, ToEngine};
@@ -84,31 +84,14 @@ pub(crate) fn settings(
     raw: &RawMarketData,
 ) -> Result<MarketDataSettings, ConfigError> {
     let d = MarketDataSettings::default();
-    let decimal = |v: &Option<toml::Spanned<f64>>, key, default: f64, min: f64, max: f64| {
-        let Some(v) = v else { return Ok(default) };
-        let x = *v.get_ref();
-        if x >= min && x <= max {
-            Ok(x)
-        } else {
-            Err(checker.invalid(
-                v.span(),
-                Problem::DecimalOutOfRange {
-                    key,
-                    value: x,
-                    min,
-                    max,
-                },
-            ))
-        }
-    };
     Ok(MarketDataSettings {
         csv: raw
             .csv
             .as_deref()
             .filter(|s| !s.is_empty())
             .map(PathBuf::from),
-        speed: decimal(&raw.speed, "market_data.speed", d.speed, 0.001, 1e6)?,
-        start_offset_s: decimal(
+        speed: checker.decimal(&raw.speed, "market_data.speed", d.speed, 0.001, 1e6)?,
+        start_offset_s: checker.decimal(
             &raw.start_offset_s,
             "market_data.start_offset_s",
             d.start_offset_s,

@@ -19,9 +19,7 @@ use crate::fix::validate::Validator;
 use crate::fix::{Encoder, Message};
 use crate::journal::records::EngineInput;
 use crate::journal::tap::{JournalTap, UNSENT_REFUSED};
-use crate::rfq::engine::{
-    DealerConfig, Engine, EngineConfig, EngineLimits, Event, HitWith, Outcome,
-};
+use crate::rfq::engine::{DealerConfig, Engine, EngineConfig, EngineLimits, Event, Outcome};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::{FixId, SessionId};
 use crate::select::feedback::{ScoreUpdate, ToEngine};
@@ -173,15 +171,8 @@ pub fn engine_config(dealers: usize, limits: EngineLimits) -> EngineConfig {
     let dealers = (1..=dealers)
         .map(|i| {
             let peer = format!("D{i}");
-            DealerConfig {
-                party_id: FixId::new(peer.as_bytes()).expect("short id"),
-                name: peer,
-                session: SessionId(i as u16),
-                tier: 1,
-                disclose_side_and_size: true,
-                hit_with: HitWith::QuoteResponse,
-                tell_losers: true,
-            }
+            let party_id = FixId::new(peer.as_bytes()).expect("short id");
+            DealerConfig::new(peer, party_id, SessionId(i as u16), 1)
         })
         .collect();
     EngineConfig {

@@ -65,15 +65,12 @@ fn frame(body: &str) -> Vec<u8> {
 }
 
 fn dealer(name: &str, session: u16, tier: u8) -> DealerConfig {
-    DealerConfig {
-        name: name.to_string(),
-        party_id: FixId::new(name.as_bytes()).unwrap(),
-        session: SessionId(session),
+    DealerConfig::new(
+        name.to_string(),
+        FixId::new(name.as_bytes()).unwrap(),
+        SessionId(session),
         tier,
-        disclose_side_and_size: true,
-        hit_with: HitWith::QuoteResponse,
-        tell_losers: true,
-    }
+    )
 }
 
 impl Harness {

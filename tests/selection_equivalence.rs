@@ -6,7 +6,7 @@
 //! weights with many ties, NaN scores, offline and excluded dealers, and after score updates
 //! that change some dealers' scores.
 
-use rfq_router::dealers::{Dealer, Dealers, HitMessage};
+use rfq_router::dealers::{Dealer, Dealers};
 use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::select::instruments::Date;
 use rfq_router::select::model::Observation;
@@ -120,20 +120,13 @@ fn dealers() -> Dealers {
                     2 => vec!["hy_corp".to_string(), "ig_corp".to_string()],
                     _ => Vec::new(),
                 };
-                Dealer {
-                    name: format!("Dealer {i}"),
-                    legal_entity: String::new(),
-                    party_id: format!("D{i}"),
-                    session: usize::from(i),
-                    tier: 1,
-                    asset_classes: classes,
-                    agreements: Vec::new(),
-                    contacts: Vec::new(),
-                    disclose_side_and_size: true,
-                    hit_with: HitMessage::QuoteResponse,
-                    tell_losers: true,
-                    line: 0,
-                }
+                Dealer::new(
+                    format!("Dealer {i}"),
+                    format!("D{i}"),
+                    usize::from(i),
+                    1,
+                    classes,
+                )
             })
             .collect(),
     }

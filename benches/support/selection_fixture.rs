@@ -3,17 +3,18 @@
 //! the timings are taken over the same order, rules, dealers and score rows. It builds
 //! inputs only: it must not time, assert on speed or print.
 
-use rfq_router::dealers::{Dealer, Dealers, HitMessage};
-use rfq_router::rfq::types::{DealerId, Side};
+use rfq_router::dealers::{Dealer, Dealers};
+use rfq_router::rfq::types::{DealerId, FixId, Side};
 use rfq_router::select::instruments::{Date, SecurityMaster};
 use rfq_router::select::model::{ModelConfig, Observation};
 use rfq_router::select::pretrade::{analyse, OrderTerms};
 use rfq_router::select::rules::RuleSet;
-use rfq_router::select::scored::segment_keys;
+use rfq_router::select::scored::{load_instruments, segment_keys, ScoredPanel, TableScores};
 use rfq_router::select::segment::{Buckets, SegmentKeys};
-use rfq_router::select::table::ScoreWriter;
-use rfq_router::select::Candidate;
+use rfq_router::select::table::{ScoreWriter, TableParams};
+use rfq_router::select::{Candidate, RfqSpec};
 use rfq_router::time::Nanos;
+use std::path::{Path, PathBuf};
 
 /// The order: an HY corporate bond rated BB with an ADV of 6.8 M, bought 6 M.
 pub const SELECTION_ISIN: &[u8] = b"US99L2QH1094";
@@ -54,19 +55,14 @@ pub fn fifty_rules() -> String {
 pub fn selection_dealers(n: u32) -> Dealers {
     Dealers {
         dealers: (0..n)
-            .map(|i| Dealer {
-                name: format!("Dealer {i}"),
-                legal_entity: String::new(),
-                party_id: format!("D{i}"),
-                session: i as usize,
-                tier: 1 + (i % 3 == 0) as u8,
-                asset_classes: vec![if i % 2 == 0 { "hy_corp" } else { "ig_corp" }.to_string()],
-                agreements: Vec::new(),
-                contacts: Vec::new(),
-                disclose_side_and_size: true,
-                hit_with: HitMessage::QuoteResponse,
-                tell_losers: true,
-                line: 0,
+            .map(|i| {
+                Dealer::new(
+                    format!("Dealer {i}"),
+                    format!("D{i}"),
+                    i as usize,
+                    1 + (i % 3 == 0) as u8,
+                    vec![if i % 2 == 0 { "hy_corp" } else { "ig_corp" }.to_string()],
+                )
             })
             .collect(),
     }
@@ -145,5 +141,73 @@ pub fn fill_selection_table(
                 .expect("fixture table has room");
             }
         }
+    }
+}
+
+/// The whole fixture: the fifty rules, the embedded security master, `now`, the model and a
+/// score table of `table_dealers` dealer blocks (16 segments each) whose first `filled`
+/// dealers have rows in every segment of the order. The table file is removed on drop.
+pub struct SelectionWorld {
+    pub rules: RuleSet,
+    pub master: SecurityMaster,
+    pub now: Nanos,
+    pub cfg: ModelConfig,
+    pub writer: ScoreWriter,
+    id: FixId,
+    source: FixId,
+    path: PathBuf,
+}
+
+impl SelectionWorld {
+    /// `tag` names the table file (one per process in the temporary directory).
+    pub fn new(tag: &str, table_dealers: u32, filled: u32) -> SelectionWorld {
+        let rules = RuleSet::parse(&fifty_rules(), Path::new("fixture rules")).expect("rules");
+        let master = load_instruments(None).expect("embedded security master");
+        let now = selection_now();
+        let keys = selection_keys(&rules, &master, now);
+        let cfg = ModelConfig::default();
+        let path = std::env::temp_dir().join(format!("{tag}-{}.scores", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut writer =
+            ScoreWriter::create(&path, TableParams::new(table_dealers, 16, &cfg), Nanos(1))
+                .expect("create fixture table");
+        fill_selection_table(&mut writer, &keys, filled, now, &cfg);
+        SelectionWorld {
+            rules,
+            master,
+            now,
+            cfg,
+            writer,
+            id: FixId::new(SELECTION_ISIN).expect("isin"),
+            source: FixId::new(b"4").expect("id source"),
+            path,
+        }
+    }
+
+    /// The order: a buy of `SELECTION_QTY` of `SELECTION_ISIN` at `now`.
+    pub fn spec(&self) -> RfqSpec<'_> {
+        RfqSpec {
+            instrument: &self.id,
+            id_source: &self.source,
+            side: Some(Side::Buy),
+            qty: SELECTION_QTY,
+            now: self.now,
+        }
+    }
+
+    /// A panel over the first `n` dealers, reading the table.
+    pub fn panel(&self, n: u32) -> ScoredPanel<TableScores> {
+        ScoredPanel::new(
+            self.rules.clone(),
+            self.master.clone(),
+            &selection_dealers(n),
+            TableScores::new(self.writer.reader(), self.cfg.clone()),
+        )
+    }
+}
+
+impl Drop for SelectionWorld {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -49,6 +49,22 @@ pub struct DealerConfig {
     pub tell_losers: bool,
 }
 
+impl DealerConfig {
+    /// A dealer told the side and size, hit with QuoteResponse, and told when it lost (a
+    /// `[[dealer]]` entry's defaults).
+    pub fn new(name: String, party_id: FixId, session: SessionId, tier: u8) -> DealerConfig {
+        DealerConfig {
+            name,
+            party_id,
+            session,
+            tier,
+            disclose_side_and_size: true,
+            hit_with: HitWith::QuoteResponse,
+            tell_losers: true,
+        }
+    }
+}
+
 /// Bounds on everything the engine holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EngineLimits {

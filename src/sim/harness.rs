@@ -16,12 +16,10 @@ use super::model::{
 };
 use super::policy::{BroadcastAll, Oracle, PolicyKind, RandomK, SimulatedPanel, StaticList};
 use super::rng::Rng;
-use crate::dealers::{Dealer, Dealers, HitMessage};
+use crate::dealers::{Dealer, Dealers};
 use crate::fix::validate::Validator;
 use crate::fix::{Decoder, Encoder};
-use crate::rfq::engine::{
-    Counters, DealerConfig, Engine, EngineConfig, EngineLimits, Event, HitWith,
-};
+use crate::rfq::engine::{Counters, DealerConfig, Engine, EngineConfig, EngineLimits, Event};
 use crate::rfq::outbox::{Command, Outbox};
 use crate::rfq::types::{DealerId, FixId, SessionId};
 use crate::select::feedback::{ScoreUpdate, MAX_SCORE_BATCH};
@@ -145,14 +143,13 @@ impl World {
                 .dealers
                 .iter()
                 .enumerate()
-                .map(|(i, d)| DealerConfig {
-                    name: d.name.clone(),
-                    party_id: FixId::new(d.name.as_bytes()).expect("short dealer name"),
-                    session: SessionId(i as u16 + 1),
-                    tier: 1,
-                    disclose_side_and_size: true,
-                    hit_with: HitWith::QuoteResponse,
-                    tell_losers: true,
+                .map(|(i, d)| {
+                    DealerConfig::new(
+                        d.name.clone(),
+                        FixId::new(d.name.as_bytes()).expect("short dealer name"),
+                        SessionId(i as u16 + 1),
+                        1,
+                    )
                 })
                 .collect(),
             desks: vec![SessionId(DESK_SESSION)],
@@ -169,18 +166,14 @@ impl World {
                 .iter()
                 .enumerate()
                 .map(|(i, d)| Dealer {
-                    name: d.name.clone(),
                     legal_entity: format!("{} (simulated)", d.name),
-                    party_id: d.name.clone(),
-                    session: i + 1,
-                    tier: 1,
-                    asset_classes: d.home.iter().map(|s| s.to_string()).collect(),
-                    agreements: Vec::new(),
-                    contacts: Vec::new(),
-                    disclose_side_and_size: true,
-                    hit_with: HitMessage::QuoteResponse,
-                    tell_losers: true,
-                    line: 0,
+                    ..Dealer::new(
+                        d.name.clone(),
+                        d.name.clone(),
+                        i + 1,
+                        1,
+                        d.home.iter().map(|s| s.to_string()).collect(),
+                    )
                 })
                 .collect(),
         }
