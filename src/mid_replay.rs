@@ -30,6 +30,7 @@
 
 use crate::config::{Checker, ConfigError, Num};
 use crate::inbox::InboxSender;
+use crate::pinning::StoppableThread;
 use crate::rfq::types::FixId;
 use crate::select::feedback::{MarketMid, ToEngine};
 use crate::select::instruments::SecurityMaster;
@@ -424,28 +425,13 @@ pub struct MidReplayCounters {
 /// The running replay thread; dropping it stops the thread.
 pub struct RunningMidReplay {
     pub counters: Arc<MidReplayCounters>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: StoppableThread,
 }
 
 impl RunningMidReplay {
     /// Stops the thread (rows not yet due are not sent) and waits for it.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for RunningMidReplay {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.thread.stop();
     }
 }
 
@@ -464,8 +450,7 @@ pub fn spawn_mid_replay(
     let thread = crate::pinning::spawn_pinned("mid-replay", cpu, move |_| replay.run(&c, &s))?;
     Ok(RunningMidReplay {
         counters,
-        stop,
-        thread: Some(thread),
+        thread: StoppableThread::new(stop, thread),
     })
 }
 

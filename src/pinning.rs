@@ -4,9 +4,46 @@
 //! sched_setaffinity): [`pin_current_thread`] pins, or leaves the thread unpinned when the CPU
 //! asked for is not one this process may run on, and returns a [`Pinning`] that says which.
 //! It must not print or log: a caller that wants the router to "say so once" prints
-//! [`Pinning::warning`] itself (the binary does; the library prints nothing).
+//! [`Pinning::warning`] itself (the binary does; the library prints nothing). It also owns
+//! [`StoppableThread`], the handle of a thread that runs until a stop flag is set.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// A thread that runs until its stop flag is set. `stop` (or dropping the handle) sets the
+/// flag, wakes the thread if it is parked, and waits for it to finish.
+#[derive(Debug)]
+pub struct StoppableThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StoppableThread {
+    /// `thread` must look at `stop` (Acquire) often enough to end soon after it is set.
+    pub fn new(stop: Arc<AtomicBool>, thread: JoinHandle<()>) -> StoppableThread {
+        StoppableThread {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Sets the stop flag, wakes the thread and waits for it (again: nothing).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StoppableThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// What became of a thread's CPU request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,4 +195,36 @@ where
     // An error means the thread ended before pinning (it cannot: pinning never panics).
     let _ = pinned_rx.recv();
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread parked with no timeout ends only if `stop` both sets the flag and wakes it;
+    /// dropping the handle does the same.
+    #[test]
+    fn a_stoppable_thread_parked_without_timeout_is_woken_and_joined() {
+        for by_drop in [false, true] {
+            let stop = Arc::new(AtomicBool::new(false));
+            let ended = Arc::new(AtomicBool::new(false));
+            let (s, e) = (stop.clone(), ended.clone());
+            let thread = std::thread::spawn(move || {
+                while !s.load(Ordering::Acquire) {
+                    std::thread::park();
+                }
+                e.store(true, Ordering::Release);
+            });
+            let mut t = StoppableThread::new(stop.clone(), thread);
+            if by_drop {
+                drop(t);
+            } else {
+                t.stop();
+                t.stop();
+            }
+            assert!(stop.load(Ordering::Acquire), "the flag is set");
+            // Joined: the thread's last store happened before `stop` (or the drop) returned.
+            assert!(ended.load(Ordering::Acquire), "the thread ended");
+        }
+    }
 }

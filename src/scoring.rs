@@ -16,6 +16,7 @@
 
 use crate::config::{Checker, ConfigError, Num, Problem};
 use crate::inbox::InboxSender;
+use crate::pinning::StoppableThread;
 use crate::select::feedback::{RulesReload, ScoreUpdate, ToEngine};
 use crate::select::model::ModelConfig;
 use crate::select::rows::copy_updated_rows;
@@ -238,27 +239,13 @@ pub struct ScoringThread {
 /// The running scoring thread.
 pub struct RunningScoring {
     pub counters: Arc<ScoringCounters>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: StoppableThread,
 }
 
 impl RunningScoring {
     /// Asks the thread to finish and waits for it.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for RunningScoring {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.thread.stop();
     }
 }
 
@@ -366,8 +353,7 @@ pub fn spawn_scoring_on(
     })?;
     Ok(RunningScoring {
         counters,
-        stop,
-        thread: Some(thread),
+        thread: StoppableThread::new(stop, thread),
     })
 }
 
