@@ -60,13 +60,17 @@
 //!   `net_markout_window_s / 2` of `t_exec + h` (none: the latest print before, if fresh), where `D(t)` = the desk's lasting impact in
 //!   the bond up to `t` (`sum dir_e * impact_lasting_share * impact_bps_e` over its
 //!   executions, bps / 1e4): the move the desk's own trades (this one included) explain is
-//!   taken out.
-//! - competitiveness of a quote = `dir * (peers - px) / peers * 1e4`, `peers` the mean of the
-//!   other dealers' latest firm quotes in the RFQ (> 0: better than its peers; 0 alone).
+//!   taken out; the end mid is also multiplied by `exp(dir * ((1 - s) * L_before - s *
+//!   L_after) / 1e4)`, `s` = `impact_lasting_share`, `L_before` / `L_after` the summed leakage
+//!   estimates of the other dealers asked that answered before the winner's quote / did not.
+//! - competitiveness of a quote = `dir * (peers - px') / peers * 1e4`, `px' = px * exp(-dir *
+//!   L_before / 1e4)` (the quote cleared of the leakage estimates of the other dealers asked
+//!   that answered before it), `peers` the mean of the other dealers' latest firm quotes in
+//!   the RFQ, each cleared the same way (> 0: better than its peers; 0 alone).
 //! - drift of the RFQ = `dir * (end - start) / start * 1e4`, `start` the smoothed mid at the
 //!   opening, `end` the mean of the prints after it and before the execution (or the end
-//!   without a trade) (> 0: the market moved the way the client wanted to trade while the
-//!   request was out); an asked loser's `Drift` is that less the leakage estimates of the
+//!   without a trade) (> 0: the market moved the way the client trades, against it, while
+//!   the request was out); an asked loser's `Drift` is that less the leakage estimates of the
 //!   other dealers asked.
 //!
 //! # What feeds the score (and why it is not DESIGN's reported TCA)
@@ -79,9 +83,16 @@
 //!   the simulator's feed), the bond and size's cost, and the leaks that moved the mid before
 //!   a slow dealer quoted, so a fast leaky dealer looked as good as a slow sharp one. A
 //!   quote against its RFQ's other quotes cancels everything common to the RFQ, and counting
-//!   every firm quote (not only wins) removes the winner selection. What stays: a slow quote
-//!   still carries a leak that came before it (about a third of the true cost gap), and a
-//!   dealer asked with sharp peers looks a little worse (no per-dealer fixed effects).
+//!   every firm quote (not only wins) removes the winner selection. A quote that comes after
+//!   another asked dealer's leak is priced off the moved mid: a slow quote carried the leaks
+//!   of the fast dealers asked with it (about a third of the true cost gap in the simulator),
+//!   and a fast leaky dealer's own leak made its slower peers look worse. So each quote is
+//!   first cleared of the leakage estimates (below) of the other dealers asked that answered
+//!   (quoted or declined) before it. The timing is a proxy: the router cannot see when a
+//!   dealer trades ahead, only when it has priced the order; a leak that lands after its
+//!   dealer answers is cleared from quotes it did not touch, one that lands before is missed
+//!   for the quotes between. What stays: a dealer asked with sharp peers looks a little
+//!   worse (no per-dealer fixed effects).
 //! - Leakage: DESIGN's loser drift over 30 minutes charges each loser the whole move, and in
 //!   30 minutes the desk's other trades in the bond (in the simulation ~5.5 of them, ~35 bps
 //!   of impact each) swamp a leak of a few bps. The move while the request is out holds the
@@ -100,9 +111,12 @@
 //!   (`IMPACT_LASTING_SHARE`) out, and ends on the mean of the prints in a window centred on
 //!   the horizon (`NET_MARKOUT_WINDOW_S`). What stays: the walk, other RFQs' leaks, the
 //!   impact model's error, and the winner's cost (the simulator's winners do not trade after
-//!   the fill, so there the net markout is ~ minus the cost). Known bias: a leak by any
-//!   dealer asked in the same RFQ that lands after the winner's quote (fast quotes come
-//!   before the leaks) raises the winner's markout.
+//!   the fill, so there the net markout is ~ minus the cost). The other dealers asked in the
+//!   same RFQ are taken out too, with the same timing proxy as the price: the lasting share
+//!   of the estimated leaks of those that answered after the winner's quote (the end mid
+//!   holds them, the price does not: a fast winner looked better by them), and the reverted
+//!   share of those that answered before it (the price holds them in full, the end mid only
+//!   their lasting share: a slow winner looked worse).
 
 use crate::rfq::outbox::MAX_PANEL;
 use crate::rfq::types::{DealerId, Side};
@@ -361,8 +375,12 @@ struct AskedSlot {
     dealer: DealerId,
     asked_at: Nanos,
     answered: bool,
-    /// The dealer's latest firm quote in time (NaN: none).
+    /// When it first quoted or declined (None: not yet, or it timed out): the leak-timing
+    /// proxy (a dealer's leak is taken to land by the time it has answered).
+    answered_at: Option<Nanos>,
+    /// The dealer's latest firm quote in time (NaN: none), and when it came.
     quote_px: f64,
+    quote_at: Nanos,
 }
 
 #[derive(Debug, Clone)]
@@ -412,6 +430,11 @@ struct NetMarkout {
     exec_px: f64,
     /// The instrument's desk impact just before the execution, bps.
     impact_before_bps: f64,
+    /// What the other asked dealers' estimated leaks do to the end mid against the execution
+    /// price, taken out (bps, + : the end mid is raised): `dir x ((1 - s) x before - s x
+    /// after)`, `s` = `impact_lasting_share`, `before` / `after` the sums of the estimates of
+    /// those that answered before the winner's quote / the rest (`Tca::leak_timing_bps`).
+    others_leaks_bps: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -693,7 +716,9 @@ impl Tca {
                     dealer,
                     asked_at: now,
                     answered: false,
+                    answered_at: None,
                     quote_px: f64::NAN,
+                    quote_at: now,
                 });
                 let keys = o.context.map(|c| c.keys);
                 out.push(update(rfq, dealer, keys, Observation::RfqSent, now));
@@ -713,6 +738,7 @@ impl Tca {
                 {
                     if px.is_finite() && px > 0.0 {
                         a.quote_px = px;
+                        a.quote_at = now;
                     }
                 }
                 self.answer(rfq, dealer, now, true, out);
@@ -838,6 +864,7 @@ impl Tca {
             return;
         };
         a.answered = true;
+        a.answered_at = Some(now);
         let response_s = now.saturating_sub(a.asked_at).0 as f64 / 1e9;
         let obs = if quoted {
             Observation::Quoted { response_s }
@@ -932,6 +959,17 @@ impl Tca {
                             dir,
                             exec_px: px,
                             impact_before_bps: o.impact_before_exec_bps,
+                            others_leaks_bps: {
+                                let share = self.cfg.impact_lasting_share;
+                                let quoted_at = o
+                                    .asked
+                                    .iter()
+                                    .find(|a| a.dealer == dealer && a.quote_px.is_finite())
+                                    .map_or(at, |a| a.quote_at);
+                                let (before, after) =
+                                    self.leak_timing_bps(&o, asked, dealer, quoted_at);
+                                dir.sign() * ((1.0 - share) * before - share * after)
+                            },
                         },
                         close_at: Nanos(centre.saturating_add(half_ns)),
                     },
@@ -939,19 +977,28 @@ impl Tca {
             }
         }
         // Competitiveness: every firm quote against the mean of the others in this RFQ (0
-        // for a lone quote, or without a side to say which way is better).
-        let quoted = o.asked.iter().filter(|a| a.quote_px.is_finite()).count();
-        let px_sum: f64 = o
-            .asked
-            .iter()
-            .filter(|a| a.quote_px.is_finite())
-            .map(|a| a.quote_px)
-            .sum();
-        for a in o.asked.iter().filter(|a| a.quote_px.is_finite()) {
+        // for a lone quote, or without a side to say which way is better), each quote first
+        // cleared of the estimated leaks of the other dealers that answered before it.
+        let mut cleared: SmallVec<[f64; MAX_PANEL]> = SmallVec::new();
+        for a in &o.asked {
+            cleared.push(match o.side {
+                Some(side) if a.quote_px.is_finite() => {
+                    let (before, _) = self.leak_timing_bps(&o, asked, a.dealer, a.quote_at);
+                    a.quote_px * (-direction(side).sign() * before / 1e4).exp()
+                }
+                _ => a.quote_px,
+            });
+        }
+        let quoted = cleared.iter().filter(|p| p.is_finite()).count();
+        let px_sum: f64 = cleared.iter().filter(|p| p.is_finite()).sum();
+        for (a, &px) in o.asked.iter().zip(&cleared) {
+            if !px.is_finite() {
+                continue;
+            }
             let bps = match o.side {
                 Some(side) if quoted > 1 => {
-                    let peers = (px_sum - a.quote_px) / (quoted - 1) as f64;
-                    quote_vs_peers_bps(direction(side), a.quote_px, peers).unwrap_or(0.0)
+                    let peers = (px_sum - px) / (quoted - 1) as f64;
+                    quote_vs_peers_bps(direction(side), px, peers).unwrap_or(0.0)
                 }
                 _ => 0.0,
             };
@@ -1051,7 +1098,7 @@ impl Tca {
                 let bps = from
                     .mean_until(to)
                     .or_else(|| self.fresh(net.instrument, at).map(|m| m.netted))
-                    .map(|m| m * (net.impact_before_bps / 1e4).exp())
+                    .map(|m| m * ((net.impact_before_bps + net.others_leaks_bps) / 1e4).exp())
                     .and_then(|end| markout_bps(net.dir, net.exec_px, end));
                 let Some(bps) = bps else {
                     self.counters.no_mid += 1;
@@ -1108,6 +1155,36 @@ impl Tca {
                 out.push(update(rfq, d, keys, Observation::Drift { bps: share }, at));
             }
         }
+    }
+
+    /// The leakage estimates (bps, + : the mid moved the way the client trades) of the
+    /// dealers asked in `o` (and `also_asked`) other than `dealer`, split by the leak-timing
+    /// proxy: (the sum over those that answered, quote or decline, before `t`; the sum over
+    /// the rest). A dealer that has answered has priced the order and is taken to have traded
+    /// ahead by then, if it does; one that has not, or never answers, after. Estimates are
+    /// read before this RFQ's own attribution updates them.
+    fn leak_timing_bps(
+        &self,
+        o: &OpenRfq,
+        also_asked: &AskedDealers,
+        dealer: DealerId,
+        t: Nanos,
+    ) -> (f64, f64) {
+        let (mut before, mut after) = (0.0, 0.0);
+        for a in o.asked.iter().filter(|a| a.dealer != dealer) {
+            let e = self.leakage_estimate_bps(a.dealer);
+            if a.answered_at.is_some_and(|x| x < t) {
+                before += e;
+            } else {
+                after += e;
+            }
+        }
+        for &d in also_asked {
+            if d != dealer && !o.asked.iter().any(|a| a.dealer == d) {
+                after += self.leakage_estimate_bps(d);
+            }
+        }
+        (before, after)
     }
 
     /// The current leakage estimate of `dealer` (bps of drift it adds to an RFQ it is asked
@@ -1888,6 +1965,276 @@ mod tests {
             assert!(q.abs() < 1.5, "a quiet dealer asked with the leaker: {q}");
         }
         assert_eq!(run_all().0, est, "deterministic");
+    }
+
+    /// Teaches `t` that asking `dealer` moves the market `bps` the way the client trades:
+    /// `n` RFQs numbered from `first`, each asking only it, the mid moving `bps` while the
+    /// request is out, none traded. Returns the next free RFQ number (RFQ `r` opens at
+    /// `r x 100` s).
+    fn teach_leak(t: &mut Tca, dealer: DealerId, bps: f64, first: u64, n: u64) -> u64 {
+        let mut out = Vec::new();
+        for rfq in first..first + n {
+            let t0 = rfq * 100;
+            for f in [
+                TcaFact::Mid {
+                    instrument: 7,
+                    mid: 100.0,
+                    now: at_s(t0),
+                },
+                TcaFact::Opened {
+                    rfq,
+                    context: ctx(),
+                    side: Some(Side::Buy),
+                    qty: 1e6,
+                    arrival_mid: 100.0,
+                    now: at_s(t0),
+                },
+                TcaFact::Asked {
+                    rfq,
+                    dealer,
+                    now: at_s(t0),
+                },
+                TcaFact::Mid {
+                    instrument: 7,
+                    mid: 100.0 * (1.0 + bps / 1e4),
+                    now: at_s(t0 + 10),
+                },
+                TcaFact::Finished {
+                    rfq,
+                    asked: [dealer].into_iter().collect(),
+                    winner: None,
+                    cover_px: f64::NAN,
+                    now: at_s(t0 + 30),
+                },
+                TcaFact::Mid {
+                    instrument: 7,
+                    mid: 100.0,
+                    now: at_s(t0 + 99),
+                },
+            ] {
+                t.on_fact(&f, &mut out);
+            }
+        }
+        first + n
+    }
+
+    fn dir_of(side: Side) -> f64 {
+        match side {
+            Side::Buy => 1.0,
+            Side::Sell => -1.0,
+        }
+    }
+
+    /// A quote priced after a leaky dealer answered carries its leak: it is cleared of the
+    /// dealer's estimate before the comparison. One priced before it is not, nor is one that
+    /// came before the leaky dealer answered. A decline counts as an answer.
+    #[test]
+    fn quotes_are_cleared_of_the_leaks_of_dealers_that_answered_before_them() {
+        let comps = |out: &[TcaOutput]| {
+            let of = |dealer| {
+                out.iter()
+                    .find_map(|o| match o {
+                        TcaOutput::Update(TcaUpdate {
+                            dealer: d,
+                            obs: Observation::Competitiveness { bps },
+                            ..
+                        }) if *d == dealer => Some(*bps),
+                        _ => None,
+                    })
+                    .expect("a competitiveness per quote")
+            };
+            (of(B), of(C))
+        };
+        for side in [Side::Buy, Side::Sell] {
+            let dir = dir_of(side);
+            // A declines `a_declines_s` after the request; C quotes at 1 s, B at 5 s, B's
+            // price moved from C's by exactly A's estimated leak.
+            let run = |a_declines_s: u64| {
+                let mut t = new_tca();
+                let rfq = teach_leak(&mut t, A, 10.0, 0, 200);
+                let leak = t.leakage_estimate_bps(A);
+                assert!(leak > 5.0 && leak < 10.0, "A's estimate {leak}");
+                assert_eq!(t.leakage_estimate_bps(B), 0.0);
+                let c_px = 100.0 + dir * 0.5;
+                let b_px = c_px * (dir * leak / 1e4).exp();
+                let t0 = rfq * 100;
+                let mut out = Vec::new();
+                for f in [
+                    TcaFact::Mid {
+                        instrument: 7,
+                        mid: 100.0,
+                        now: at_s(t0),
+                    },
+                    TcaFact::Opened {
+                        rfq,
+                        context: ctx(),
+                        side: Some(side),
+                        qty: 1e6,
+                        arrival_mid: 100.0,
+                        now: at_s(t0),
+                    },
+                    TcaFact::Asked {
+                        rfq,
+                        dealer: A,
+                        now: at_s(t0),
+                    },
+                    TcaFact::Asked {
+                        rfq,
+                        dealer: B,
+                        now: at_s(t0),
+                    },
+                    TcaFact::Asked {
+                        rfq,
+                        dealer: C,
+                        now: at_s(t0),
+                    },
+                    TcaFact::Quoted {
+                        rfq,
+                        dealer: C,
+                        px: c_px,
+                        now: at_s(t0 + 1),
+                    },
+                    TcaFact::Declined {
+                        rfq,
+                        dealer: A,
+                        now: at_s(t0 + a_declines_s),
+                    },
+                    TcaFact::Quoted {
+                        rfq,
+                        dealer: B,
+                        px: b_px,
+                        now: at_s(t0 + 5),
+                    },
+                    TcaFact::Finished {
+                        rfq,
+                        asked: [A, B, C].into_iter().collect(),
+                        winner: None,
+                        cover_px: f64::NAN,
+                        now: at_s(t0 + 30),
+                    },
+                ] {
+                    t.on_fact(&f, &mut out);
+                }
+                (comps(&out), leak)
+            };
+            // A answered at 2 s, before B's quote: B and C compare even.
+            let ((b, c), _) = run(2);
+            assert!(b.abs() < 1e-6 && c.abs() < 1e-6, "{side:?}: B {b}, C {c}");
+            // A answered at 6 s, after both quotes: B is compared as it came, worse than C by
+            // the leak, and C better by as much.
+            let ((b, c), leak) = run(6);
+            let want = dir * (1.0 - (dir * leak / 1e4).exp()) * 1e4;
+            assert!(close(b, want), "{side:?}: B {b} vs {want}");
+            assert!(c > 0.9 * leak, "{side:?}: C {c}");
+        }
+    }
+
+    /// The winner's net markout loses what the other asked dealers' leaks did to it: the
+    /// lasting share of the leaks of those that answered after its quote (in the end mid,
+    /// not in its price), and the reverted share of those that answered before it (in its
+    /// price in full, in the end mid only in part).
+    #[test]
+    fn net_markout_takes_out_the_other_dealers_leaks_by_when_they_answered() {
+        for side in [Side::Buy, Side::Sell] {
+            let dir = dir_of(side);
+            let mut t = new_tca();
+            let next = teach_leak(&mut t, A, 10.0, 0, 200);
+            let rfq = teach_leak(&mut t, C, 6.0, next, 200);
+            let (la, lc) = (t.leakage_estimate_bps(A), t.leakage_estimate_bps(C));
+            assert!(la > 5.0 && lc > 3.0, "{la} {lc}");
+            // A declines at 1 s, B quotes at 5 s and is hit at 10 s, C declines at 8 s.
+            let t0 = rfq * 100;
+            let px = 100.0 + dir * 0.2;
+            let mut out = Vec::new();
+            let mut facts = vec![
+                TcaFact::Mid {
+                    instrument: 7,
+                    mid: 100.0,
+                    now: at_s(t0),
+                },
+                TcaFact::Opened {
+                    rfq,
+                    context: ctx(),
+                    side: Some(side),
+                    qty: 1e6,
+                    arrival_mid: 100.0,
+                    now: at_s(t0),
+                },
+            ];
+            facts.extend([A, B, C].map(|dealer| TcaFact::Asked {
+                rfq,
+                dealer,
+                now: at_s(t0),
+            }));
+            facts.extend([
+                TcaFact::Declined {
+                    rfq,
+                    dealer: A,
+                    now: at_s(t0 + 1),
+                },
+                TcaFact::Quoted {
+                    rfq,
+                    dealer: B,
+                    px,
+                    now: at_s(t0 + 5),
+                },
+                TcaFact::Declined {
+                    rfq,
+                    dealer: C,
+                    now: at_s(t0 + 8),
+                },
+                TcaFact::Executed {
+                    rfq,
+                    dealer: B,
+                    px,
+                    qty: 1e6,
+                    now: at_s(t0 + 10),
+                },
+                TcaFact::Finished {
+                    rfq,
+                    asked: [A, B, C].into_iter().collect(),
+                    winner: Some(B),
+                    cover_px: f64::NAN,
+                    now: at_s(t0 + 10),
+                },
+                // The only print in the window (the horizon +- 150 s).
+                TcaFact::Mid {
+                    instrument: 7,
+                    mid: 100.0 + dir * 0.5,
+                    now: at_s(t0 + 10 + 1_800),
+                },
+            ]);
+            for f in &facts {
+                t.on_fact(f, &mut out);
+            }
+            t.advance(at_s(t0 + 100_000), &mut out);
+            let net: Vec<f64> = obs_of(&out, B)
+                .into_iter()
+                .filter_map(|o| match o {
+                    Observation::NetMarkout { bps } => Some(bps),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(net.len(), 1, "{out:?}");
+            // The desk's own lasting impact (this trade: 2/3 of ctx()'s 2 bps) is taken out of
+            // the print; A's leak (before B's quote) keeps its lasting share only: 1/3 put
+            // back; C's (after) is in the print at its lasting share: taken out.
+            let s = IMPACT_LASTING_SHARE;
+            let end = (100.0 + dir * 0.5)
+                * (-dir * s * 2.0 / 1e4).exp()
+                * (dir * ((1.0 - s) * la - s * lc) / 1e4).exp();
+            let want = dir * (end - px) / px * 1e4;
+            assert!(close(net[0], want), "{side:?}: {} vs {want}", net[0]);
+            // Not the markout without the other dealers (here their two parts partly cancel:
+            // + 1/3 of A's ~9.5 bps, - 2/3 of C's ~5.7).
+            let raw_end = (100.0 + dir * 0.5) * (-dir * s * 2.0 / 1e4).exp();
+            let unadjusted = dir * (raw_end - px) / px * 1e4;
+            assert!(
+                (net[0] - unadjusted).abs() > 0.3,
+                "{} vs {unadjusted}",
+                net[0]
+            );
+        }
     }
 
     #[test]
