@@ -209,7 +209,7 @@ fn score_benches(c: &mut Criterion) {
             })
         });
 
-        // With back-off along issuer -> sector x rating -> asset class -> all (the issuer
+        // With back-off along issuer -> sector x rating -> asset class (the issuer
         // rows are thin, so every dealer settles one level up), and the matching prior.
         let path = f.keys.primary_path();
         g.bench_with_input(

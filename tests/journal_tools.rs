@@ -1286,16 +1286,23 @@ fn whatif_prices_panels_with_the_dealers_scores_from_a_table() {
     let rules_dir = fresh_dir("whatif-scores-rules");
     let rules = tighter_rules(&rules_dir);
     // Dealer C (dealer 2) with a strong record the day before: 20 RFQs, all quoted in 1 s
-    // and won with 5 bps of price improvement. The others have no rows (neutral priors).
+    // and won with 5 bps of price improvement, in every asset class (scores back off no
+    // further than the order's asset class). The others have no rows (neutral priors).
     let cfg = ModelConfig::default();
     let t0 = parse_utc_timestamp(T0.as_bytes()).unwrap();
     let day_before = Nanos(t0.0 - 86_400 * Nanos::PER_SEC);
     let table_path = rules_dir.join("c-strong.scores");
     let mut table =
         ScoreWriter::create(&table_path, TableParams::new(4, 16, &cfg), day_before).unwrap();
-    for dealer in [2, 4] {
+    let keys = ["ig_corp", "hy_corp", "muni", "structured", "govt"]
+        .map(|a| SegmentKey::asset_class(a.as_bytes()));
+    for (dealer, key) in [2, 4].into_iter().flat_map(|d| {
+        std::iter::once(SegmentKey::all())
+            .chain(keys)
+            .map(move |k| (d, k))
+    }) {
         table
-            .update(dealer, SegmentKey::all(), |r| {
+            .update(dealer, key, |r| {
                 for _ in 0..20 {
                     r.observe(Observation::RfqSent, day_before, &cfg).unwrap();
                     r.observe(Observation::Quoted { response_s: 1.0 }, day_before, &cfg)

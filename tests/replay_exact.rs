@@ -23,7 +23,8 @@ use rfq_router::select::model::{ModelConfig, Observation};
 use rfq_router::select::rows::{copy_updated_rows, snapshot, RowScores, ROW_BYTES};
 use rfq_router::select::rules::RuleSet;
 use rfq_router::select::scored::{load_instruments, AnyScores, ScoredPanel};
-use rfq_router::select::table::{ScoreWriter, TableParams, OFF_QUOTE_VS_PEERS_BPS_SUM};
+use rfq_router::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentKeys};
+use rfq_router::select::table::{ScoreWriter, TableParams, OFF_KEY, OFF_QUOTE_VS_PEERS_BPS_SUM};
 use rfq_router::select::tca::{apply, TcaOutput, TcaUpdate};
 use rfq_router::time::Nanos;
 use std::fs;
@@ -85,6 +86,26 @@ fn panel(dealers: &Dealers) -> ScoredPanel<AnyScores> {
     p
 }
 
+/// The segments of the scenario's bond, as the scoring thread keys its observations (the
+/// scoring back-off path does not depend on the maturity or the size).
+fn bond_keys() -> SegmentKeys {
+    let master = load_instruments(None).unwrap();
+    let i = master.lookup(ISIN.as_bytes()).expect("the scenario's bond");
+    SegmentKeys::of(
+        &SegmentInput {
+            asset_class: i.asset_class.name().as_bytes(),
+            issuer: i.issuer.as_bytes(),
+            sector: i.sector.as_bytes(),
+            rating: RatingBucket::from_agency(i.rating.symbol().as_bytes())
+                .unwrap_or(RatingBucket::NotRated),
+            years_to_maturity: 5.0,
+            notional: 2e6,
+        },
+        &Buckets::default_maturity_years(),
+        &Buckets::default_size_notional(),
+    )
+}
+
 /// Observations written to the table as the scoring thread writes them, and the rows they
 /// changed, copied out.
 fn observe(
@@ -95,11 +116,12 @@ fn observe(
     update: &mut ScoreUpdate,
 ) {
     let model = ModelConfig::default();
+    let keys = bond_keys();
     for (i, &o) in obs.iter().enumerate() {
         let u = TcaUpdate {
             rfq: 1_000 + i as u64,
             dealer: DealerId(dealer),
-            keys: None,
+            keys: Some(keys),
             obs: o,
             at,
         };
@@ -360,7 +382,9 @@ fn score_rows_of_another_table_format_are_refused_by_replay() {
 fn one_altered_score_row_diverges_at_the_first_decision_it_changes() {
     let dir = fresh_dir("tampered");
     let journal = record_run(&dir);
-    // The first score update's row of the rising dealer: its price improvement is now awful.
+    // The first score update's row of the rising dealer in the bond's issuer (the narrowest
+    // segment with enough data, the one selection reads): its price improvement is now awful.
+    let issuer = bond_keys().issuer.0.to_le_bytes();
     let reader = JournalReader::open(&journal).unwrap();
     let (seq, segment, offset, len, at) = reader
         .records()
@@ -375,9 +399,9 @@ fn one_altered_score_row_diverges_at_the_first_decision_it_changes() {
             let EngineInput::ScoreRows { rows, .. } = decode_input(v.payload).ok()? else {
                 return None;
             };
-            let i = rows
-                .chunks_exact(ROW_BYTES)
-                .position(|c| c[0..4] == u32::from(RISING).to_le_bytes())?;
+            let i = rows.chunks_exact(ROW_BYTES).position(|c| {
+                c[0..4] == u32::from(RISING).to_le_bytes() && c[OFF_KEY..OFF_KEY + 8] == issuer
+            })?;
             // Payload offset of the row, then of the field (same offset as in the table row).
             let at = 32 + 16 + i * ROW_BYTES + OFF_QUOTE_VS_PEERS_BPS_SUM;
             Some((

@@ -66,7 +66,14 @@ impl Loop {
     fn new() -> Loop {
         let config = Config::embedded().unwrap();
         let dealers = Dealers::embedded(&config).unwrap();
-        let model = ModelConfig::default();
+        // One RFQ is data enough here: the loop shows a single poor fill moving a dealer off
+        // the panel (by default a dealer has `min_observations` = 5 RFQs in the order's asset
+        // class before its own record counts, and scores the prior until then). The counts
+        // decay, so one RFQ an hour later weighs a little under 1: the bar is 0.5.
+        let model = ModelConfig {
+            min_observations: 0.5,
+            ..ModelConfig::default()
+        };
         let path =
             std::env::temp_dir().join(format!("rfq-closed-loop-{}.scores", std::process::id()));
         let _ = std::fs::remove_file(&path);
@@ -338,7 +345,7 @@ fn poor_fills_that_revert_move_a_dealer_off_the_panel() {
         .find(u32::from(dealer_a.0), SegmentKey::all())
         .unwrap()
         .expect("A has a row");
-    assert_eq!(row.rfqs_total, 1);
+    assert_eq!(row.rfqs_total, 1, "{panels:?}");
     assert_eq!(row.wins_total, 1);
     // The price score reads each quote against its RFQ's other quotes: A's was alone (B
     // declined), so it counts 0; its -20 bps vs arrival is the execution's TCA (below).

@@ -2,7 +2,7 @@
 //! of dealers is a scan of a dense array instead of thousands of score-table look-ups.
 //!
 //! Owns `ScoreCache`: a bounded set of entries, one per back-off path (issuer -> sector and
-//! rating -> asset class -> all) seen recently, each holding every dealer's scores from a
+//! rating -> asset class) seen recently, each holding every dealer's scores from a
 //! `ScoreSource`. An entry is filled on first use; after a score update (`mark_dirty`) only
 //! the dealers updated are recomputed at the next use; the whole entry is recomputed once it
 //! is older than the refresh interval (the pooled segment priors and the decay move slowly,

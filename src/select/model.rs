@@ -19,7 +19,7 @@
 //! ## Windows
 //! A window ("over the past 90 days") is honoured by the row's last update: a row whose
 //! last update is older than the window holds no observation inside the window, so it counts
-//! as empty (the dealer falls back to the segment prior and the back-off goes broader).
+//! as empty (the back-off goes broader, and past the asset class the dealer scores the prior).
 //! Within the window the decay weighs recent data more, and data older than the window still
 //! weighs at most `2^-(window / half_life)` (12.5% at the defaults, 30-day half-life and 90-day
 //! window; `ModelConfig::validate` refuses a half-life longer than the window). The
@@ -724,16 +724,17 @@ pub struct BackOff<K> {
 }
 
 /// Walks `path` from narrow to broad and stops at the first segment where the dealer has at
-/// least `min_observations` decayed RFQs inside the window; if none has, the broadest segment
-/// the dealer has any row for; None when the dealer has no data anywhere on the path.
-/// `lookup` returns the dealer's row for a key (None: no row).
+/// least `min_observations` decayed RFQs inside the window; None when no segment has (the
+/// dealer then scores the prior, above what learned dealers score while costs make their
+/// markouts negative: it is tried until it has `min_observations` there, and tried again
+/// once its data in the window has decayed below that). `lookup` returns the dealer's row
+/// for a key (None: no row).
 pub fn back_off<K: Copy>(
     path: &[K],
     now: Nanos,
     cfg: &ModelConfig,
     mut lookup: impl FnMut(K) -> Option<RowStats>,
 ) -> Option<BackOff<K>> {
-    let mut broadest = None;
     for (depth, &key) in path.iter().enumerate() {
         let Some(own) = lookup(key) else { continue };
         if !own.in_window(now, cfg) {
@@ -742,9 +743,8 @@ pub fn back_off<K: Copy>(
         if f64::from(own.decayed_to(now, cfg).rfqs_sent) >= cfg.min_observations {
             return Some(BackOff { depth, key, own });
         }
-        broadest = Some(BackOff { depth, key, own });
     }
-    broadest
+    None
 }
 
 #[cfg(test)]
@@ -890,14 +890,15 @@ mod tests {
         };
         let b = back_off(&path, now, &cfg, table).unwrap();
         assert_eq!((b.depth, b.key), (2, "asset_class"));
-        // Nothing reaches the minimum: the broadest row the dealer has.
+        // Nothing reaches the minimum: none (the dealer scores the prior), however much data
+        // a segment off the path holds.
         let thin = |k: &str| match k {
             "issuer" => Some(rows(1)),
-            "asset_class" => Some(rows(3)),
+            "asset_class" => Some(rows(4)),
+            "all" => Some(rows(40)),
             _ => None,
         };
-        let b = back_off(&path, now, &cfg, thin).unwrap();
-        assert_eq!(b.key, "asset_class");
+        assert!(back_off(&path[..3], now, &cfg, thin).is_none());
         assert!(back_off(&path, now, &cfg, |_| None).is_none());
     }
 

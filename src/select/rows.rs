@@ -323,6 +323,65 @@ mod tests {
         );
     }
 
+    /// A dealer's record in other asset classes never stands for it in the order's: thin in
+    /// the order's asset class (under `min_observations`), it scores the prior and is tried,
+    /// however much (and however bad) data its `all` row holds; with enough there, its own.
+    #[test]
+    fn a_dealer_thin_in_the_orders_asset_class_scores_the_prior_whatever_it_did_elsewhere() {
+        use crate::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentLevel};
+        let model = ModelConfig::default();
+        let now = Nanos(1_700_000_000_000_000_000);
+        let keys = SegmentKeys::of(
+            &SegmentInput {
+                asset_class: b"hy_corp",
+                issuer: b"ACME",
+                sector: b"Industrials",
+                rating: RatingBucket::Bb,
+                years_to_maturity: 5.0,
+                notional: 1e6,
+            },
+            &Buckets::default_maturity_years(),
+            &Buckets::default_size_notional(),
+        );
+        let stats = |sent: f32| RowStats {
+            last_update_ns: now.0,
+            rfqs_sent: sent,
+            responses: sent,
+            quotes: sent,
+            response_s_sum: 2.0 * sent,
+            // Its winners' prices reverted 80 bps: far worse than the prior's 0.
+            net_markout_bps_sum: -80.0 * sent,
+            net_markout_n: sent,
+            ..RowStats::default()
+        };
+        let at = |dealer: u32, key: SegmentKey, sent: f32| ScoreRow {
+            dealer,
+            key,
+            stats: stats(sent),
+        };
+        let mut s = RowScores::new(model.clone(), 16);
+        // Dealer 0: 400 RFQs elsewhere, 4 in high yield. Dealer 1: 5 in high yield.
+        s.install(&[
+            at(0, keys.all, 400.0),
+            at(0, keys.asset_class, 4.0),
+            at(0, keys.issuer, 4.0),
+            at(1, keys.all, 5.0),
+            at(1, keys.asset_class, 5.0),
+            at(POOLED, keys.all, 405.0),
+            at(POOLED, keys.asset_class, 9.0),
+        ]);
+        assert!(s.components(DealerId(0), &keys, now).is_none());
+        let one = s
+            .components(DealerId(1), &keys, now)
+            .expect("enough data in the asset class");
+        assert_eq!(one.segment, Some(SegmentLevel::AssetClass));
+        assert!(one.scores.leakage < s.prior().leakage - 1.0, "{one:?}");
+        // One more RFQ in high yield and dealer 0 is judged on it too.
+        s.install(&[at(0, keys.asset_class, 5.0)]);
+        let zero = s.components(DealerId(0), &keys, now).expect("now enough");
+        assert_eq!(zero.segment, Some(SegmentLevel::AssetClass));
+    }
+
     #[test]
     fn push_row_keeps_the_latest_copy() {
         let mut v = Vec::new();

@@ -147,7 +147,7 @@ impl ScoreSource for NeutralScores {
 }
 
 /// The score tables: the dealer's row on the primary path (issuer -> sector and rating ->
-/// asset class -> all), the first with enough observations (`model::back_off`), shrunk toward
+/// asset class), the first with enough observations (`model::back_off`), shrunk toward
 /// that segment's pooled row. The table's dealer index is the `DealerId` (dealers.toml order).
 #[derive(Debug, Clone)]
 pub struct TableScores {

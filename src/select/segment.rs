@@ -3,7 +3,8 @@
 //! Owns `SegmentKey` (a stable 64-bit name for a segment, the same in every process and across
 //! restarts, so the memory-mapped score tables and external tools agree on it), the bucketing of
 //! rating, maturity and size, and the back-off paths from narrow to broad segments
-//! (issuer -> sector and rating -> asset class -> all). It only computes keys: it does no I/O,
+//! (issuer -> sector and rating -> asset class; `all` is kept and reported but never stands
+//! for a dealer's record in an asset class: see `primary_path`). It only computes keys: it does no I/O,
 //! reads no clock, allocates nothing, and knows nothing about where rows live in the table
 //! (`table` maps a (dealer, key) to a row).
 //!
@@ -297,7 +298,7 @@ pub struct SegmentKeys {
 }
 
 /// Longest back-off path.
-pub const MAX_PATH: usize = 4;
+pub const MAX_PATH: usize = 3;
 
 impl SegmentKeys {
     pub fn of(input: &SegmentInput<'_>, maturity: &Buckets, size: &Buckets) -> SegmentKeys {
@@ -325,10 +326,14 @@ impl SegmentKeys {
         ]
     }
 
-    /// The scoring back-off path, narrow first: issuer -> sector and rating -> asset class
-    /// -> all.
+    /// The scoring back-off path, narrow first: issuer -> sector and rating -> asset class.
+    /// It stops at the asset class. `all` pools a dealer's asset classes: a specialist's few
+    /// asks away from home (where it declines or prices wide) and its markouts, whose level is
+    /// each asset class's cost (govt ~8 bps, high yield ~85), would stand for its home, and a
+    /// dealer judged on them is never asked there again. A dealer thin in the order's asset
+    /// class scores the prior instead (`model::back_off`): it is tried until it has data.
     pub fn primary_path(&self) -> [SegmentKey; MAX_PATH] {
-        [self.issuer, self.sector_rating, self.asset_class, self.all]
+        [self.issuer, self.sector_rating, self.asset_class]
     }
 
     /// Narrow first: maturity bucket -> asset class -> all.
@@ -436,7 +441,6 @@ mod tests {
                 SegmentLevel::Issuer,
                 SegmentLevel::SectorRating,
                 SegmentLevel::AssetClass,
-                SegmentLevel::All
             ]
         );
         assert_eq!(keys.update_order()[0], SegmentKey::all());
