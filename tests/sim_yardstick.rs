@@ -15,14 +15,13 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 }
 
 /// Margins (bps of mean cost vs arrival, over all RFQs; see `PolicyResult::mean_cost_bps`),
-/// derived from the model's parameters before the tables were run (the earlier margins, 5 /
-/// 1 / 20 bps, were written after seeing tables; the broadcast one was not derived).
+/// derived from the model's parameters, never from a dynamic table.
 ///
 /// The derivation (`tests/sim_yardstick_derivation.py` computes it; standard library only):
 /// the expected cost of one RFQ asked of a panel is E[best in-time quote, if within the
-/// desk's limit, else an average dealer's cost] + the expected leakage of everyone asked,
-/// averaged over the order flow (bonds by sqrt(ADV), sizes log-normal around 2 MM, both
-/// sides, the panel size each rule of `config/rules.toml` gives):
+/// desk's limit, else an average dealer's cost after the market's move], averaged over the
+/// order flow (bonds by sqrt(ADV), sizes log-normal around 2 MM, both sides, the panel size
+/// each rule of `config/rules.toml` gives):
 ///
 /// - Quotes: N(cost_mult x base, 0.35 x base), base = 52/85/52/75/8 bps by asset class x
 ///   (1 MM / size)^0.15 + half the square-root impact; a dealer quotes in time with
@@ -32,7 +31,11 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 ///   0.85, niche away 1.25.
 /// - Leakage per asked dealer = leak_prob x leak_intensity x impact: fast-leaky
 ///   0.8 x 0.3 = 0.24 x impact, good 0.01, niche/slow-sharp 0.005 (0.01 away). The static list
-///   asks two fast-leaky dealers every time, broadcast three.
+///   asks two fast-leaky dealers every time, broadcast three. A dealer prices off the mid of
+///   the moment it answers, so a leak costs the client through the quotes that come after it
+///   (leak delay log-normal, median 2 s; responses: fast-leaky 2 s, good 6, niche 8,
+///   slow-sharp 14): each quote carries each asked dealer's expected leak times P(that leak
+///   lands before the quote); an RFQ not filled pays the whole move.
 /// - Axes: a dealer is axed against a given order with probability ~ 3 slots x 0.79 duty x
 ///   its share of the bond (1/sqrt(ADV) among its home bonds) x 1/2 side: 17% of orders
 ///   meet at least one axe; axed, a dealer quotes at half its cost multiple.
@@ -41,28 +44,39 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 ///   per bp, so a 0.15 x ~47 bps cost gap (0.42) outweighs fill (<= 0.3 x 0.1) and speed
 ///   (<= 0.02): it asks the specialists at home and the slow-but-sharp, never the
 ///   fast-leaky. Learning is quick: the prior's composite (0.80) is above every learned one
-///   (costs make them negative), so each dealer is tried until it has data; ~12 dealers x 5
-///   observations x 5 asset classes / 4 per RFQ = ~75 of 3,000 RFQs explore (~1 bp).
+///   (costs make them negative), so each dealer is tried in each asset class until it has
+///   data there; ~12 dealers x 5 observations x 5 asset classes / 4 per RFQ = ~75 of 3,000
+///   RFQs explore (~1 bp).
 ///
-/// Expected mean cost per RFQ (bps; quotes + leakage): static list 50.4 (33.4 + 17.1);
-/// broadcast 45.0 (18.0 + 27.0): best of 12 quotes, but three fast-leaky dealers' leakage;
-/// dynamic 24.5 (23.6 + 0.9); oracle 19.6 (18.2 + 1.4; 20.9 if there were no axes). So the
-/// model promises dynamic <= static - 25.9, <= broadcast - 20.5, and within 4.9 of the oracle
-/// (plus ~1 bp of learning). The axe bonus adds little here (0.06 bp at 0.2, 0.2 bp at 1.0):
-/// the panel's sharp dealers already price near an axed good dealer; the oracle gains 1.3 bp
-/// from axes mostly by adding the axed dealer to a larger panel.
+/// Expected mean cost per RFQ (bps): static list 45.0, broadcast 38.9 (best of 12 quotes, but
+/// three fast-leaky dealers' leaks in the slower quotes), dynamic 24.3, oracle 19.5 (20.8 if
+/// there were no axes). So the model promises dynamic <= static - 20.6, <= broadcast - 14.5,
+/// and within 4.8 of the oracle (plus ~1 bp of learning).
 ///
-/// Asserted: half of each derived edge, and twice the derived distance to the oracle (the
-/// derivation idealises the composite's fill term, treats whisper and staggered panels as
-/// broadcast, and charges an unfilled RFQ an average dealer's cost without the random walk's move).
+/// Asserted: half of each derived edge and twice the derived distance to the oracle, to the
+/// nearest bp (10.3, 7.3, 9.6): the derivation idealises the composite's fill term, treats
+/// whisper and staggered panels as broadcast, and leaves out the random walk's move on an
+/// unfilled RFQ and the conditioning of response times on being in time.
 ///
-/// History (debug build, `rfq-router demo --seed S --loopback-rfqs 0`; mean cost bps
-/// dynamic / static / broadcast / random / oracle; static, broadcast, random and oracle never
-/// changed: seed 1 43.41 / 36.04 / 39.34 / 19.05, seed 2 43.47 / 35.52 / 38.96 / 18.81,
-/// seed 3 41.74 / 34.63 / 38.23 / 18.25). The oracle lands within 0.6 bp of the derivation;
-/// static and broadcast 7-9 bps cheaper than derived, their leakage (16.7, 26.3) as derived.
-/// - After the derivation: dynamic 36.44 / 32.52 / 30.15 (seeds 1 / 2 / 3). The router kept
-///   asking fast-but-leaky dealers (seed 1: SIM03 1,189 and SIM04 869 of 3,000 RFQs).
+/// # The first derivation, and why it changed (fifth session)
+///
+/// Until the fifth session the derivation added every asked dealer's expected leak to the
+/// RFQ's cost, whenever it landed: static 50.4, broadcast 45.0, dynamic 24.5, oracle 19.6,
+/// and margins 13 / 10 / 10. The simulator's baselines never matched it: static and broadcast
+/// came out 7-9 bps cheaper at every seed (the oracle within 0.6 bp), because a leak that
+/// lands after the winning quote costs the client nothing in this RFQ. The timing was added
+/// to the derivation after those baseline tables had been seen (they do not depend on the
+/// router, and have not changed since the second session), and after the fifth session's
+/// router changes had been measured; no dynamic figure enters it. It brings the derivation
+/// within 2.1 (static), 3.5 (broadcast) and 0.8 bps (oracle) of the three seeds' mean
+/// baselines. The first margins are still printed beside the asserted ones.
+///
+/// History (`rfq-router demo --seed S --loopback-rfqs 0`; mean cost bps dynamic / static /
+/// broadcast / random / oracle; static, broadcast, random and oracle never changed: seed 1
+/// 43.41 / 36.04 / 39.34 / 19.05, seed 2 43.47 / 35.52 / 38.96 / 18.81, seed 3 41.74 /
+/// 34.63 / 38.23 / 18.25).
+/// - After the first derivation: dynamic 36.44 / 32.52 / 30.15 (seeds 1 / 2 / 3). The router
+///   kept asking fast-but-leaky dealers (seed 1: SIM03 1,189 and SIM04 869 of 3,000 RFQs).
 /// - Loser leakage weighted in the shipped rules (0.20 before the division by 1.2; argued in
 ///   `config/rules.toml` before any table): 34.81 / 32.90 / 31.42, router leakage 5.91 /
 ///   3.36 / 3.87. The measurements could not tell the archetypes apart: improvement vs
@@ -76,43 +90,38 @@ fn run(world: &World, kind: PolicyKind) -> PolicyResult {
 ///   against the mean of its RFQ's other quotes (the composite's price term), and the move
 ///   while the request was out (smoothed mid at the opening to the mean of the prints
 ///   before the execution) attributed among the dealers asked by backfitting per-dealer
-///   leakage estimates. Dynamic 29.17 / 30.17 / 28.36, leakage 3.55 / 4.74 / 3.85 (seed 1:
-///   SIM03/04/09 asked 495/256/284 times, their learned drift +3.5/+5.8/+7.9 bps, the others
-///   -2.1..+3.1; quote competitiveness slow-sharp -0.9/-0.5, niche +2.8..+8.8, good
-///   -5.9/-7.7, fast-leaky -4.5..-9.4). Seed 1 now beats static by 14.24 (>= 13: met) but
-///   broadcast by 6.88 (< 10) and is 10.12 from the oracle (> 10); seeds 2 and 3: 13.30 /
-///   5.35 / 11.36 and 13.38 / 6.27 / 10.11. (A first version attributing DESIGN's 30-minute
-///   drift, smoothed, gave 31.94 at seed 1, leakage 6.32: why the window moved.) Margins and
-///   weights were not changed after any table.
+///   leakage estimates. Dynamic 29.17 / 30.17 / 28.36, leakage 3.55 / 4.74 / 3.85. (A first
+///   version attributing DESIGN's 30-minute drift, smoothed, gave 31.94 at seed 1, leakage
+///   6.32: why the window moved.)
 /// - The winner's markout (the composite's winner-leakage input) net of the desk's own
-///   trades (`select/tca.rs`; argued in writing before this table): the mean of the prints
-///   within 150 s of the 30-minute horizon, with 2/3 of the expected impact of the desk's
-///   executions in the bond (this one and every later one) taken out; DESIGN's markout stays
-///   reported. Dynamic 31.17 / 28.50 / 27.05, leakage 4.21 / 3.51 / 4.50: seed 1 worse by 2.00
-///   bps, seeds 2 and 3 better by 1.67 and 1.31 (mean -0.33, inside the seeds' spread). The
-///   learned net markouts are ~ minus the cost (-16..-58 bps at seed 1, no longer +-27 of
-///   noise), but a leak that lands after the winner's quote raises its markout, and fast
-///   quotes come before the leaks: at seed 1 the term favours the fast-leaky dealers
-///   (SIM03/04 asked 1,042/965 times, were 495/256). Seed 1 beats static by 12.24 (< 13),
-///   broadcast by 4.88 (< 10), 12.12 from the oracle (> 10): no derived margin met; seeds 2
-///   and 3: 14.97 / 7.02 / 9.69 and 14.69 / 7.58 / 8.80.
+///   trades (argued in writing before this table): dynamic 31.17 / 28.50 / 27.05, leakage
+///   4.21 / 3.51 / 4.50 (mean -0.33; seed 1 worse by 2.00). Fast quotes come before the
+///   leaks, so at seed 1 the price and markout terms favoured the fast-leaky dealers (SIM03/04
+///   asked 1,042/965 times).
+/// - Leak timing (fifth session; argued in `select/tca.rs` before this table): each quote
+///   cleared of the leakage estimates of the dealers asked that answered before it, and the
+///   winner's net markout of the other dealers' estimated leaks by when they answered.
+///   Dynamic 30.31 / 27.97 / 27.49, leakage 3.43 / 2.50 / 3.53 (mean -0.32; seed 3 worse by
+///   0.44). At seed 1 the good SIM02 (77 asks) and the investment-grade specialist SIM05 (25)
+///   were hardly ever asked: see the next step.
+/// - Back-off stops at the asset class (fifth session; `segment::SegmentKeys::primary_path`,
+///   argued before this table from what the derivation assumed: "each dealer is tried
+///   until it has data; ~12 dealers x 5 observations x 5 asset classes"): a dealer thin in the order's asset class scores the prior
+///   instead of its `all` row, which pooled a specialist's asks away from home and markouts
+///   whose level is each asset class's cost. Dynamic 28.31 / 28.46 / 27.66, leakage 2.78 /
+///   2.47 / 3.56 (mean -0.45; seeds 2 and 3 worse by 0.49 and 0.17). Seed 1 beats static by
+///   15.09, broadcast by 7.73, and is 9.26 from the oracle; seeds 2 and 3: 15.01 / 7.06 /
+///   9.65 and 14.08 / 6.97 / 9.41 (seed 3 misses the broadcast margin by 0.03 bp).
 ///
-/// What is asserted, and why it is not the derived margins: a test that is red cannot land,
-/// and the router reaches none of the three derived margins at seed 1 (above; one of three
-/// before the net markout). So the test asserts
-/// the floor the yardstick had before axes were modelled (dynamic beats static by at least 5
-/// bps and broadcast by at least 1 bp, within 20 bps of the oracle; set in the second session
-/// after that session's tables, not derived, and not changed since), and prints the derived
-/// margins and how far the run is from each. The floor catches a router that gets worse; the
-/// derived margins say how far it is from what the model says it should do.
-const FLOOR_BEATS_STATIC_BY_BPS: f64 = 5.0;
-const FLOOR_BEATS_BROADCAST_BY_BPS: f64 = 1.0;
-const FLOOR_WITHIN_ORACLE_BPS: f64 = 20.0;
-/// The margins derived from the model (half of each derived edge, twice the derived
-/// distance to the oracle): reported, not asserted.
-const DERIVED_BEATS_STATIC_BY_BPS: f64 = 13.0;
-const DERIVED_BEATS_BROADCAST_BY_BPS: f64 = 10.0;
+/// Weights and the simulator were not changed after any table; the margins changed once, with
+/// the derivation, as said above.
+const DERIVED_BEATS_STATIC_BY_BPS: f64 = 10.0;
+const DERIVED_BEATS_BROADCAST_BY_BPS: f64 = 7.0;
 const DERIVED_WITHIN_ORACLE_BPS: f64 = 10.0;
+/// The first derivation's margins (see above): printed, not asserted.
+const FIRST_BEATS_STATIC_BY_BPS: f64 = 13.0;
+const FIRST_BEATS_BROADCAST_BY_BPS: f64 = 10.0;
+const FIRST_WITHIN_ORACLE_BPS: f64 = 10.0;
 
 #[test]
 fn dynamic_selection_beats_static_and_broadcast_and_nears_the_oracle() {
@@ -178,32 +187,31 @@ fn dynamic_selection_beats_static_and_broadcast_and_nears_the_oracle() {
     eprintln!("{table}");
     eprintln!("{:?}", d.engine);
     let (stat, broad) = (cost(PolicyKind::Static), cost(PolicyKind::Broadcast));
-    // The derived margins, reported: how far this run is from what the model promises.
     eprintln!(
-        "derived margins (not asserted): beat static by {DERIVED_BEATS_STATIC_BY_BPS} bps: {:.2}; \
-         beat broadcast by {DERIVED_BEATS_BROADCAST_BY_BPS} bps: {:.2}; \
-         within {DERIVED_WITHIN_ORACLE_BPS} bps of the oracle: {:.2} away",
+        "the first derivation's margins (not asserted): beat static by \
+         {FIRST_BEATS_STATIC_BY_BPS} bps, broadcast by {FIRST_BEATS_BROADCAST_BY_BPS} bps, \
+         within {FIRST_WITHIN_ORACLE_BPS} bps of the oracle: {:.2} / {:.2} / {:.2} away",
         stat - dynamic,
         broad - dynamic,
         dynamic - oracle
     );
-    // The floor, asserted last and all at once.
+    // The derived margins, asserted last and all at once.
     let mut missed = Vec::new();
-    if dynamic > stat - FLOOR_BEATS_STATIC_BY_BPS {
+    if dynamic > stat - DERIVED_BEATS_STATIC_BY_BPS {
         missed.push(format!(
-            "beat the static list by {FLOOR_BEATS_STATIC_BY_BPS} bps (by {:.2})",
+            "beat the static list by {DERIVED_BEATS_STATIC_BY_BPS} bps (by {:.2})",
             stat - dynamic
         ));
     }
-    if dynamic > broad - FLOOR_BEATS_BROADCAST_BY_BPS {
+    if dynamic > broad - DERIVED_BEATS_BROADCAST_BY_BPS {
         missed.push(format!(
-            "beat broadcast by {FLOOR_BEATS_BROADCAST_BY_BPS} bps (by {:.2})",
+            "beat broadcast by {DERIVED_BEATS_BROADCAST_BY_BPS} bps (by {:.2})",
             broad - dynamic
         ));
     }
-    if dynamic > oracle + FLOOR_WITHIN_ORACLE_BPS {
+    if dynamic > oracle + DERIVED_WITHIN_ORACLE_BPS {
         missed.push(format!(
-            "come within {FLOOR_WITHIN_ORACLE_BPS} bps of the oracle ({:.2} away)",
+            "come within {DERIVED_WITHIN_ORACLE_BPS} bps of the oracle ({:.2} away)",
             dynamic - oracle
         ));
     }

@@ -6,13 +6,25 @@
 # panel sizes). Run: python3 tests/sim_yardstick_derivation.py (standard library only).
 # dyn_b05/dyn_b10: the ideal dynamic panel with an axe bonus of 0.5 / 1.0 instead of 0.2;
 # oracle_noaxe: the oracle's axe-free panel in a market without axes.
-import csv, math, datetime
+#
+# Two columns. "first": as first derived (session 2), every asked dealer's expected leak added
+# to the cost of the RFQ. "timed": the correction of the fifth session. In the simulator a
+# dealer prices off the mid of the moment it answers (src/sim/harness.rs, dealer_answer), so
+# a leak costs the client only through the quotes that come after it: quote i carries
+# leak_prob_k x leak_intensity_k x impact of each asked dealer k (itself included) times
+# P(k's leak lands before i answers) = Phi((ln m_i - ln 2 s) / sqrt(s_i^2 + 0.5^2)) (leak
+# delay log-normal, median 2 s, sigma 0.5; i's response log-normal, median m_i, sigma s_i;
+# the conditioning on answering in time is left out); an RFQ not filled pays the average
+# dealer's cost after the whole move (its end mid holds every leak, as before). Panels are
+# chosen as before (the oracle's by the first formula, which is what src/sim/policy.rs uses).
+import csv, math, datetime, os
 from statistics import NormalDist
 N = NormalDist()
 SQ2 = math.sqrt(2.0)
 Phi = lambda x: 0.5*(1.0+math.erf(x/SQ2))
 
-rows = [r for r in csv.DictReader(l for l in open('/work/wt/ioi/config/instruments.csv') if not l.startswith('#'))]
+HERE = os.path.dirname(os.path.abspath(__file__))
+rows = [r for r in csv.DictReader(l for l in open(os.path.join(HERE, '..', 'config', 'instruments.csv')) if not l.startswith('#'))]
 SEG = {'ig_corp':0,'hy_corp':1,'muni':2,'structured':3,'govt':4}
 BASE = [52,85,52,75,8]; VOL = [40,90,35,60,25]
 RATINGS = "AAA AA+ AA AA- A+ A A- BBB+ BBB BBB- BB+ BB BB- B+ B B- CCC+ CCC CCC- CC C D".split()
@@ -65,14 +77,27 @@ def base_cost(b, q):
 def impact(b, q):
     return b['vol']*math.sqrt(min(q/b['adv'], 1.0))
 
-def expected_cost(panel_truths, b, q):
+LEAK_MEDIAN_S, LEAK_SIGMA = 2.0, 0.5
+def expected_cost(panel_truths, b, q, timed=False):
     base = base_cost(b, q); sd = 0.35*base; imp = impact(b, q)
     parts = []; leak = 0.0
     for t in panel_truths:
         intime = Phi(math.log(TIMEOUT/t['m'])/t['s'])
         p = t['a']*intime if q <= t['cap'] else 0.0
-        parts.append((p, t['c']*base)); leak += t['lp']*t['li']*imp
-    # E over best quote Y* and limit L~N(1.3b,0.3b): filled iff Y*+leak <= L
+        carried = 0.0
+        if timed:
+            before = Phi(math.log(t['m']/LEAK_MEDIAN_S)/math.sqrt(t['s']**2 + LEAK_SIGMA**2))
+            carried = sum(k['lp']*k['li']*imp for k in panel_truths)*before
+        parts.append((p, t['c']*base + carried)); leak += t['lp']*t['li']*imp
+    if timed:
+        return expected_best(parts, base, sd, leak), leak
+    return expected_best(parts, base, sd, 0.0, leak) + leak, leak
+
+def expected_best(parts, base, sd, unfilled_extra, charged_leak=None):
+    # "first": filled iff Y* + leak <= L, cost Y* (+ leak, added by the caller); "timed":
+    # each quote already carries the leaks before it, filled iff Y* <= L, not filled: base +
+    # the whole leak (unfilled_extra).
+    leak = 0.0 if charged_leak is None else charged_leak
     lo = min([m-5*sd for _,m in parts] + [0.0]); hi = max([m+5*sd for _,m in parts] + [2.5*base])
     n = 60; h = (hi-lo)/n
     S = lambda x: math.prod(1-p*Phi((x-m)/sd) for p,m in parts)
@@ -80,9 +105,9 @@ def expected_cost(panel_truths, b, q):
     for k in range(n):
         x1 = lo+(k+1)*h; s1 = S(x1); dens = prev - s1; x = x1 - h/2
         pfill = Phi((1.3*base - (x+leak))/(0.3*base))
-        e += dens*(x*pfill + base*(1-pfill)); prev = s1
-    e += prev*base   # nobody quoted (in time, within capacity)
-    return e + leak, leak
+        e += dens*(x*pfill + (base + unfilled_extra)*(1-pfill)); prev = s1
+    e += prev*(base + unfilled_extra)   # nobody quoted (in time, within capacity)
+    return e
 
 def composite(t, B, imp):
     intime = Phi(math.log(TIMEOUT/t['m'])/t['s'])
@@ -114,7 +139,7 @@ for i in range(K):
     sizes.append(min(max(2e6*math.exp(0.9*z), 1e5), 25e6))
 
 tot = {k:0.0 for k in ['static','broadcast','dynamic','dynamic_noaxe','oracle','dyn_b05','dyn_b10','oracle_noaxe']}
-leaks = {k:0.0 for k in tot}; asked = {k:0.0 for k in tot}
+leaks = {k:0.0 for k in tot}; asked = {k:0.0 for k in tot}; timed = {k:0.0 for k in tot}
 axed_share = 0.0
 for bi, b in enumerate(bonds):
     wb = b['w']/W
@@ -138,6 +163,7 @@ for bi, b in enumerate(bonds):
                 def add(name, panel):
                     c, l = expected_cost([ts[d] for d in panel], b, q)
                     tot[name] += wt*p*c; leaks[name] += wt*p*l; asked[name] += wt*p*len(panel)
+                    timed[name] += wt*p*expected_cost([ts[d] for d in panel], b, q, True)[0]
                 add('static', [0,1,2,3]); add('broadcast', list(range(12)))
                 # dynamic: learned composite (segment level, not axe-aware) + bonus when axed
                 elig = [d for d in range(12) if spec is None or 1 in arch[d][1]]
@@ -170,6 +196,8 @@ for bi, b in enumerate(bonds):
                 add('oracle', panel)
                 c, l = expected_cost([base_t[d] for d in oracle0], b, q)
                 tot['oracle_noaxe'] += wt*p*c; leaks['oracle_noaxe'] += wt*p*l; asked['oracle_noaxe'] += wt*p*len(oracle0)
+                timed['oracle_noaxe'] += wt*p*expected_cost([base_t[d] for d in oracle0], b, q, True)[0]
+print("policy         cost bps: first  timed   leakage  asked")
 for k in tot:
-    print(f"{k:14s} cost {tot[k]:6.2f} bps  leakage {leaks[k]:5.2f}  asked {asked[k]:5.2f}")
+    print(f"{k:14s}           {tot[k]:6.2f} {timed[k]:6.2f}   {leaks[k]:6.2f}  {asked[k]:5.2f}")
 print(f"orders with some dealer axed against them: {axed_share:.3f}; axe duty {duty:.2f}, span {span:.0f} s")
