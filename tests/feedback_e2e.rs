@@ -118,6 +118,14 @@ fn respond(mut dealer: Peer, offer: &'static str) -> std::thread::JoinHandle<()>
     })
 }
 
+/// Replaces the rules file as an operator should: the new text under another name, renamed
+/// over the old one, so the watcher never sees it half-written.
+fn replace_file(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("toml.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 /// Waits (polling, generous deadline) until `counter` reaches `want`.
 fn wait_for(counter: &AtomicU64, want: u64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -304,11 +312,10 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
     );
 
     // A bad rules file is refused; the rules in force stay (Dealer A is still asked).
-    std::fs::write(
+    replace_file(
         &rules_path,
         "[default.panel]\nwindow_days = 90\ntop = \"many\"\n",
-    )
-    .unwrap();
+    );
     wait_for(&counters.rules_refused, 1, "the bad file's refusal");
     let refusal = counters.last_refusal.lock().unwrap().clone().unwrap();
     assert!(
@@ -320,7 +327,7 @@ fn feed_fill_scores_and_rules_reload_in_a_running_router() {
     assert_eq!(recommended(), (first.clone(), first_version.clone()));
 
     // A good file is installed without a restart: Dealer B is asked from then on.
-    std::fs::write(&rules_path, rules("Dealer B")).unwrap();
+    replace_file(&rules_path, &rules("Dealer B"));
     wait_for(&counters.rules_reloaded, 1, "the reload");
     let mut n = 3;
     while rfq(&mut desk, n).0 != "DLRB" {

@@ -217,6 +217,16 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A changed file is read once it has stayed the same for one poll: the first poll after a
+/// change only notes it.
+fn poll_settled(watcher: &mut RulesWatcher) -> Reload {
+    assert!(
+        matches!(watcher.poll(), Reload::Unchanged),
+        "a change is read one poll after it is seen"
+    );
+    watcher.poll()
+}
+
 #[test]
 fn reload_keeps_the_rules_in_force_when_the_new_file_is_bad() {
     let path = scratch("reload.toml");
@@ -227,7 +237,7 @@ fn reload_keeps_the_rules_in_force_when_the_new_file_is_bad() {
 
     // A bad edit (different length, so the change is seen without a signal).
     write(&path, &GOOD.replace("size > 5_000_000", "size > "));
-    match watcher.poll() {
+    match poll_settled(&mut watcher) {
         Reload::Refused(e) => {
             let shown = e.to_string();
             assert!(
@@ -247,7 +257,7 @@ fn reload_keeps_the_rules_in_force_when_the_new_file_is_bad() {
         .replace("\"big\"", "\"huge\"")
         .replace("5_000", "50_000");
     write(&path, &edited);
-    match watcher.poll() {
+    match poll_settled(&mut watcher) {
         Reload::Loaded(set) => {
             assert_eq!(set.rules()[0].name.as_ref(), "huge");
             assert_eq!(set.version().seq, 2);
@@ -266,10 +276,33 @@ fn reload_keeps_the_rules_in_force_when_the_new_file_is_bad() {
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(watcher.poll(), Reload::Refused(_)));
     write(&path, GOOD);
-    match watcher.poll() {
+    match poll_settled(&mut watcher) {
         Reload::Loaded(set) => assert_eq!(set.version().seq, 3),
         other => panic!("expected a reload, got {other:?}"),
     }
+}
+
+/// A file caught between its truncation and its new content (an empty file is valid rules:
+/// every default) is not loaded: only what stays the same for one poll is.
+#[test]
+fn a_file_caught_half_written_is_not_loaded() {
+    let path = scratch("half.toml");
+    write(&path, GOOD);
+    let current = RuleSet::load(&path).unwrap();
+    let mut watcher = RulesWatcher::new(&current);
+    // The writer truncated the file; the watcher polls before the new content lands.
+    write(&path, "");
+    assert!(matches!(watcher.poll(), Reload::Unchanged));
+    let edited = GOOD.replace("\"big\"", "\"huge\"");
+    write(&path, &edited);
+    match poll_settled(&mut watcher) {
+        Reload::Loaded(set) => {
+            assert_eq!(set.rules()[0].name.as_ref(), "huge");
+            assert_eq!(set.version().seq, 2, "nothing was loaded in between");
+        }
+        other => panic!("expected the finished file, got {other:?}"),
+    }
+    assert!(matches!(watcher.poll(), Reload::Unchanged));
 }
 
 #[test]

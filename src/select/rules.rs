@@ -1384,13 +1384,17 @@ pub enum Reload {
     Refused(RulesError),
 }
 
-/// Reloads the rules file on SIGHUP and when its modification time or length changes.
-/// Call `poll` from a loop that is allowed to do file I/O (not the engine's per-RFQ path);
-/// no thread of its own.
+/// Reloads the rules file on SIGHUP and when its modification time or length changes, once
+/// they have stayed the same for one poll: a writer that truncates the file and then writes
+/// it (an editor saving in place, a shell redirection) is not read half-way, where the part
+/// written could parse as other valid rules. SIGHUP reads at once. Call `poll` from a loop
+/// that is allowed to do file I/O (not the engine's per-RFQ path); no thread of its own.
 #[derive(Debug)]
 pub struct RulesWatcher {
     path: PathBuf,
     stamp: Option<(SystemTime, u64)>,
+    /// A changed stamp seen once, waiting to be seen again before the file is read.
+    settling: Option<(SystemTime, u64)>,
     hash: u64,
     seq: u64,
     hup: Arc<AtomicBool>,
@@ -1409,6 +1413,7 @@ impl RulesWatcher {
         RulesWatcher {
             path: current.path.clone(),
             stamp: stamp_of(&current.path).ok(),
+            settling: None,
             hash: current.version.hash,
             seq: current.version.seq,
             hup: Arc::new(AtomicBool::new(false)),
@@ -1459,6 +1464,11 @@ impl RulesWatcher {
         if !forced && self.stamp == Some(stamp) {
             return Reload::Unchanged;
         }
+        if !forced && self.settling != Some(stamp) {
+            self.settling = Some(stamp);
+            return Reload::Unchanged;
+        }
+        self.settling = None;
         self.stamp = Some(stamp);
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
