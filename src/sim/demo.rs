@@ -39,6 +39,8 @@ pub struct DemoOptions {
     pub loopback_rfqs: usize,
     /// Loopback: the router learns live from an empty table, or reads the in-process table.
     pub loopback_scores: LoopbackScores,
+    /// Loopback: virtual seconds per wall-clock second (1..=`loopback::MAX_TIME_COMPRESSION`).
+    pub loopback_compression: u32,
 }
 
 impl Default for DemoOptions {
@@ -52,6 +54,7 @@ impl Default for DemoOptions {
             loopback: true,
             loopback_rfqs: 1000,
             loopback_scores: LoopbackScores::Live,
+            loopback_compression: super::loopback::TIME_COMPRESSION,
         }
     }
 }
@@ -464,6 +467,11 @@ pub struct DemoArgs {
     /// table while it runs) or frozen (the table learned in process, read only).
     #[arg(long, default_value = "live", value_name = "S")]
     pub loopback_scores: String,
+    /// Virtual seconds per wall-clock second in the loopback run (1..=10000). Dealers'
+    /// answers and the router's timers run that much faster: at 1000 a 20 s response
+    /// timeout is 20 ms, which a busy machine can miss; a lower figure runs longer.
+    #[arg(long, default_value_t = super::loopback::TIME_COMPRESSION, value_name = "X")]
+    pub loopback_compression: u32,
 }
 
 impl DemoArgs {
@@ -477,6 +485,15 @@ impl DemoArgs {
             loopback: self.loopback_rfqs > 0,
             loopback_rfqs: self.loopback_rfqs.min(self.rfqs),
             loopback_scores: LoopbackScores::parse(&self.loopback_scores)?,
+            loopback_compression: match self.loopback_compression {
+                x @ 1..=super::loopback::MAX_TIME_COMPRESSION => x,
+                x => {
+                    return Err(format!(
+                        "--loopback-compression {x}: must be 1..={}",
+                        super::loopback::MAX_TIME_COMPRESSION
+                    ))
+                }
+            },
         })
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Owns the peers' side of the sockets (logon, framing, heartbeats answered, one mio poll
 //! for all of them on the calling thread), the mapping of virtual time to wall time
-//! (`TIME_COMPRESSION` virtual seconds per wall second: dealers answer, and the router's
+//! (`DemoOptions::loopback_compression` virtual seconds per wall second, `TIME_COMPRESSION`
+//! by default: dealers answer, and the router's
 //! protocol timers fire, that much faster; the router's timers are scaled by `SimulatedPanel`),
 //! and the wire latencies measured from the peers' side. The market itself is
 //! `harness::Market`, the same as in process. It reads the wall clock (it is a live run);
@@ -43,9 +44,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Virtual seconds per wall-clock second in the loopback run.
-pub const TIME_COMPRESSION: f64 = 1000.0;
-/// The loopback run gives up after this long (wall clock).
+/// Virtual seconds per wall-clock second in the loopback run, by default
+/// (`--loopback-compression`). At 1000x a dealer's 20 s response timeout is 20 ms of wall
+/// clock: a machine busy with other work for that long makes dealers miss it.
+pub const TIME_COMPRESSION: u32 = 1000;
+/// Largest `--loopback-compression` (a 20 s timeout is then 2 ms of wall clock).
+pub const MAX_TIME_COMPRESSION: u32 = 10_000;
+/// The loopback run gives up after this long (wall clock) beyond twice the flow's span at its
+/// compression.
 pub const MAX_WALL_S: u64 = 120;
 
 /// The selector a configuration's `[simulation]` table describes around `inner`: protocol
@@ -70,15 +76,16 @@ fn wall_now() -> Nanos {
     )
 }
 
-fn router_toml(world: &World, protocol: Option<crate::select::ProtocolKind>) -> String {
+fn router_toml(
+    world: &World,
+    protocol: Option<crate::select::ProtocolKind>,
+    compression: u32,
+) -> String {
     let mut s = String::from(
         "[rfq]\ndesk_sessions = [\"desk\"]\nfeed_sessions = [\"feed\"]\ntimer_tick_ms = 1\n\n\
          [router]\nidle = \"block\"\n\n",
     );
-    s.push_str(&format!(
-        "[simulation]\ntime_compression = {}\n",
-        TIME_COMPRESSION as u64
-    ));
+    s.push_str(&format!("[simulation]\ntime_compression = {compression}\n"));
     if let Some(k) = protocol {
         s.push_str(&format!(
             "force_protocol = \"{}\"\n",
@@ -185,7 +192,13 @@ pub fn run(
     scores: Option<&Path>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<LoopbackReport, String> {
-    let router_text = router_toml(world, opts.protocol);
+    assert!(
+        (1..=MAX_TIME_COMPRESSION).contains(&opts.loopback_compression),
+        "loopback compression {} outside 1..={MAX_TIME_COMPRESSION} (DemoArgs checks it)",
+        opts.loopback_compression
+    );
+    let compression = f64::from(opts.loopback_compression);
+    let router_text = router_toml(world, opts.protocol, opts.loopback_compression);
     let dealers_text = dealers_toml(world);
     let mut config =
         Config::parse(&router_text, "<rfq-sim loopback router.toml>").map_err(|e| e.to_string())?;
@@ -259,7 +272,7 @@ pub fn run(
     .map_err(|e| format!("router: {e}"))?;
     snapshots.set_wake(router.handle.clone());
     let scoring = match &mut live {
-        Some(l) => Some(l.start(router.handle.clone(), start, TIME_COMPRESSION)?),
+        Some(l) => Some(l.start(router.handle.clone(), start, compression)?),
         None => None,
     };
     let addr = router.listen_addrs[0].ok_or("router: no listener")?;
@@ -271,7 +284,7 @@ pub fn run(
         .map(|_| engine_metrics(&mut snapshots, &router.handle, journal_metrics.as_ref()));
     let learned = match (&live, &scoring) {
         (Some(l), Some(s)) => {
-            let now = ScoringClock::compressed(start, TIME_COMPRESSION).at(wall_now());
+            let now = ScoringClock::compressed(start, compression).at(wall_now());
             Some(LiveReport::of(s, l.learned(world.dealers.len(), now)))
         }
         _ => None,
@@ -401,14 +414,20 @@ fn drive(
     let wall0 = Instant::now();
     let v0 = world.cfg.start_ns;
     // The router runs on the wall clock: IOIs' ValidUntilTime too.
-    market.set_wall_clock(Nanos(v0), wall_now(), TIME_COMPRESSION);
-    let virt = |i: Instant| Nanos(v0 + ((i - wall0).as_secs_f64() * TIME_COMPRESSION * 1e9) as u64);
+    let compression = f64::from(opts.loopback_compression);
+    market.set_wall_clock(Nanos(v0), wall_now(), compression);
+    let virt = |i: Instant| Nanos(v0 + ((i - wall0).as_secs_f64() * compression * 1e9) as u64);
     let wall_of = |t: Nanos| {
-        wall0 + Duration::from_secs_f64((t.0.saturating_sub(v0)) as f64 / 1e9 / TIME_COMPRESSION)
+        wall0 + Duration::from_secs_f64((t.0.saturating_sub(v0)) as f64 / 1e9 / compression)
     };
     let mut events = Events::with_capacity(256);
     let mut sent = 0usize;
-    let give_up = wall0 + Duration::from_secs(MAX_WALL_S);
+    // The flow's span at this compression, twice, and MAX_WALL_S more.
+    let span_s = world.orders[..total]
+        .last()
+        .map_or(0.0, |o| o.at.saturating_sub(Nanos(v0)).0 as f64 / 1e9);
+    let max_wall_s = MAX_WALL_S + (2.0 * span_s / compression) as u64;
+    let give_up = wall0 + Duration::from_secs(max_wall_s);
     loop {
         // Events due by now.
         let now = Instant::now();
@@ -463,7 +482,7 @@ fn drive(
         }
         if now > give_up {
             return Err(format!(
-                "gave up after {MAX_WALL_S} s with {sent} of {total} RFQs sent"
+                "gave up after {max_wall_s} s with {sent} of {total} RFQs sent"
             ));
         }
         let timeout = market
@@ -558,7 +577,7 @@ fn drive(
     }
     let result = market.result(EngineSummary::default());
     Ok(LoopbackReport {
-        time_compression: TIME_COMPRESSION,
+        time_compression: compression,
         rfqs: total as u64,
         scores: opts.loopback_scores,
         result,
