@@ -260,22 +260,10 @@ impl ScoreCache {
 mod tests {
     use super::*;
     use crate::select::scored::DealerScores;
-    use crate::select::segment::{Buckets, RatingBucket, SegmentInput};
     use std::cell::Cell;
 
     fn keys() -> SegmentKeys {
-        SegmentKeys::of(
-            &SegmentInput {
-                asset_class: b"hy_corp",
-                issuer: b"ACME",
-                sector: b"Industrials",
-                rating: RatingBucket::Bb,
-                years_to_maturity: 7.0,
-                notional: 5e6,
-            },
-            &Buckets::default_maturity_years(),
-            &Buckets::default_size_notional(),
-        )
+        SegmentKeys::example()
     }
 
     /// Scores from the dealer and a generation the test bumps.

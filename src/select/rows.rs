@@ -328,21 +328,10 @@ mod tests {
     /// however much (and however bad) data its `all` row holds; with enough there, its own.
     #[test]
     fn a_dealer_thin_in_the_orders_asset_class_scores_the_prior_whatever_it_did_elsewhere() {
-        use crate::select::segment::{Buckets, RatingBucket, SegmentInput, SegmentLevel};
+        use crate::select::segment::SegmentLevel;
         let model = ModelConfig::default();
         let now = Nanos(1_700_000_000_000_000_000);
-        let keys = SegmentKeys::of(
-            &SegmentInput {
-                asset_class: b"hy_corp",
-                issuer: b"ACME",
-                sector: b"Industrials",
-                rating: RatingBucket::Bb,
-                years_to_maturity: 5.0,
-                notional: 1e6,
-            },
-            &Buckets::default_maturity_years(),
-            &Buckets::default_size_notional(),
-        );
+        let keys = SegmentKeys::example();
         let stats = |sent: f32| RowStats {
             last_update_ns: now.0,
             rfqs_sent: sent,

@@ -313,6 +313,24 @@ impl SegmentKeys {
         }
     }
 
+    /// The segments of a 5-year, 1 MM order in a BB-rated high-yield bond of ACME
+    /// (Industrials), with the default buckets: a fixture for the tests of `select`.
+    #[cfg(test)]
+    pub(crate) fn example() -> SegmentKeys {
+        SegmentKeys::of(
+            &SegmentInput {
+                asset_class: b"hy_corp",
+                issuer: b"ACME",
+                sector: b"Industrials",
+                rating: RatingBucket::Bb,
+                years_to_maturity: 5.0,
+                notional: 1e6,
+            },
+            &Buckets::default_maturity_years(),
+            &Buckets::default_size_notional(),
+        )
+    }
+
     /// Every key an observation about this order updates, broad first (so that when a
     /// dealer's segment slots run out, the broad segments have been claimed already).
     pub fn update_order(&self) -> [SegmentKey; 6] {

@@ -1278,7 +1278,6 @@ pub const HORIZONS: usize = MARKOUT_HORIZONS;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::select::segment::{Buckets, RatingBucket, SegmentInput};
 
     const T0: u64 = 1_700_000_000 * Nanos::PER_SEC;
     const A: DealerId = DealerId(0);
@@ -1286,18 +1285,7 @@ mod tests {
     const C: DealerId = DealerId(2);
 
     fn keys() -> SegmentKeys {
-        SegmentKeys::of(
-            &SegmentInput {
-                asset_class: b"hy_corp",
-                issuer: b"ACME",
-                sector: b"Industrials",
-                rating: RatingBucket::Bb,
-                years_to_maturity: 5.0,
-                notional: 1e6,
-            },
-            &Buckets::default_maturity_years(),
-            &Buckets::default_size_notional(),
-        )
+        SegmentKeys::example()
     }
 
     fn at_s(s: u64) -> Nanos {
@@ -1790,20 +1778,23 @@ mod tests {
         assert!(d.iter().all(|x| close(x.1, -20.0)), "{d:?}");
     }
 
+    /// `dealer`'s competitiveness observations in `out`.
+    fn competitiveness(out: &[TcaOutput], dealer: DealerId) -> Vec<f64> {
+        out.iter()
+            .filter_map(|o| match o {
+                TcaOutput::Update(TcaUpdate {
+                    dealer: d,
+                    obs: Observation::Competitiveness { bps },
+                    ..
+                }) if *d == dealer => Some(*bps),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn every_firm_quote_is_compared_with_the_others_in_its_rfq() {
-        let comp = |out: &[TcaOutput], dealer| {
-            out.iter()
-                .filter_map(|o| match o {
-                    TcaOutput::Update(TcaUpdate {
-                        dealer: d,
-                        obs: Observation::Competitiveness { bps },
-                        ..
-                    }) if *d == dealer => Some(*bps),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        };
+        let comp = competitiveness;
         // Buy: A offers 99.90, B 99.95; C declined (no quote, no comparison).
         let (_, out) = run(Side::Buy, 100.0, 99.90, 99.95);
         let a = comp(&out, A);
@@ -1891,28 +1882,7 @@ mod tests {
             for rfq in 0..600u64 {
                 let pair = pairs[(rfq % 3) as usize];
                 let t0 = rfq * 100;
-                let mut facts = vec![
-                    TcaFact::Mid {
-                        instrument: 7,
-                        mid: 100.0,
-                        now: at_s(t0),
-                    },
-                    TcaFact::Opened {
-                        rfq,
-                        context: ctx(),
-                        side: Some(Side::Buy),
-                        qty: 1e6,
-                        arrival_mid: 100.0,
-                        now: at_s(t0),
-                    },
-                ];
-                for &dealer in &pair {
-                    facts.push(TcaFact::Asked {
-                        rfq,
-                        dealer,
-                        now: at_s(t0),
-                    });
-                }
+                let mut facts = opening(rfq, Side::Buy, t0, &pair);
                 let moved = if pair.contains(&A) { leak_bps } else { 0.0 };
                 facts.push(TcaFact::Mid {
                     instrument: 7,
@@ -1967,6 +1937,32 @@ mod tests {
         assert_eq!(run_all().0, est, "deterministic");
     }
 
+    /// The facts that open RFQ `rfq` on instrument 7 at `t0` s: the mid at 100, the RFQ (1 MM
+    /// on `side`, context `ctx()`, arrival mid 100) and one `Asked` per dealer in `asked`.
+    fn opening(rfq: u64, side: Side, t0: u64, asked: &[DealerId]) -> Vec<TcaFact> {
+        let mut facts = vec![
+            TcaFact::Mid {
+                instrument: 7,
+                mid: 100.0,
+                now: at_s(t0),
+            },
+            TcaFact::Opened {
+                rfq,
+                context: ctx(),
+                side: Some(side),
+                qty: 1e6,
+                arrival_mid: 100.0,
+                now: at_s(t0),
+            },
+        ];
+        facts.extend(asked.iter().map(|&dealer| TcaFact::Asked {
+            rfq,
+            dealer,
+            now: at_s(t0),
+        }));
+        facts
+    }
+
     /// Teaches `t` that asking `dealer` moves the market `bps` the way the client trades:
     /// `n` RFQs numbered from `first`, each asking only it, the mid moving `bps` while the
     /// request is out, none traded. Returns the next free RFQ number (RFQ `r` opens at
@@ -1975,25 +1971,7 @@ mod tests {
         let mut out = Vec::new();
         for rfq in first..first + n {
             let t0 = rfq * 100;
-            for f in [
-                TcaFact::Mid {
-                    instrument: 7,
-                    mid: 100.0,
-                    now: at_s(t0),
-                },
-                TcaFact::Opened {
-                    rfq,
-                    context: ctx(),
-                    side: Some(Side::Buy),
-                    qty: 1e6,
-                    arrival_mid: 100.0,
-                    now: at_s(t0),
-                },
-                TcaFact::Asked {
-                    rfq,
-                    dealer,
-                    now: at_s(t0),
-                },
+            for f in opening(rfq, Side::Buy, t0, &[dealer]).into_iter().chain([
                 TcaFact::Mid {
                     instrument: 7,
                     mid: 100.0 * (1.0 + bps / 1e4),
@@ -2011,7 +1989,7 @@ mod tests {
                     mid: 100.0,
                     now: at_s(t0 + 99),
                 },
-            ] {
+            ]) {
                 t.on_fact(&f, &mut out);
             }
         }
@@ -2031,17 +2009,9 @@ mod tests {
     #[test]
     fn quotes_are_cleared_of_the_leaks_of_dealers_that_answered_before_them() {
         let comps = |out: &[TcaOutput]| {
-            let of = |dealer| {
-                out.iter()
-                    .find_map(|o| match o {
-                        TcaOutput::Update(TcaUpdate {
-                            dealer: d,
-                            obs: Observation::Competitiveness { bps },
-                            ..
-                        }) if *d == dealer => Some(*bps),
-                        _ => None,
-                    })
-                    .expect("a competitiveness per quote")
+            let of = |dealer| match competitiveness(out, dealer)[..] {
+                [bps] => bps,
+                ref v => panic!("one competitiveness per quote: {v:?}"),
             };
             (of(B), of(C))
         };
@@ -2059,35 +2029,8 @@ mod tests {
                 let b_px = c_px * (dir * leak / 1e4).exp();
                 let t0 = rfq * 100;
                 let mut out = Vec::new();
-                for f in [
-                    TcaFact::Mid {
-                        instrument: 7,
-                        mid: 100.0,
-                        now: at_s(t0),
-                    },
-                    TcaFact::Opened {
-                        rfq,
-                        context: ctx(),
-                        side: Some(side),
-                        qty: 1e6,
-                        arrival_mid: 100.0,
-                        now: at_s(t0),
-                    },
-                    TcaFact::Asked {
-                        rfq,
-                        dealer: A,
-                        now: at_s(t0),
-                    },
-                    TcaFact::Asked {
-                        rfq,
-                        dealer: B,
-                        now: at_s(t0),
-                    },
-                    TcaFact::Asked {
-                        rfq,
-                        dealer: C,
-                        now: at_s(t0),
-                    },
+                let mut facts = opening(rfq, side, t0, &[A, B, C]);
+                facts.extend([
                     TcaFact::Quoted {
                         rfq,
                         dealer: C,
@@ -2112,8 +2055,9 @@ mod tests {
                         cover_px: f64::NAN,
                         now: at_s(t0 + 30),
                     },
-                ] {
-                    t.on_fact(&f, &mut out);
+                ]);
+                for f in &facts {
+                    t.on_fact(f, &mut out);
                 }
                 (comps(&out), leak)
             };
@@ -2146,26 +2090,7 @@ mod tests {
             let t0 = rfq * 100;
             let px = 100.0 + dir * 0.2;
             let mut out = Vec::new();
-            let mut facts = vec![
-                TcaFact::Mid {
-                    instrument: 7,
-                    mid: 100.0,
-                    now: at_s(t0),
-                },
-                TcaFact::Opened {
-                    rfq,
-                    context: ctx(),
-                    side: Some(side),
-                    qty: 1e6,
-                    arrival_mid: 100.0,
-                    now: at_s(t0),
-                },
-            ];
-            facts.extend([A, B, C].map(|dealer| TcaFact::Asked {
-                rfq,
-                dealer,
-                now: at_s(t0),
-            }));
+            let mut facts = opening(rfq, side, t0, &[A, B, C]);
             facts.extend([
                 TcaFact::Declined {
                     rfq,
