@@ -402,39 +402,46 @@ struct OpenRfq {
     exec: Option<(DealerId, f64, f64, Nanos)>,
 }
 
-#[derive(Debug, Clone)]
-enum Measure {
-    Markout {
-        rfq: u64,
-        dealer: DealerId,
-        keys: Option<SegmentKeys>,
-        instrument: u32,
-        dir: Direction,
-        exec_px: f64,
-        horizon: usize,
-    },
-    /// The net markout's window opens: read the netted print totals, then wait for `close_at`.
-    NetMarkoutOpen { net: NetMarkout, close_at: Nanos },
-    /// The net markout's window closes: the mean of the netted prints since `from`.
-    NetMarkoutClose { net: NetMarkout, from: PrintTotals },
-}
-
-/// What a net markout needs from its execution.
-#[derive(Debug, Clone)]
-struct NetMarkout {
+/// The execution a markout is measured for.
+#[derive(Debug, Clone, Copy)]
+struct Fill {
     rfq: u64,
     dealer: DealerId,
     keys: Option<SegmentKeys>,
     instrument: u32,
     dir: Direction,
     exec_px: f64,
-    /// The instrument's desk impact just before the execution, bps.
-    impact_before_bps: f64,
-    /// What the other asked dealers' estimated leaks do to the end mid against the execution
-    /// price, taken out (bps, + : the end mid is raised): `dir x ((1 - s) x before - s x
-    /// after)`, `s` = `impact_lasting_share`, `before` / `after` the sums of the estimates of
-    /// those that answered before the winner's quote / the rest (`Tca::leak_timing_bps`).
-    others_leaks_bps: f64,
+}
+
+#[derive(Debug, Clone)]
+enum Measure {
+    Markout {
+        fill: Fill,
+        horizon: usize,
+    },
+    /// The net markout's window opens: read the netted print totals, then wait for `close_at`.
+    NetMarkoutOpen {
+        net: NetMarkout,
+        close_at: Nanos,
+    },
+    /// The net markout's window closes: the mean of the netted prints since `from`.
+    NetMarkoutClose {
+        net: NetMarkout,
+        from: PrintTotals,
+    },
+}
+
+/// What a net markout needs from its execution.
+#[derive(Debug, Clone)]
+struct NetMarkout {
+    fill: Fill,
+    /// The end mid (the window's netted prints) is multiplied by `exp(end_adjust_bps / 1e4)`
+    /// (bps, + : raised): the instrument's desk impact just before the execution, plus what
+    /// the other asked dealers' estimated leaks did to the end mid against the execution
+    /// price, taken out: `dir x ((1 - s) x before - s x after)`, `s` =
+    /// `impact_lasting_share`, `before` / `after` the sums of the estimates of those that
+    /// answered before the winner's quote / the rest (`Tca::leak_timing_bps`).
+    end_adjust_bps: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -805,8 +812,13 @@ impl Tca {
         }
     }
 
+    /// The instrument's latest mid and print totals, however old.
+    fn latest(&self, instrument: u32) -> Option<MidAt> {
+        self.mids.get(instrument as usize).copied().flatten()
+    }
+
     fn fresh(&self, instrument: u32, now: Nanos) -> Option<MidAt> {
-        let m = self.mids.get(instrument as usize).copied().flatten()?;
+        let m = self.latest(instrument)?;
         let age = now.saturating_sub(m.at);
         (age.0 <= self.cfg.max_mid_age_s.saturating_mul(Nanos::PER_SEC)).then_some(m)
     }
@@ -820,10 +832,7 @@ impl Tca {
     }
 
     fn print_totals(&self, instrument: u32) -> PrintTotals {
-        self.mids
-            .get(instrument as usize)
-            .copied()
-            .flatten()
+        self.latest(instrument)
             .map_or_else(PrintTotals::default, |m| PrintTotals {
                 sum: m.prints_sum,
                 n: m.prints_n,
@@ -832,10 +841,7 @@ impl Tca {
 
     /// The instrument's netted print totals (`MidAt::netted_sum`, `prints_n`).
     fn netted_totals(&self, instrument: u32) -> PrintTotals {
-        self.mids
-            .get(instrument as usize)
-            .copied()
-            .flatten()
+        self.latest(instrument)
             .map_or_else(PrintTotals::default, |m| PrintTotals {
                 sum: m.netted_sum,
                 n: m.prints_n,
@@ -924,19 +930,19 @@ impl Tca {
                 at,
             ));
             if let Some(c) = o.context {
+                let fill = Fill {
+                    rfq,
+                    dealer,
+                    keys,
+                    instrument: c.instrument,
+                    dir,
+                    exec_px: px,
+                };
                 let horizons = self.cfg.model.markout_horizons_s;
                 for (h, &secs) in horizons.iter().enumerate() {
                     self.schedule(
                         Nanos(at.0.saturating_add(secs.saturating_mul(Nanos::PER_SEC))),
-                        Measure::Markout {
-                            rfq,
-                            dealer,
-                            keys,
-                            instrument: c.instrument,
-                            dir,
-                            exec_px: px,
-                            horizon: h,
-                        },
+                        Measure::Markout { fill, horizon: h },
                     );
                 }
                 // The net markout (the score's winner-leakage input): a window of prints
@@ -952,14 +958,8 @@ impl Tca {
                     Nanos(centre.saturating_sub(half_ns).max(at.0)),
                     Measure::NetMarkoutOpen {
                         net: NetMarkout {
-                            rfq,
-                            dealer,
-                            keys,
-                            instrument: c.instrument,
-                            dir,
-                            exec_px: px,
-                            impact_before_bps: o.impact_before_exec_bps,
-                            others_leaks_bps: {
+                            fill,
+                            end_adjust_bps: o.impact_before_exec_bps + {
                                 let share = self.cfg.impact_lasting_share;
                                 let quoted_at = o
                                     .asked
@@ -1061,54 +1061,47 @@ impl Tca {
     fn measure(&mut self, due: Due, out: &mut Vec<TcaOutput>) {
         let at = due.at;
         match due.what {
-            Measure::Markout {
-                rfq,
-                dealer,
-                keys,
-                instrument,
-                dir,
-                exec_px,
-                horizon,
-            } => {
-                let Some(mid) = self.fresh_mid(instrument, at) else {
+            Measure::Markout { fill, horizon } => {
+                let Some(mid) = self.fresh_mid(fill.instrument, at) else {
                     self.counters.no_mid += 1;
                     return;
                 };
-                let Some(bps) = markout_bps(dir, exec_px, mid) else {
+                let Some(bps) = markout_bps(fill.dir, fill.exec_px, mid) else {
                     self.counters.no_mid += 1;
                     return;
                 };
                 self.counters.markouts += 1;
                 out.push(update(
-                    rfq,
-                    dealer,
-                    keys,
+                    fill.rfq,
+                    fill.dealer,
+                    fill.keys,
                     Observation::Markout { horizon, bps },
                     at,
                 ));
             }
             Measure::NetMarkoutOpen { net, close_at } => {
-                let from = self.netted_totals(net.instrument);
+                let from = self.netted_totals(net.fill.instrument);
                 self.schedule(close_at, Measure::NetMarkoutClose { net, from });
             }
             Measure::NetMarkoutClose { net, from } => {
                 // No print in the window (a sparse feed): the latest print before it, if fresh,
                 // as DESIGN's markout takes the latest mid.
-                let to = self.netted_totals(net.instrument);
+                let f = net.fill;
+                let to = self.netted_totals(f.instrument);
                 let bps = from
                     .mean_until(to)
-                    .or_else(|| self.fresh(net.instrument, at).map(|m| m.netted))
-                    .map(|m| m * ((net.impact_before_bps + net.others_leaks_bps) / 1e4).exp())
-                    .and_then(|end| markout_bps(net.dir, net.exec_px, end));
+                    .or_else(|| self.fresh(f.instrument, at).map(|m| m.netted))
+                    .map(|m| m * (net.end_adjust_bps / 1e4).exp())
+                    .and_then(|end| markout_bps(f.dir, f.exec_px, end));
                 let Some(bps) = bps else {
                     self.counters.no_mid += 1;
                     return;
                 };
                 self.counters.net_markouts += 1;
                 out.push(update(
-                    net.rfq,
-                    net.dealer,
-                    net.keys,
+                    f.rfq,
+                    f.dealer,
+                    f.keys,
                     Observation::NetMarkout { bps },
                     at,
                 ));
@@ -1338,6 +1331,21 @@ mod tests {
     fn run(side: Side, arrival: f64, a_px: f64, b_px: f64) -> (Tca, Vec<TcaOutput>) {
         let mut t = new_tca();
         let mut out = Vec::new();
+        for f in &rfq_facts(side, arrival, a_px, b_px, None) {
+            t.on_fact(f, &mut out);
+        }
+        (t, out)
+    }
+
+    /// `run`'s facts: with `print`, also a print at 4 s (while the request is out) and one of
+    /// 150 at the execution, after it (the client's own impact, not in the drift).
+    fn rfq_facts(
+        side: Side,
+        arrival: f64,
+        a_px: f64,
+        b_px: f64,
+        print: Option<f64>,
+    ) -> Vec<TcaFact> {
         let mut facts = open_rfq(side, arrival, &[A, B, C]);
         facts.extend([
             TcaFact::Quoted {
@@ -1351,6 +1359,15 @@ mod tests {
                 dealer: C,
                 now: at_s(3),
             },
+        ]);
+        if let Some(mid) = print {
+            facts.push(TcaFact::Mid {
+                instrument: 7,
+                mid,
+                now: at_s(4),
+            });
+        }
+        facts.extend([
             TcaFact::Quoted {
                 rfq: 1,
                 dealer: B,
@@ -1364,18 +1381,33 @@ mod tests {
                 qty: 1e6,
                 now: at_s(10),
             },
-            TcaFact::Finished {
-                rfq: 1,
-                asked: [A, B, C].into_iter().collect(),
-                winner: Some(A),
-                cover_px: b_px,
-                now: at_s(10),
-            },
         ]);
-        for f in &facts {
-            t.on_fact(f, &mut out);
+        if print.is_some() {
+            facts.push(TcaFact::Mid {
+                instrument: 7,
+                mid: 150.0,
+                now: at_s(10),
+            });
         }
-        (t, out)
+        facts.push(TcaFact::Finished {
+            rfq: 1,
+            asked: [A, B, C].into_iter().collect(),
+            winner: Some(A),
+            cover_px: b_px,
+            now: at_s(10),
+        });
+        facts
+    }
+
+    /// `dealer`'s net markout observations in `out`.
+    fn net_markouts(out: &[TcaOutput], dealer: DealerId) -> Vec<f64> {
+        obs_of(out, dealer)
+            .into_iter()
+            .filter_map(|o| match o {
+                Observation::NetMarkout { bps } => Some(bps),
+                _ => None,
+            })
+            .collect()
     }
 
     fn obs_of(out: &[TcaOutput], dealer: DealerId) -> Vec<Observation> {
@@ -1584,13 +1616,7 @@ mod tests {
             &mut out,
         );
         t.advance(at_s(100_000), &mut out);
-        let net: Vec<f64> = obs_of(&out, A)
-            .into_iter()
-            .filter_map(|o| match o {
-                Observation::NetMarkout { bps } => Some(bps),
-                _ => None,
-            })
-            .collect();
+        let net = net_markouts(&out, A);
         let end = 100.0 * (2.0 / 3.0 * 2.0 / 1e4f64).exp();
         assert_eq!(net.len(), 1, "{out:?}");
         assert!(close(net[0], -(end - 100.0) / 100.0 * 1e4), "{net:?}");
@@ -1708,51 +1734,11 @@ mod tests {
             .collect()
     }
 
-    /// `run`'s RFQ with one more print at 4 s (after the opening, before the execution).
+    /// `run`'s RFQ (arrival mid 100) with a print at 4 s, while the request is out.
     fn run_with_print(side: Side, a_px: f64, b_px: f64, print: f64) -> Vec<TcaOutput> {
         let mut t = new_tca();
         let mut out = Vec::new();
-        let mut facts = open_rfq(side, 100.0, &[A, B, C]);
-        facts.extend([
-            TcaFact::Quoted {
-                rfq: 1,
-                dealer: A,
-                px: a_px,
-                now: at_s(2),
-            },
-            TcaFact::Mid {
-                instrument: 7,
-                mid: print,
-                now: at_s(4),
-            },
-            TcaFact::Quoted {
-                rfq: 1,
-                dealer: B,
-                px: b_px,
-                now: at_s(5),
-            },
-            TcaFact::Executed {
-                rfq: 1,
-                dealer: A,
-                px: a_px,
-                qty: 1e6,
-                now: at_s(10),
-            },
-            // After the execution: the client's own impact, not in the drift.
-            TcaFact::Mid {
-                instrument: 7,
-                mid: 150.0,
-                now: at_s(10),
-            },
-            TcaFact::Finished {
-                rfq: 1,
-                asked: [A, B, C].into_iter().collect(),
-                winner: Some(A),
-                cover_px: b_px,
-                now: at_s(10),
-            },
-        ]);
-        for f in &facts {
+        for f in &rfq_facts(side, 100.0, a_px, b_px, Some(print)) {
             t.on_fact(f, &mut out);
         }
         out
@@ -2133,13 +2119,7 @@ mod tests {
                 t.on_fact(f, &mut out);
             }
             t.advance(at_s(t0 + 100_000), &mut out);
-            let net: Vec<f64> = obs_of(&out, B)
-                .into_iter()
-                .filter_map(|o| match o {
-                    Observation::NetMarkout { bps } => Some(bps),
-                    _ => None,
-                })
-                .collect();
+            let net = net_markouts(&out, B);
             assert_eq!(net.len(), 1, "{out:?}");
             // The desk's own lasting impact (this trade: 2/3 of ctx()'s 2 bps) is taken out of
             // the print; A's leak (before B's quote) keeps its lasting share only: 1/3 put
