@@ -1357,3 +1357,95 @@ fn whatif_prices_panels_with_the_dealers_scores_from_a_table() {
         fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// A journal that holds the router's score updates (`score` records: the observations its
+/// scoring thread applied, as the engine journaled them) rebuilds exactly the table they were
+/// applied to, including what the FIX records cannot show (the price score against peers,
+/// attributed drift, the net markout); one observation more in the table is a mismatch.
+#[test]
+fn scores_rebuild_from_the_routers_score_updates_match_its_table() {
+    use rfq_router::journal::tap::JournalTap;
+    use rfq_router::rfq::outbox::Record;
+    use rfq_router::rfq::types::DealerId;
+    use rfq_router::select::model::{ModelConfig, Observation};
+    use rfq_router::select::segment::SegmentKeys;
+    use rfq_router::select::table::{ScoreWriter, TableParams};
+    use rfq_router::select::tca::{apply, TcaOutput, TcaUpdate};
+
+    let dir = fresh_dir("scores-from-updates");
+    fs::create_dir_all(&dir).unwrap();
+    let cfg = ModelConfig::default();
+    let t0 = parse_utc_timestamp(T0.as_bytes()).unwrap();
+    let table_path = dir.join("t.scores");
+    let mut table = ScoreWriter::create(&table_path, TableParams::new(8, 64, &cfg), t0).unwrap();
+    let (journal, _) = Journal::open(JournalConfig::new(dir.join("journal"))).unwrap();
+    let mut tap = JournalTap::new(journal, 8);
+    tap.run_start(t0, &[]).unwrap();
+    // Every segment of one order, as the scoring thread keys its updates.
+    let keys = [1u64, 2, 3, 4, 5, 6].map(|i| rfq_router::select::segment::SegmentKey(i << 60 | i));
+    let keys = SegmentKeys {
+        all: rfq_router::select::segment::SegmentKey::all(),
+        asset_class: keys[1],
+        sector_rating: keys[2],
+        issuer: keys[3],
+        maturity: keys[4],
+        size: keys[5],
+    };
+    let observations = [
+        (0, Observation::RfqSent),
+        (1, Observation::RfqSent),
+        (0, Observation::Quoted { response_s: 2.5 }),
+        (1, Observation::Declined { response_s: 1.0 }),
+        (0, Observation::Competitiveness { bps: 3.25 }),
+        (
+            0,
+            Observation::Won {
+                price_improvement_bps: -4.0,
+                vs_cover_bps: Some(1.5),
+            },
+        ),
+        (1, Observation::Drift { bps: 7.75 }),
+        (0, Observation::NetMarkout { bps: -12.5 }),
+    ];
+    let mut last = t0;
+    for (i, (dealer, obs)) in observations.into_iter().enumerate() {
+        let at = Nanos(t0.0 + (i as u64 + 1) * 1_000_000_000);
+        let u = TcaUpdate {
+            rfq: 1,
+            dealer: DealerId(dealer),
+            keys: Some(keys),
+            obs,
+            at,
+        };
+        apply(&mut table, &cfg, &TcaOutput::Update(u)).unwrap();
+        tap.engine_record(at, &Record::ScoreUpdate(u));
+        last = at;
+    }
+    tap.into_journal().close().unwrap();
+    table.flush().unwrap();
+    let d = dir.join("journal");
+    let t = table_path.to_str().unwrap();
+    let same = ok(run(&["scores", d.to_str().unwrap(), "--table", t]));
+    let s = text(&same.stdout);
+    assert!(s.contains("from 8 observation(s)"), "{s}");
+    assert!(s.contains("matches the journal"), "{s}");
+
+    // The table moves on without the journal: one net markout more.
+    let u = TcaUpdate {
+        rfq: 1,
+        dealer: DealerId(0),
+        keys: Some(keys),
+        obs: Observation::NetMarkout { bps: 30.0 },
+        at: Nanos(last.0 + 1_000_000_000),
+    };
+    apply(&mut table, &cfg, &TcaOutput::Update(u)).unwrap();
+    table.flush().unwrap();
+    let differ = run(&["scores", d.to_str().unwrap(), "--table", t]);
+    assert_eq!(differ.status.code(), Some(1), "{}", text(&differ.stdout));
+    assert!(
+        text(&differ.stdout).contains("net_markout_bps_sum"),
+        "{}",
+        text(&differ.stdout)
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}

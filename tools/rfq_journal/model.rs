@@ -25,6 +25,8 @@ use crate::fixmsg::{self as f, router_key, Fields, RouterKey};
 
 /// Desk RFQ legs (and router ids) one run keeps in memory.
 pub const MAX_LEGS: usize = 5_000_000;
+/// Score updates (observations the router applied to its tables) one run keeps in memory.
+pub const MAX_SCORE_UPDATES: usize = 50_000_000;
 /// Asks, quotes, declines, hits or reports kept per router id (a panel is at most 32
 /// dealers; more is a misbehaving peer): past it they are counted in `Model::dropped`.
 pub const MAX_PER_RFQ: usize = 1024;
@@ -489,6 +491,10 @@ pub struct Built {
     pub model: Model,
     /// TCA result records (kind `tca`), for the decoder hook in `tca`.
     pub tca: Vec<OpaqueRecord>,
+    /// The observations the router applied to its score tables (kind `score`), in journal
+    /// order; `score_undecoded` counts the records this build could not read.
+    pub score_updates: Vec<rfq_router::select::tca::TcaUpdate>,
+    pub score_undecoded: u64,
     /// Damaged places skipped (each was reported on stderr).
     pub problems: u64,
     /// Time of the last record taken.
@@ -533,6 +539,21 @@ pub fn build(
                     time: r.timestamp,
                     payload: r.payload.to_vec(),
                 });
+            }
+            Some(RecordKind::ScoreUpdate) => {
+                use rfq_router::rfq::outbox::Record;
+                match rfq_router::select::feedback::decode_record(r.payload) {
+                    Ok(Record::ScoreUpdate(u)) => {
+                        if built.score_updates.len() >= MAX_SCORE_UPDATES {
+                            bail!(
+                                "more than {MAX_SCORE_UPDATES} score updates: narrow the \
+                                 journal with --from/--to"
+                            );
+                        }
+                        built.score_updates.push(u);
+                    }
+                    _ => built.score_undecoded += 1,
+                }
             }
             _ => {}
         }

@@ -2,8 +2,15 @@
 //! from the journal and prints them per dealer; with `--table`, diffs them against a score
 //! table file (opened read-only) and exits 1 when a row differs beyond the tolerance.
 //!
-//! The rebuild replays, in journal order, what the FIX records show into `model::RowStats`
-//! with `RowStats::observe` (the scoring model's own update): a dealer asked (`RfqSent`), a
+//! When the journal holds the router's own score updates (`score` records: each observation
+//! the scoring thread applied to the tables, journaled by the engine when the report reached it),
+//! the rebuild replays exactly those, in journal order, with `RowStats::observe` into every
+//! segment they name: the tables' own history, so a table the router wrote matches it (up to
+//! reports that had not reached the engine when it stopped).
+//!
+//! Otherwise (a journal without a scoring thread's reports) the rebuild replays, in time
+//! order, what the FIX records show into `model::RowStats` with `RowStats::observe` (the
+//! scoring model's own update), an approximation of what the router measures: a dealer asked (`RfqSent`), a
 //! quote in time (`Quoted` with its response time) or refused by the router
 //! (`LateOrInvalid`), a decline (`Declined`), a fill (`Won`: price improvement from the TCA
 //! record when there is one, else against the mid of the best bid and offer quoted; cover
@@ -22,6 +29,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use rfq_router::rfq::types::Side;
+use rfq_router::select::feedback::decode_record;
 use rfq_router::select::model::{
     composite, metrics, normalise, price_improvement_bps, quote_vs_peers_bps, vs_cover_bps,
     Direction, ModelConfig, Observation, RowStats,
@@ -30,6 +38,7 @@ use rfq_router::select::pretrade::{analyse, OrderTerms};
 use rfq_router::select::scored::{load_instruments, load_rules, segment_keys};
 use rfq_router::select::segment::{Buckets, SegmentKey};
 use rfq_router::select::table::ScoreReader;
+use rfq_router::select::tca::update_keys;
 use rfq_router::time::Nanos;
 
 use crate::common::{format_time_ms, load_config, open, progress_items, Names};
@@ -66,10 +75,29 @@ fn events(built: &Built, names: &Names, a: &ScoresArgs) -> Result<(Vec<Event>, u
         Buckets::default_size_notional(),
     );
     let m = &built.model;
-    // TCA rows by (rfq, dealer name).
+    // The router's score updates, when the journal has them: each observation its tables
+    // got, in the order they got them.
+    if !built.score_updates.is_empty() {
+        let applied = built
+            .score_updates
+            .iter()
+            .map(|u| Event {
+                time: u.at,
+                dealer: u32::from(u.dealer.0),
+                keys: update_keys(u.keys.as_ref()).to_vec(),
+                obs: u.obs,
+            })
+            .collect();
+        return Ok((applied, built.score_undecoded));
+    }
+    // Else TCA rows by (rfq, dealer name) for the reconstruction from the FIX records.
     let mut tca_rows = Vec::new();
     let mut undecoded = 0u64;
     for rec in &built.tca {
+        // The router's execution summaries (no row changes) are not the decoder hook's.
+        if decode_record(&rec.payload).is_ok() {
+            continue;
+        }
         match tca::decode(&rec.payload) {
             Some(row) => tca_rows.push((rec.time, row)),
             None => undecoded += 1,
